@@ -1,0 +1,27 @@
+"""boto3 clients, created once per container, with retries and timeouts suited to Lambda."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# "standard" retry mode backs off exponentially with jitter on throttling and 5xx.
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=3,
+    read_timeout=10,
+)
+
+
+@cache
+def client(service: str) -> Any:
+    # The endpoint comes from AWS_ENDPOINT_URL when set (the local platform points it at moto).
+    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests and the local platform change endpoints)."""
+    client.cache_clear()

@@ -1,0 +1,81 @@
+"""Helpers shared by the DynamoDB stores: (de)serialisation, cursors, error mapping."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from raas.domain.errors import BadRequest, ServiceUnavailable
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+_UNAVAILABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_condition_failure(exc: ClientError) -> bool:
+    if error_code(exc) == "ConditionalCheckFailedException":
+        return True
+    if error_code(exc) == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons") or []
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or "ConditionalCheckFailed" in str(exc)
+    return False
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Maps DynamoDB outages (after botocore's own retries) to a 503 the caller can retry."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) in _UNAVAILABLE_CODES:
+            raise ServiceUnavailable(f"{what} is temporarily unavailable; try again", code="storage_unavailable") from exc
+        raise
+    except BotoCoreError as exc:
+        raise ServiceUnavailable(f"{what} is temporarily unavailable; try again", code="storage_unavailable") from exc
+
+
+def encode_cursor(last_key: dict[str, Any] | None, keep: tuple[str, ...]) -> str | None:
+    """Opaque page cursor holding only the key attributes named in `keep`."""
+    if not last_key:
+        return None
+    plain = {k: _deserializer.deserialize(v) for k, v in last_key.items() if k in keep}
+    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, keep: tuple[str, ...], fixed: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Inverse of encode_cursor; `fixed` key attributes (e.g. the caller's PK) are set by us, never by the cursor."""
+    if not cursor:
+        return None
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("cursor is not valid", code="invalid_cursor") from None
+    if not isinstance(plain, dict) or set(plain) != set(keep) or not all(isinstance(v, str) for v in plain.values()):
+        raise BadRequest("cursor is not valid", code="invalid_cursor")
+    return to_item({**plain, **(fixed or {})})

@@ -1,0 +1,336 @@
+"""DynamoDB implementation of the tenant, key and configuration stores (one table)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from raas.adapters.dynamo import (
+    decode_cursor,
+    encode_cursor,
+    from_item,
+    is_condition_failure,
+    storage_errors,
+    to_item,
+)
+from raas.adapters.dynamo_schema import KEY_HASH_INDEX, TENANT_LIST_INDEX
+from raas.domain.catalog import Tier
+from raas.domain.config import ConfigVersion
+from raas.domain.errors import NotFound
+from raas.domain.ports import VersionConflict
+from raas.domain.tenants import ApiKey, Tenant, TenantStatus
+
+OPERATOR_PK = "OPERATOR"
+PROFILE_SK = "PROFILE"
+CURRENT_CONFIG_SK = "CONFIG#current"
+_LIST_PK = "TENANTS"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    # The trailing delimiter keeps LeadingKeys prefix conditions from matching a longer id.
+    return f"TENANT#{tenant_id}#"
+
+
+def owner_pk(owner: str | None) -> str:
+    return OPERATOR_PK if owner is None else tenant_pk(owner)
+
+
+def config_sk(version: int) -> str:
+    return f"CONFIG#v{version:010d}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class _Table:
+    def __init__(self, dynamodb: Any, table_name: str):
+        self.db = dynamodb
+        self.table = table_name
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        with storage_errors("the tenant registry"):
+            item = self.db.get_item(TableName=self.table, Key=to_item({"PK": pk, "SK": sk}), ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+
+class DynamoTenantStore(_Table):
+    def create_tenant(self, tenant: Tenant, admin_key: ApiKey, key_hash: str) -> None:
+        profile = {
+            "PK": tenant_pk(tenant.tenant_id),
+            "SK": PROFILE_SK,
+            "list_pk": _LIST_PK,
+            "list_sk": f"{_iso(tenant.created_at)}#{tenant.tenant_id}",
+            **_tenant_attrs(tenant),
+        }
+        with storage_errors("the tenant registry"):
+            self.db.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self.table, "Item": to_item(profile), "ConditionExpression": "attribute_not_exists(PK)"}},
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": to_item(_key_item(admin_key, key_hash)),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        item = self._get(tenant_pk(tenant_id), PROFILE_SK)
+        return Tenant.model_validate(item) if item else None
+
+    def list_tenants(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
+        keep = ("PK", "SK", "list_pk", "list_sk")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": TENANT_LIST_INDEX,
+            "KeyConditionExpression": "list_pk = :p",
+            "ExpressionAttributeValues": to_item({":p": _LIST_PK}),
+            "Limit": limit,
+        }
+        start = decode_cursor(cursor, keep)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        with storage_errors("the tenant registry"):
+            page = self.db.query(**kwargs)
+        tenants = [Tenant.model_validate(from_item(i)) for i in page.get("Items", [])]
+        return tenants, encode_cursor(page.get("LastEvaluatedKey"), keep)
+
+    def update_tenant(
+        self,
+        tenant_id: str,
+        *,
+        name: str | None = None,
+        tier: Tier | None = None,
+        status: TenantStatus | None = None,
+        expected_status: tuple[TenantStatus, ...] | None = None,
+    ) -> Tenant:
+        values: dict[str, Any] = {
+            "updated_at": _iso(datetime.now(UTC)),
+            "name": name,
+            "tier": tier and tier.value,
+            "status": status and status.value,
+        }
+        sets = [f"#{k} = :{k}" for k, v in values.items() if v is not None]
+        names = {f"#{k}": k for k, v in values.items() if v is not None}
+        expr_values = {f":{k}": v for k, v in values.items() if v is not None}
+        condition = "attribute_exists(PK)"
+        if expected_status:
+            placeholders = [f":expected{i}" for i in range(len(expected_status))]
+            condition += f" AND #status IN ({', '.join(placeholders)})"
+            names["#status"] = "status"
+            expr_values.update({p: s.value for p, s in zip(placeholders, expected_status, strict=True)})
+        try:
+            with storage_errors("the tenant registry"):
+                result = self.db.update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=to_item(expr_values),
+                    ReturnValues="ALL_NEW",
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            if expected_status and self.get_tenant(tenant_id) is not None:
+                raise VersionConflict(tenant_id) from None
+            raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found") from None
+        return Tenant.model_validate(from_item(result["Attributes"]))
+
+
+def _tenant_attrs(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant.tenant_id,
+        "name": tenant.name,
+        "tier": tenant.tier.value,
+        "status": tenant.status.value,
+        "created_at": _iso(tenant.created_at),
+        "updated_at": _iso(tenant.updated_at),
+    }
+
+
+def _key_item(key: ApiKey, key_hash: str) -> dict[str, Any]:
+    return {
+        "PK": owner_pk(key.tenant_id),
+        "SK": f"KEY#{key.key_id}",
+        "key_hash": key_hash,
+        "key_id": key.key_id,
+        "tenant_id": key.tenant_id,
+        "name": key.name,
+        "role": key.role.value,
+        "prefix": key.prefix,
+        "created_at": _iso(key.created_at),
+        "last_used_at": _iso(key.last_used_at),
+        "revoked_at": _iso(key.revoked_at),
+    }
+
+
+class DynamoKeyStore(_Table):
+    def __init__(self, dynamodb: Any, table_name: str, touch_interval_seconds: int = 60):
+        super().__init__(dynamodb, table_name)
+        self.touch_interval = timedelta(seconds=touch_interval_seconds)
+
+    def put_key(self, key: ApiKey, key_hash: str) -> None:
+        with storage_errors("the key store"):
+            self.db.put_item(TableName=self.table, Item=to_item(_key_item(key, key_hash)), ConditionExpression="attribute_not_exists(PK)")
+
+    def get_key(self, owner: str | None, key_id: str) -> ApiKey | None:
+        item = self._get(owner_pk(owner), f"KEY#{key_id}")
+        return ApiKey.model_validate(item) if item else None
+
+    def list_keys(self, owner: str | None) -> list[ApiKey]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
+            "ExpressionAttributeValues": to_item({":pk": owner_pk(owner), ":sk": "KEY#"}),
+            "ConsistentRead": True,
+        }
+        with storage_errors("the key store"):
+            while True:
+                page = self.db.query(**kwargs)
+                items.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [ApiKey.model_validate(from_item(i)) for i in items]
+
+    def revoke_key(self, owner: str | None, key_id: str) -> ApiKey:
+        try:
+            with storage_errors("the key store"):
+                result = self.db.update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": owner_pk(owner), "SK": f"KEY#{key_id}"}),
+                    UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
+                    ConditionExpression="attribute_exists(PK)",
+                    ExpressionAttributeValues=to_item({":now": _iso(datetime.now(UTC))}),
+                    ReturnValues="ALL_NEW",
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise NotFound(f"key {key_id} not found", code="key_not_found") from None
+            raise
+        return ApiKey.model_validate(from_item(result["Attributes"]))
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        with storage_errors("the key store"):
+            page = self.db.query(
+                TableName=self.table,
+                IndexName=KEY_HASH_INDEX,
+                KeyConditionExpression="key_hash = :h",
+                ExpressionAttributeValues=to_item({":h": key_hash}),
+                Limit=2,
+            )
+        for item in page.get("Items", []):
+            found = from_item(item)
+            # The index is eventually consistent: confirm (and read revocation) from the base item.
+            fresh = self._get(found["PK"], found["SK"])
+            if fresh and fresh.get("key_hash") == key_hash:
+                return ApiKey.model_validate(fresh)
+        return None
+
+    def touch(self, key: ApiKey) -> None:
+        now = datetime.now(UTC)
+        if key.last_used_at and now - key.last_used_at < self.touch_interval:
+            return
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key=to_item({"PK": owner_pk(key.tenant_id), "SK": f"KEY#{key.key_id}"}),
+                UpdateExpression="SET last_used_at = :now",
+                ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :threshold)",
+                ExpressionAttributeValues=to_item({":now": _iso(now), ":threshold": _iso(now - self.touch_interval)}),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+
+class DynamoConfigStore(_Table):
+    def current(self, tenant_id: str) -> ConfigVersion | None:
+        item = self._get(tenant_pk(tenant_id), CURRENT_CONFIG_SK)
+        return _config_version(item) if item else None
+
+    def write(self, tenant_id: str, version: ConfigVersion, expected_current: int) -> None:
+        pk = tenant_pk(tenant_id)
+        body = {
+            "version": version.version,
+            "config": version.config.model_dump_json(),
+            "created_at": _iso(version.created_at),
+            "created_by": version.created_by,
+            "mode": version.mode,
+            "changed_fields": json.dumps(version.changed_fields),
+            "rolled_back_from": version.rolled_back_from,
+        }
+        if expected_current == 0:
+            pointer_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
+        else:
+            pointer_condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": to_item({":expected": expected_current}),
+            }
+        try:
+            with storage_errors("the configuration store"):
+                self.db.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": to_item({"PK": pk, "SK": config_sk(version.version), **body}),
+                                "ConditionExpression": "attribute_not_exists(PK)",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": to_item({"PK": pk, "SK": CURRENT_CONFIG_SK, **body}),
+                                **pointer_condition,
+                            }
+                        },
+                    ]
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise VersionConflict(tenant_id) from None
+            raise
+
+    def get_version(self, tenant_id: str, version: int) -> ConfigVersion | None:
+        item = self._get(tenant_pk(tenant_id), config_sk(version))
+        return _config_version(item) if item else None
+
+    def list_versions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ConfigVersion], str | None]:
+        pk = tenant_pk(tenant_id)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
+            "ExpressionAttributeValues": to_item({":pk": pk, ":sk": "CONFIG#v"}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        start = decode_cursor(cursor, ("SK",), fixed={"PK": pk})
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        with storage_errors("the configuration store"):
+            page = self.db.query(**kwargs)
+        return [_config_version(from_item(i)) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
+
+
+def _config_version(item: dict[str, Any]) -> ConfigVersion:
+    return ConfigVersion.model_validate(
+        {
+            "version": int(item["version"]),
+            "config": json.loads(item["config"]),
+            "created_at": item["created_at"],
+            "created_by": item["created_by"],
+            "mode": item["mode"],
+            "changed_fields": json.loads(item.get("changed_fields", "[]")),
+            "rolled_back_from": int(item["rolled_back_from"]) if item.get("rolled_back_from") is not None else None,
+        }
+    )

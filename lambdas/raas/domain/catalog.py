@@ -1,0 +1,71 @@
+"""Model catalogue and tier limits, both loaded once from the package's data files."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Tier(StrEnum):
+    FREE = "free"
+    SMB = "smb"
+    MIDMARKET = "midmarket"
+    ENTERPRISE = "enterprise"
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    provider: Literal["openai", "anthropic"]
+    provider_model_id: str
+    input_per_mtok: float
+    output_per_mtok: float
+    context_window: int
+    max_output_tokens: int
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1_000_000
+
+
+class TierLimits(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    allowed_models: tuple[str, ...]
+    max_top_k: int
+    max_tokens: int
+    reranking: bool
+    max_api_keys: int
+    max_documents: int
+    max_storage_bytes: int
+    max_document_bytes: int
+    monthly_queries: int
+    rate_limit_rps: int
+    burst: int
+    query_history_days: int
+
+
+def _load(name: str) -> dict:
+    return json.loads(resources.files("raas.data").joinpath(name).read_text(encoding="utf-8"))
+
+
+@cache
+def models() -> dict[str, ModelInfo]:
+    return {name: ModelInfo(**info) for name, info in _load("models.json")["models"].items()}
+
+
+@cache
+def tiers() -> dict[Tier, TierLimits]:
+    loaded = {Tier(name): TierLimits(**limits) for name, limits in _load("tiers.json")["tiers"].items()}
+    unknown = {m for limits in loaded.values() for m in limits.allowed_models} - set(models())
+    if unknown:
+        raise ValueError(f"tiers.json names models missing from models.json: {sorted(unknown)}")
+    return loaded
+
+
+def tier_limits(tier: Tier | str) -> TierLimits:
+    return tiers()[Tier(tier)]

@@ -1,0 +1,196 @@
+"""What every API handler shares: the resolver, error mapping, caller identity and role checks."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ValidationError
+
+from raas.domain.catalog import Tier
+from raas.domain.errors import Forbidden, RaasError, Unauthorized, pydantic_details
+from raas.domain.tenants import Principal, Role, role_allows
+
+# Handlers that emit no metric of their own must not warn on every request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+logger = Logger(service="raas")
+metrics = Metrics(namespace="raas", service="raas")
+
+JSON = "application/json"
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]]
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error: ErrorInfo
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return Response(status, JSON, json.dumps(body), headers=headers)
+
+
+def _error_doc(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {JSON: {"model": ErrorBody}}}
+
+
+COMMON_ERRORS: dict[int, OpenAPIResponse] = {
+    400: _error_doc("Malformed request"),
+    415: _error_doc("The body is not JSON"),
+    401: _error_doc("Missing or invalid credentials"),
+    403: _error_doc("The caller's role may not do this"),
+    404: _error_doc("No such resource for this caller"),
+    422: _error_doc("Validation failed; details say which field and why"),
+    429: _error_doc("Rate limited or over quota"),
+    503: _error_doc("A dependency is unavailable; retry"),
+}
+
+
+def responses(status: int, model: type[BaseModel] | None, description: str, *extra_errors: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses for a route: its success response plus the common errors."""
+    success: OpenAPIResponse = {"description": description}
+    if model is not None:
+        success["content"] = {JSON: {"model": model}}
+    docs = {status: success, **COMMON_ERRORS}
+    for code in extra_errors:
+        docs[code] = _error_doc({409: "Conflicts with the current state", 413: "Payload too large"}.get(code, "Error"))
+    return docs
+
+
+def non_json_body(event: dict[str, Any]) -> str | None:
+    """The media type of a body that is not JSON, else None (Powertools would parse forms silently)."""
+    if not event.get("body"):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type != JSON and not content_type.endswith("+json"):
+        return content_type
+    return None
+
+
+def make_app() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(RaasError)
+    def _domain_error(exc: RaasError) -> Response:
+        if exc.status >= 500:
+            logger.exception("request failed", extra={"code": exc.code})
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(exc: RequestValidationError) -> Response:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "invalid_json", "request body is not valid JSON")
+        return error_response(422, "validation_error", "request validation failed", pydantic_details(errors))
+
+    @app.exception_handler(ValidationError)
+    def _model_error(exc: ValidationError) -> Response:
+        return error_response(422, "validation_error", "request validation failed", pydantic_details(exc.errors()))
+
+    @app.not_found
+    def _not_found(_exc: Exception) -> Response:
+        event = app.current_event
+        allowed = allowed_methods(app, event.path)
+        if allowed:
+            return error_response(
+                405, "method_not_allowed", f"{event.http_method} is not allowed here", headers={"Allow": ", ".join(allowed)}
+            )
+        return error_response(404, "not_found", f"no route for {event.path}")
+
+    return app
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    method: str
+    path: str
+    pattern: re.Pattern[str]
+
+
+def route_table(app: APIGatewayRestResolver) -> list[RouteInfo]:
+    """The resolver's routes (method, path template, compiled pattern)."""
+    routes = [*app._static_routes, *app._dynamic_routes]  # Powertools keeps these private; pinned <4
+    return [RouteInfo(route.method, route.path, route.rule) for route in routes]
+
+
+def allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
+    return sorted({r.method for r in route_table(app) if r.pattern.match(path)})
+
+
+def principal(app: APIGatewayRestResolver) -> Principal:
+    """The caller, from the authorizer context only (never from a header, path or body)."""
+    context = app.current_event.request_context.authorizer.raw_event or {}
+    try:
+        caller = Principal(
+            role=Role(str(context.get("role"))),
+            key_id=context.get("key_id") or "",
+            tenant_id=context.get("tenant_id") or None,
+            tier=context.get("tier") or None,
+        )
+    except (ValueError, ValidationError):
+        raise Unauthorized("request reached a handler without an authorizer context") from None
+    logger.append_keys(tenant_id=caller.tenant_id or "-", key_id=caller.key_id, role=caller.role.value)
+    metrics.add_metadata(key="tenant_id", value=caller.tenant_id or "-")
+    return caller
+
+
+def require(app: APIGatewayRestResolver, role: Role) -> Principal:
+    caller = principal(app)
+    if not role_allows(caller.role, role):
+        raise Forbidden(f"this action needs the {role.value} role", code="insufficient_role")
+    if role is not Role.OPERATOR and caller.tenant_id is None:
+        raise Forbidden("this route needs a tenant key", code="tenant_key_required")
+    return caller
+
+
+@dataclass(frozen=True)
+class TenantCaller:
+    """A caller acting inside one tenant (never the operator)."""
+
+    principal: Principal
+    tenant_id: str
+    tier: Tier
+
+    @property
+    def actor(self) -> str:
+        return f"{self.principal.role.value}:{self.principal.key_id}"
+
+
+def require_tenant(app: APIGatewayRestResolver, role: Role) -> TenantCaller:
+    caller = require(app, role)
+    if caller.tenant_id is None or caller.tier is None:
+        raise Forbidden("this route needs a tenant key", code="tenant_key_required")
+    return TenantCaller(caller, caller.tenant_id, caller.tier)
+
+
+def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda entry point for a resolver: structured logs with tenant id, EMF metrics flushed."""
+
+    @metrics.log_metrics(raise_on_empty_metrics=False)
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        media_type = non_json_body(event)
+        if media_type:
+            body = {"error": {"code": "unsupported_media_type", "message": f"send the body as {JSON} (got {media_type})", "details": []}}
+            return {"statusCode": 415, "headers": {"Content-Type": JSON}, "body": json.dumps(body), "isBase64Encoded": False}
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,28 @@
+"""GET /v1/health (no auth)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import Router
+from pydantic import BaseModel
+
+from raas import __version__
+from raas.handlers.api import lambda_handler, make_app
+from raas.settings import get_settings
+
+router = Router()
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    stage: str
+
+
+@router.get("/v1/health", summary="Liveness check", tags=["platform"])
+def health() -> Health:
+    return Health(status="ok", version=__version__, stage=get_settings().stage)
+
+
+app = make_app()
+app.include_router(router)
+handler = lambda_handler(app)

@@ -1,0 +1,102 @@
+"""Request and response bodies of the HTTP API (pydantic models shared by the handlers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from raas.domain.catalog import Tier
+from raas.domain.config import ConfigVersion, TenantConfig
+from raas.domain.tenants import ApiKey, Role, Tenant
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateTenantRequest(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    tier: Tier = Tier.FREE
+
+
+class UpdateTenantRequest(_Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    tier: Tier | None = None
+
+
+class TenantCreated(BaseModel):
+    tenant: Tenant
+    api_key: str = Field(description="the first admin key; shown once, store it now")
+
+
+class TenantPage(BaseModel):
+    tenants: list[Tenant]
+    next_cursor: str | None
+
+
+class CreateKeyRequest(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role = Role.READER
+
+
+class KeyCreated(BaseModel):
+    key: ApiKey
+    api_key: str = Field(description="the key itself; shown once, store it now")
+
+
+class KeyList(BaseModel):
+    keys: list[ApiKey]
+
+
+class ConfigPatch(_Strict):
+    """A merge update: fields not named keep their values; branding/chunking/limits merge by field."""
+
+    model: str | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    alpha: float | None = None
+    max_tokens: int | None = None
+    enable_reranking: bool | None = None
+    prompt_template: str | None = Field(default=None, max_length=20000)
+    prompt_variables: dict[str, str] | None = None
+    branding: dict[str, Any] | None = None
+    chunking: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
+
+
+class ConfigView(BaseModel):
+    tenant_id: str
+    version: int
+    config: TenantConfig
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, tenant_id: str, version: ConfigVersion) -> ConfigView:
+        return cls(
+            tenant_id=tenant_id,
+            version=version.version,
+            config=version.config,
+            updated_at=version.created_at,
+            updated_by=version.created_by,
+        )
+
+
+class VersionSummary(BaseModel):
+    version: int
+    created_at: datetime
+    created_by: str
+    mode: str
+    changed_fields: list[str]
+    rolled_back_from: int | None = None
+
+
+class VersionPage(BaseModel):
+    versions: list[VersionSummary]
+    next_cursor: str | None
+
+
+class RollbackRequest(_Strict):
+    version: int = Field(ge=0)

@@ -1,0 +1,74 @@
+"""Operator API: create, list, read, update, suspend and resume tenants."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import Router
+
+from raas.domain.tenants import Role, Tenant
+from raas.handlers.api import JSON, lambda_handler, make_app, require, responses
+from raas.handlers.schemas import CreateTenantRequest, TenantCreated, TenantPage, UpdateTenantRequest
+from raas.wiring import tenant_service
+
+router = Router()
+TAGS = ["operator"]
+
+
+@router.post(
+    "/v1/tenants", summary="Create a tenant and its first admin key", tags=TAGS, responses=responses(201, TenantCreated, "Created")
+)
+def create_tenant(body: CreateTenantRequest) -> Response[TenantCreated]:
+    require(app, Role.OPERATOR)
+    tenant, _key, secret = tenant_service().create(body.name, body.tier)
+    return Response(201, JSON, TenantCreated(tenant=tenant, api_key=secret))
+
+
+@router.get("/v1/tenants", summary="List tenants", tags=TAGS, responses=responses(200, TenantPage, "A page of tenants"))
+def list_tenants(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> TenantPage:
+    require(app, Role.OPERATOR)
+    tenants, next_cursor = tenant_service().list(limit, cursor)
+    return TenantPage(tenants=tenants, next_cursor=next_cursor)
+
+
+@router.get("/v1/tenants/<tenant_id>", summary="Read a tenant", tags=TAGS, responses=responses(200, Tenant, "The tenant"))
+def get_tenant(tenant_id: str) -> Tenant:
+    require(app, Role.OPERATOR)
+    return tenant_service().get(tenant_id)
+
+
+@router.patch(
+    "/v1/tenants/<tenant_id>", summary="Rename a tenant or change its tier", tags=TAGS, responses=responses(200, Tenant, "Updated")
+)
+def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
+    caller = require(app, Role.OPERATOR)
+    return tenant_service().update(tenant_id, name=body.name, tier=body.tier, actor=f"operator:{caller.key_id}")
+
+
+@router.post(
+    "/v1/tenants/<tenant_id>/suspend",
+    summary="Suspend a tenant (its keys are refused)",
+    tags=TAGS,
+    responses=responses(200, Tenant, "Suspended", 409),
+)
+def suspend_tenant(tenant_id: str) -> Tenant:
+    require(app, Role.OPERATOR)
+    return tenant_service().suspend(tenant_id)
+
+
+@router.post(
+    "/v1/tenants/<tenant_id>/resume", summary="Resume a suspended tenant", tags=TAGS, responses=responses(200, Tenant, "Active again", 409)
+)
+def resume_tenant(tenant_id: str) -> Tenant:
+    require(app, Role.OPERATOR)
+    return tenant_service().resume(tenant_id)
+
+
+app = make_app()
+app.include_router(router)
+handler = lambda_handler(app)

@@ -1,0 +1,145 @@
+"""AWS stand-in for the local platform: moto's server on loopback, the tables, and state snapshots."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from raas.adapters.aws import client, reset_clients
+from raas.adapters.dynamo_schema import ALL_TABLES, TableSpec
+from raas.settings import get_settings
+
+LOCAL_REGION = "us-east-1"
+
+
+def isolate_from_real_aws(endpoint_url: str) -> None:
+    """Points every boto3 client at `endpoint_url` with dummy credentials, so nothing can reach AWS."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    reset_clients()
+
+
+def start_moto_server(host: str = "127.0.0.1") -> tuple[Any, str]:
+    from moto.server import ThreadedMotoServer  # local-only dependency
+
+    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+    server.start()
+    bound_host, port = server.get_host_and_port()
+    return server, f"http://{bound_host}:{port}"
+
+
+def table_names() -> dict[str, TableSpec]:
+    physical = {"tenants": get_settings().tenants_table}
+    return {physical[spec.logical_name]: spec for spec in ALL_TABLES}
+
+
+def ensure_tables() -> None:
+    dynamodb = client("dynamodb")
+    existing = set(dynamodb.list_tables().get("TableNames", []))
+    for name, spec in table_names().items():
+        if name not in existing:
+            dynamodb.create_table(**spec.create_table_kwargs(name))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"__b64__": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__b64__"}:
+            return base64.b64decode(value["__b64__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class StateDir:
+    """Persists the local platform's data between restarts as JSON snapshots of each table.
+
+    moto keeps state in memory only; we scan every table into `<dir>/dynamodb/<table>.json`
+    (written atomically) shortly after each change and at shutdown, and load them at start.
+    """
+
+    def __init__(self, path: Path, flush_interval_seconds: float = 1.0):
+        self.path = path
+        self.flush_interval = flush_interval_seconds
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.path / "dynamodb"
+
+    def restore(self) -> int:
+        dynamodb = client("dynamodb")
+        restored = 0
+        for name in table_names():
+            snapshot = self.tables_dir / f"{name}.json"
+            if not snapshot.exists():
+                continue
+            items = [_decode(item) for item in json.loads(snapshot.read_text(encoding="utf-8"))]
+            for start in range(0, len(items), 25):
+                batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+                unprocessed: dict[str, Any] = {name: batch}
+                while unprocessed:
+                    unprocessed = dynamodb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems") or {}
+            restored += len(items)
+        return restored
+
+    def save(self) -> None:
+        with self._lock:
+            self._dirty.clear()
+            self.tables_dir.mkdir(parents=True, exist_ok=True)
+            dynamodb = client("dynamodb")
+            for name in table_names():
+                items: list[dict[str, Any]] = []
+                for page in dynamodb.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
+                    items.extend(page.get("Items", []))
+                target = self.tables_dir / f"{name}.json"
+                tmp = target.with_suffix(".json.tmp")
+                tmp.write_text(json.dumps([_encode(i) for i in items]), encoding="utf-8")
+                tmp.replace(target)
+
+    def mark_dirty(self) -> None:
+        self._dirty.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="raas-state", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._dirty.wait(timeout=0.5) and not self._stop.wait(self.flush_interval):
+                self.save()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.save()

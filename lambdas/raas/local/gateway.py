@@ -1,0 +1,188 @@
+"""Plays API Gateway (REST) in front of the real handlers: routing, authorizer, proxy events.
+
+Unknown paths answer 404 and known paths with another method 405, before any
+authorization, as the deployed API's gateway responses do.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from raas.domain.errors import RaasError
+from raas.handlers.api import RouteInfo, route_table
+from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
+
+STAGE = "v1"
+ACCOUNT = "000000000000"
+API_ID = "local"
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The attributes of a Lambda context object that Powertools reads."""
+
+    function_name: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class _Route:
+    group: str
+    module: ModuleType
+    info: RouteInfo
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
+    body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
+    return GatewayResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+
+def payload_too_large(limit: int) -> GatewayResponse:
+    return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+
+
+class LocalGateway:
+    def __init__(self, max_body_bytes: int = 10 * 1024 * 1024):
+        self.max_body_bytes = max_body_bytes
+        self.authorizer = __import__(AUTHORIZER, fromlist=["handler"])
+        self.routes: list[_Route] = []
+        for group in API_HANDLERS:
+            module = load(group)
+            self.routes.extend(_Route(group, module, info) for info in route_table(module.app))
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
+    ) -> GatewayResponse:
+        request_id = str(uuid.uuid4())
+        response = self._handle(method.upper(), path, query, headers, body, source_ip, request_id)
+        response.headers.setdefault("X-Request-Id", request_id)
+        return response
+
+    def _handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes, source_ip: str, request_id: str
+    ) -> GatewayResponse:
+        if len(body) > self.max_body_bytes:
+            return payload_too_large(self.max_body_bytes)
+        matches = [r for r in self.routes if r.info.pattern.match(path)]
+        route = next((r for r in matches if r.info.method == method), None)
+        if route is None:
+            if matches:
+                allowed = ", ".join(sorted({r.info.method for r in matches}))
+                return _error(405, "method_not_allowed", f"{method} is not allowed on {path}", {"Allow": allowed})
+            return _error(404, "not_found", f"no route for {method} {path}")
+
+        authorizer_context: dict[str, Any] = {}
+        if (method, route.info.path) not in PUBLIC_ROUTES:
+            outcome = self._authorize(method, path, route, query, headers, source_ip, request_id)
+            if isinstance(outcome, GatewayResponse):
+                return outcome
+            authorizer_context = outcome
+
+        event = self._proxy_event(method, path, route, query, headers, body, source_ip, request_id, authorizer_context)
+        result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
+        return self._to_response(result)
+
+    def _authorize(
+        self, method: str, path: str, route: _Route, query: dict[str, list[str]], headers: dict[str, str], source_ip: str, request_id: str
+    ) -> dict[str, Any] | GatewayResponse:
+        event = {
+            "type": "REQUEST",
+            "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}",
+            "resource": route.info.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": dict(headers),
+            "queryStringParameters": {k: v[-1] for k, v in query.items()},
+            "requestContext": {"stage": STAGE, "requestId": request_id, "identity": {"sourceIp": source_ip}},
+        }
+        try:
+            result = self.authorizer.handler(event, LambdaContext(function_name="raas-authorizer", aws_request_id=request_id))
+        except RaasError as exc:  # a dependency failure inside the authorizer
+            return _error(503, "authorizer_unavailable", exc.message)
+        except Exception as exc:  # noqa: BLE001 - mirrors API Gateway: "Unauthorized" -> 401, anything else -> 5xx
+            if str(exc) == "Unauthorized":
+                return _error(401, "unauthorized", "missing, invalid or revoked credentials")
+            return _error(503, "authorizer_unavailable", "the authorizer failed; try again")
+        statement = result["policyDocument"]["Statement"][0]
+        context = dict(result.get("context") or {})
+        if statement["Effect"] != "Allow":
+            return _error(403, context.get("error_code", "forbidden"), context.get("error_message", "access denied"))
+        return {**context, "principalId": result["principalId"]}
+
+    @staticmethod
+    def _proxy_event(
+        method: str,
+        path: str,
+        route: _Route,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str,
+        request_id: str,
+        authorizer_context: dict[str, Any],
+    ) -> dict[str, Any]:
+        match = route.info.pattern.match(path)
+        path_parameters = match.groupdict() if match else {}
+        try:
+            text, is_base64 = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, is_base64 = base64.b64encode(body).decode(), True
+        resource = route.info.path.replace("<", "{").replace(">", "}")
+        return {
+            "resource": resource,
+            "path": path,
+            "httpMethod": method,
+            "headers": dict(headers),
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": dict(query) or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": resource,
+                "httpMethod": method,
+                "path": f"/{STAGE}{path}",
+                "stage": STAGE,
+                "requestId": request_id,
+                "accountId": ACCOUNT,
+                "apiId": API_ID,
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": source_ip},
+                "authorizer": authorizer_context,
+            },
+            "body": text if body else None,
+            "isBase64Encoded": is_base64,
+        }
+
+    @staticmethod
+    def _to_response(result: dict[str, Any]) -> GatewayResponse:
+        headers: dict[str, str] = {}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers[key] = ", ".join(values)
+        headers.update(result.get("headers") or {})
+        raw = result.get("body") or ""
+        body = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
+        return GatewayResponse(int(result["statusCode"]), headers, body)

@@ -1,0 +1,140 @@
+"""Operator-side tenant management and tenant-side API keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from raas.domain import catalog, ids
+from raas.domain.catalog import Tier
+from raas.domain.errors import Conflict, Forbidden, NotFound
+from raas.domain.ports import KeyStore, TenantStore, VersionConflict
+from raas.domain.tenants import (
+    ApiKey,
+    Principal,
+    Role,
+    Tenant,
+    TenantStatus,
+    generate_secret,
+    hash_secret,
+    visible_prefix,
+)
+from raas.services.config import ConfigService
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_key(owner: str | None, name: str, role: Role, now: datetime) -> tuple[ApiKey, str, str]:
+    """A key's metadata, its one-time secret and the secret's hash."""
+    secret = generate_secret(operator=role is Role.OPERATOR)
+    key = ApiKey(key_id=ids.new_key_id(), tenant_id=owner, name=name, role=role, prefix=visible_prefix(secret), created_at=now)
+    return key, secret, hash_secret(secret)
+
+
+class TenantService:
+    def __init__(self, tenants: TenantStore, configs: ConfigService, clock: Clock = _utcnow):
+        self.tenants = tenants
+        self.configs = configs
+        self._now = clock
+
+    def create(self, name: str, tier: Tier) -> tuple[Tenant, ApiKey, str]:
+        now = self._now()
+        # Provisioning of cloud resources is event driven (lifecycle); the registry entry and
+        # first admin key are written atomically so a failure leaves nothing half created.
+        tenant = Tenant(tenant_id=ids.new_tenant_id(), name=name, tier=tier, status=TenantStatus.ACTIVE, created_at=now, updated_at=now)
+        key, secret, key_hash = new_key(tenant.tenant_id, "initial admin key", Role.ADMIN, now)
+        self.tenants.create_tenant(tenant, key, key_hash)
+        return tenant, key, secret
+
+    def get(self, tenant_id: str) -> Tenant:
+        tenant = self.tenants.get_tenant(tenant_id) if ids.is_tenant_id(tenant_id) else None
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+        return tenant
+
+    def list(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
+        return self.tenants.list_tenants(limit, cursor)
+
+    def update(self, tenant_id: str, *, name: str | None, tier: Tier | None, actor: str) -> Tenant:
+        before = self.get(tenant_id)
+        updated = self.tenants.update_tenant(tenant_id, name=name, tier=tier)
+        if tier is not None and tier != before.tier:
+            self.configs.clamp_to_tier(tenant_id, tier, actor=actor)
+        return updated
+
+    def suspend(self, tenant_id: str) -> Tenant:
+        return self._transition(tenant_id, TenantStatus.SUSPENDED, from_statuses=(TenantStatus.ACTIVE,))
+
+    def resume(self, tenant_id: str) -> Tenant:
+        return self._transition(tenant_id, TenantStatus.ACTIVE, from_statuses=(TenantStatus.SUSPENDED,))
+
+    def _transition(self, tenant_id: str, to: TenantStatus, from_statuses: tuple[TenantStatus, ...]) -> Tenant:
+        current = self.get(tenant_id)
+        if current.status is to:
+            return current  # idempotent: suspending a suspended tenant changes nothing
+        try:
+            return self.tenants.update_tenant(tenant_id, status=to, expected_status=from_statuses)
+        except VersionConflict:
+            latest = self.get(tenant_id)
+            raise Conflict(
+                f"tenant is {latest.status.value}; cannot move to {to.value}",
+                code="invalid_status_transition",
+            ) from None
+
+
+class KeyService:
+    def __init__(self, keys: KeyStore, clock: Clock = _utcnow):
+        self.keys = keys
+        self._now = clock
+
+    def create(self, principal: Principal, name: str, role: Role) -> tuple[ApiKey, str]:
+        tenant_id = _tenant_of(principal)
+        if role is Role.OPERATOR:
+            raise Forbidden("tenant keys cannot have the operator role", code="invalid_role")
+        if principal.tier is None:
+            raise Forbidden("this route needs a tenant key", code="tenant_key_required")
+        limit = catalog.tier_limits(principal.tier).max_api_keys
+        if sum(1 for k in self.keys.list_keys(tenant_id) if k.active) >= limit:
+            raise Conflict(f"the {principal.tier.value} tier allows {limit} active API keys", code="key_limit_reached")
+        key, secret, key_hash = new_key(tenant_id, name, role, self._now())
+        self.keys.put_key(key, key_hash)
+        return key, secret
+
+    def list(self, principal: Principal) -> list[ApiKey]:
+        return sorted(self.keys.list_keys(_tenant_of(principal)), key=lambda k: k.created_at)
+
+    def revoke(self, principal: Principal, key_id: str) -> ApiKey:
+        tenant_id = _tenant_of(principal)
+        key = self.keys.get_key(tenant_id, key_id) if ids.is_key_id(key_id) else None
+        if key is None:
+            raise NotFound(f"key {key_id} not found", code="key_not_found")
+        if not key.active:
+            return key
+        if key.role is Role.ADMIN:
+            other_admins = [k for k in self.keys.list_keys(tenant_id) if k.active and k.role is Role.ADMIN and k.key_id != key_id]
+            if not other_admins:
+                raise Conflict("cannot revoke the last active admin key; create another admin key first", code="last_admin_key")
+        return self.keys.revoke_key(tenant_id, key_id)
+
+    def create_operator_key(self, name: str, secret: str | None = None) -> tuple[ApiKey, str]:
+        """An operator key; `secret` lets a deployment pin a known key (local platform, bootstrap)."""
+        now = self._now()
+        key, generated, key_hash = new_key(None, name, Role.OPERATOR, now)
+        if secret is not None:
+            key = key.model_copy(update={"prefix": visible_prefix(secret)})
+            generated, key_hash = secret, hash_secret(secret)
+        existing = self.keys.find_by_hash(key_hash)
+        if existing is not None and existing.active:
+            return existing, generated
+        self.keys.put_key(key, key_hash)
+        return key, generated
+
+
+def _tenant_of(principal: Principal) -> str:
+    if principal.tenant_id is None:
+        raise Forbidden("this route needs a tenant key", code="tenant_key_required")
+    return principal.tenant_id

@@ -1,0 +1,78 @@
+"""Shared fixtures: AWS emulated in-process by moto, the gateway emulator, tenants and keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+# Never let a test reach real AWS, whatever the developer's shell has.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "raas-test",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+
+from tests.helpers import ApiClient, GatewayClient, expect  # noqa: E402
+
+OPERATOR_KEY = "raasop_test_operator_key_0123456789"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto in-process with the platform's tables created and services rebuilt."""
+    from moto import mock_aws
+
+    from raas import wiring
+    from raas.local.aws import ensure_tables
+
+    with mock_aws():
+        wiring.reset()
+        ensure_tables()
+        yield
+        wiring.reset()
+
+
+@pytest.fixture
+def api(aws: None) -> ApiClient:
+    """The local gateway (real authorizer + handlers) in-process, with a known operator key."""
+    from raas import wiring
+    from raas.local.gateway import LocalGateway
+
+    wiring.key_service().create_operator_key("test operator", secret=OPERATOR_KEY)
+    return GatewayClient(LocalGateway())
+
+
+@dataclass
+class TenantHandle:
+    tenant_id: str
+    admin_key: str
+    admin_key_id: str
+    tier: str
+
+
+def create_tenant(api: ApiClient, name: str = "acme", tier: str = "smb", operator_key: str = OPERATOR_KEY) -> TenantHandle:
+    created = expect(api.request("POST", "/v1/tenants", key=operator_key, json_body={"name": name, "tier": tier}), 201)
+    keys = expect(api.request("GET", "/v1/keys", key=created["api_key"]), 200)["keys"]
+    return TenantHandle(created["tenant"]["tenant_id"], created["api_key"], keys[0]["key_id"], tier)
+
+
+@pytest.fixture
+def tenant_a(api: ApiClient) -> TenantHandle:
+    return create_tenant(api, "tenant A", "enterprise")
+
+
+@pytest.fixture
+def tenant_b(api: ApiClient) -> TenantHandle:
+    return create_tenant(api, "tenant B", "enterprise")
