@@ -13,6 +13,29 @@ class Settings(BaseSettings):
 
     stage: str = "local"
     tenants_table: str = "raas-tenants"
+    documents_table: str = "raas-documents"
+    usage_table: str = "raas-usage"
+    queries_table: str = "raas-queries"
+    documents_bucket: str = "raas-documents"
+    ingest_queue_url: str | None = None
+
+    search_engine: str = Field(default="embedded", description="embedded | opensearch")
+    search_dir: str | None = Field(default=None, description="where the embedded engine keeps its files")
+    opensearch_endpoint: str | None = None
+    opensearch_service: str = Field(default="aoss", description="aoss (Serverless) or es (managed domain), for SigV4")
+
+    embedder: str = Field(default="local", description="local (MiniLM, offline) | openai")
+    openai_embedding_model: str = "text-embedding-3-small"
+    reranker: str = Field(default="local", description="local | bedrock | none")
+    bedrock_rerank_model_arn: str | None = None
+    openai_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    offline_answers: bool = Field(default=True, description="answer extractively when a provider has no API key")
+    llm_timeout_seconds: float = 30.0
+    llm_max_retries: int = 3
+
+    response_cache_ttl_seconds: int = 600
+    presign_expires_seconds: int = 900
     config_cache_ttl_seconds: float = Field(default=300.0, ge=0)
     key_touch_interval_seconds: int = Field(default=60, ge=0, description="how often a key's last_used_at is written")
     max_body_bytes: int = 10 * 1024 * 1024

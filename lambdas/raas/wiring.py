@@ -1,20 +1,35 @@
 """Builds the services once per container from settings and adapters.
 
 Handlers ask for services here; tests and the local platform call `reset()` after
-changing the environment so the next call builds them anew.
+changing the environment so the next call builds them anew. Heavy SDKs (openai,
+anthropic, opensearch-py, sentence-transformers) load only inside the builders that need them.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import cache
+from pathlib import Path
 
 from raas.adapters.aws import client, reset_clients
+from raas.adapters.documents import DynamoDocumentStore
+from raas.adapters.objects import KmsKeyring, S3ObjectStore
+from raas.adapters.queries import DynamoQueryLog, DynamoResponseCache
 from raas.adapters.registry import DynamoConfigStore, DynamoKeyStore, DynamoTenantStore
-from raas.domain.ports import TokenVerifier
+from raas.adapters.usage import DynamoUsageRecorder
+from raas.domain.catalog import ModelInfo
+from raas.domain.errors import ServiceUnavailable
+from raas.domain.ports import ChatModel, Embedder, Reranker, SearchIndex, TokenVerifier
 from raas.services.auth import Authenticator
 from raas.services.config import ConfigCache, ConfigService
+from raas.services.documents import DocumentService
+from raas.services.ingest import IngestService
+from raas.services.query import QueryService
 from raas.services.tenants import KeyService, TenantService
 from raas.settings import get_settings
+
+# --- registry -------------------------------------------------------------------------------
 
 
 @cache
@@ -34,9 +49,15 @@ def config_service() -> ConfigService:
     return ConfigService(DynamoConfigStore(client("dynamodb"), settings.tenants_table), ConfigCache(settings.config_cache_ttl_seconds))
 
 
+class _Provisioner:
+    def provision(self, tenant_id: str) -> None:
+        keyring().ensure(tenant_id)
+        search_index().ensure_index(tenant_id)
+
+
 @cache
 def tenant_service() -> TenantService:
-    return TenantService(tenant_store(), config_service())
+    return TenantService(tenant_store(), config_service(), _Provisioner())
 
 
 @cache
@@ -59,8 +80,172 @@ def authenticator() -> Authenticator:
     return Authenticator(key_store(), tenant_store(), jwt_verifier())
 
 
+# --- documents and search -------------------------------------------------------------------
+
+
+@cache
+def keyring() -> KmsKeyring:
+    return KmsKeyring(client("kms"))
+
+
+@cache
+def document_store() -> DynamoDocumentStore:
+    return DynamoDocumentStore(client("dynamodb"), get_settings().documents_table)
+
+
+@cache
+def object_store() -> S3ObjectStore:
+    return S3ObjectStore(client("s3"), get_settings().documents_bucket, keyring())
+
+
+@cache
+def embedder() -> Embedder:
+    settings = get_settings()
+    if settings.embedder == "openai":
+        from raas.adapters.embedders import OpenAIEmbedder
+
+        api_key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            raise ServiceUnavailable("RAAS_EMBEDDER=openai needs an OpenAI API key", code="embedder_not_configured")
+        return OpenAIEmbedder(
+            api_key, settings.openai_embedding_model, timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries
+        )
+    if settings.embedder == "local":
+        from raas.adapters.embedders import LocalMiniLMEmbedder
+
+        return LocalMiniLMEmbedder()
+    raise ValueError(f"unknown RAAS_EMBEDDER {settings.embedder!r}")
+
+
+@cache
+def search_index() -> SearchIndex:
+    settings = get_settings()
+    dimension = embedder_dimension()
+    if settings.search_engine == "opensearch":
+        from raas.adapters.search_opensearch import OpenSearchIndex, sigv4_client
+
+        if not settings.opensearch_endpoint:
+            raise ServiceUnavailable("RAAS_SEARCH_ENGINE=opensearch needs RAAS_OPENSEARCH_ENDPOINT", code="search_not_configured")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return OpenSearchIndex(sigv4_client(settings.opensearch_endpoint, region, settings.opensearch_service), dimension)
+    from raas.adapters.search_embedded import EmbeddedSearch
+
+    directory = Path(settings.search_dir) if settings.search_dir else Path(tempfile.gettempdir()) / "raas-search"
+    return EmbeddedSearch(directory, dimension)
+
+
+def embedder_dimension() -> int:
+    """The vector size of the configured embedder, known without loading a model."""
+    settings = get_settings()
+    if settings.embedder == "openai":
+        return {"text-embedding-3-large": 3072}.get(settings.openai_embedding_model, 1536)
+    return 384
+
+
+@cache
+def reranker() -> Reranker | None:
+    settings = get_settings()
+    if settings.reranker == "bedrock":
+        from raas.adapters.rerankers import BedrockReranker
+
+        if not settings.bedrock_rerank_model_arn:
+            raise ServiceUnavailable("RAAS_RERANKER=bedrock needs RAAS_BEDROCK_RERANK_MODEL_ARN", code="rerank_not_configured")
+        return BedrockReranker(client("bedrock-agent-runtime"), settings.bedrock_rerank_model_arn)
+    if settings.reranker == "local":
+        from raas.adapters.rerankers import SentenceMaxSimReranker
+
+        return SentenceMaxSimReranker(embedder())
+    return None
+
+
+_chat_clients: dict[str, ChatModel] = {}
+
+
+def chat_model(model: ModelInfo) -> ChatModel:
+    """The provider client for a model, made once per container; offline answers when no key is set."""
+    settings = get_settings()
+    if model.provider in _chat_clients:
+        return _chat_clients[model.provider]
+    api_key = {
+        "openai": settings.openai_api_key or os.environ.get("OPENAI_API_KEY"),
+        "anthropic": settings.anthropic_api_key or os.environ.get("ANTHROPIC_API_KEY"),
+    }.get(model.provider)
+    chat: ChatModel
+    if api_key:
+        from raas.adapters.llm import provider_client
+
+        chat = provider_client(model.provider, api_key, timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries)
+    elif settings.offline_answers:
+        from raas.adapters.llm import OfflineExtractive
+
+        chat = OfflineExtractive()
+    else:
+        raise ServiceUnavailable(f"no API key is configured for {model.provider}", code="llm_not_configured")
+    _chat_clients[model.provider] = chat
+    return chat
+
+
+@cache
+def usage_recorder() -> DynamoUsageRecorder:
+    return DynamoUsageRecorder(client("dynamodb"), get_settings().usage_table)
+
+
+@cache
+def document_service() -> DocumentService:
+    return DocumentService(document_store(), object_store(), search_index(), get_settings().presign_expires_seconds)
+
+
+@cache
+def ingest_service() -> IngestService:
+    return IngestService(document_store(), object_store(), search_index(), embedder(), config_service(), tenant_store(), usage_recorder())
+
+
+@cache
+def query_service() -> QueryService:
+    settings = get_settings()
+    return QueryService(
+        config_service(),
+        search_index(),
+        embedder(),
+        reranker(),
+        chat_model,
+        document_store().generation,
+        DynamoResponseCache(client("dynamodb"), settings.queries_table, settings.response_cache_ttl_seconds),
+        DynamoQueryLog(client("dynamodb"), settings.queries_table),
+        usage_recorder(),
+    )
+
+
+@cache
+def query_log() -> DynamoQueryLog:
+    return DynamoQueryLog(client("dynamodb"), get_settings().queries_table)
+
+
+_FACTORIES = (
+    tenant_store,
+    key_store,
+    config_service,
+    tenant_service,
+    key_service,
+    jwt_verifier,
+    authenticator,
+    keyring,
+    document_store,
+    object_store,
+    embedder,
+    search_index,
+    reranker,
+    usage_recorder,
+    document_service,
+    ingest_service,
+    query_service,
+    query_log,
+)
+
+
 def reset() -> None:
-    for factory in (tenant_store, key_store, config_service, tenant_service, key_service, jwt_verifier, authenticator):
+    for factory in _FACTORIES:
         factory.cache_clear()
+    _chat_clients.clear()
     get_settings.cache_clear()
     reset_clients()

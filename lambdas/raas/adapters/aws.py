@@ -16,10 +16,15 @@ _CLIENT_CONFIG = Config(
 )
 
 
+# Presigned S3 URLs must be SigV4 (KMS-encrypted objects refuse the legacy signature).
+_S3_CONFIG = _CLIENT_CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
 @cache
 def client(service: str) -> Any:
     # The endpoint comes from AWS_ENDPOINT_URL when set (the local platform points it at moto).
-    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+    config = _S3_CONFIG if service == "s3" else _CLIENT_CONFIG
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

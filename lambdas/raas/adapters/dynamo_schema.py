@@ -59,4 +59,14 @@ TENANTS = TableSpec(
     ),
 )
 
-ALL_TABLES = (TENANTS,)
+# Documents: records (DOC#), content-hash claims (HASH#), source pointers (SOURCE#) and
+# the quota/generation counters (STATS), all under the tenant's partition.
+DOCUMENTS = TableSpec(logical_name="documents")
+
+# Usage: per-period counters (PERIOD#yyyy-mm) and exactly-once markers (EVENT#id, with TTL).
+USAGE = TableSpec(logical_name="usage", ttl_attribute="expires_at")
+
+# Query history (Q#...) with retention by tier, and the response cache (CACHE#...), both by TTL.
+QUERIES = TableSpec(logical_name="queries", ttl_attribute="expires_at")
+
+ALL_TABLES = (TENANTS, DOCUMENTS, USAGE, QUERIES)

@@ -52,8 +52,8 @@ class Chunking(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: ChunkingStrategy = ChunkingStrategy.STRUCTURE
-    size: int = Field(default=400, ge=64, le=2048, description="target chunk size in tokens")
-    overlap: int = Field(default=50, ge=0, le=512, description="tokens shared by neighbouring chunks")
+    size: int = Field(default=200, ge=32, le=2048, description="target chunk size in tokens (words and punctuation)")
+    overlap: int = Field(default=30, ge=0, le=512, description="tokens shared by neighbouring chunks")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Chunking:

@@ -69,6 +69,11 @@ class ServiceUnavailable(RaasError):
     code = "service_unavailable"
 
 
+class GatewayTimeout(RaasError):
+    status = 504
+    code = "upstream_timeout"
+
+
 def pydantic_details(errors: list[Any], prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Turns pydantic's error list into our `details` entries: which field and why."""
     details = []

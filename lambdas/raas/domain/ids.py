@@ -15,6 +15,8 @@ import string
 _ALPHABET = string.digits + string.ascii_lowercase
 TENANT_ID_PATTERN = r"^t[0-9a-z]{15}$"
 KEY_ID_PATTERN = r"^k[0-9a-z]{15}$"
+DOCUMENT_ID_PATTERN = r"^d[0-9a-z]{15}$"
+_DOCUMENT_ID_RE = re.compile(DOCUMENT_ID_PATTERN)
 _TENANT_ID_RE = re.compile(TENANT_ID_PATTERN)
 _KEY_ID_RE = re.compile(KEY_ID_PATTERN)
 
@@ -29,6 +31,14 @@ def new_tenant_id() -> str:
 
 def new_key_id() -> str:
     return _random_id("k")
+
+
+def new_document_id() -> str:
+    return _random_id("d")
+
+
+def is_document_id(value: str) -> bool:
+    return bool(_DOCUMENT_ID_RE.fullmatch(value))
 
 
 def is_tenant_id(value: str) -> bool:

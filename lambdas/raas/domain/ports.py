@@ -10,7 +10,11 @@ from typing import Any, Protocol
 
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion
+from raas.domain.documents import Chunk, Document
+from raas.domain.generation import Generation, GenerationRequest
+from raas.domain.retrieval import Condition, Hit
 from raas.domain.tenants import ApiKey, Tenant, TenantStatus
+from raas.domain.usage import UsageEvent
 
 
 class VersionConflict(Exception):
@@ -69,3 +73,91 @@ class ConfigStore(Protocol):
 class TokenVerifier(Protocol):
     def verify(self, token: str) -> dict[str, Any]:
         """Claims of a valid token; raises Unauthorized otherwise."""
+
+
+# --- documents, search, models, usage (ingestion and query) -------------------------------------
+
+
+class QuotaExceeded(Exception):
+    """A conditional reservation against a tier limit failed."""
+
+
+class DocumentStore(Protocol):
+    def create(self, document: Document, *, max_documents: int, max_bytes: int, claim_hash: bool) -> Document:
+        """Writes a queued document and reserves its quota in one transaction.
+
+        With `claim_hash`, also claims the content hash: if another document already holds it,
+        returns that document instead and writes nothing. Raises QuotaExceeded when over quota.
+        """
+
+    def get(self, tenant_id: str, document_id: str) -> Document | None: ...
+
+    def list(self, tenant_id: str, status: str | None, limit: int, cursor: str | None) -> tuple[list[Document], str | None]: ...
+
+    def update(self, tenant_id: str, document_id: str, **fields: Any) -> Document: ...
+
+    def claim_hash(self, tenant_id: str, content_hash: str, document_id: str) -> str:
+        """Claims a content hash for a document; returns the id of the document that holds it."""
+
+    def release_hash(self, tenant_id: str, content_hash: str, document_id: str) -> None: ...
+
+    def current_for_source(self, tenant_id: str, source_uri: str) -> str | None: ...
+
+    def set_current_for_source(self, tenant_id: str, source_uri: str, document_id: str) -> None: ...
+
+    def delete(self, tenant_id: str, document: Document) -> None:
+        """Removes the record, its hash claim and its quota reservation."""
+
+    def generation(self, tenant_id: str) -> int:
+        """A counter that moves whenever the tenant's searchable documents change."""
+
+    def bump_generation(self, tenant_id: str) -> None: ...
+
+
+class ObjectStore(Protocol):
+    def put(self, tenant_id: str, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, tenant_id: str, key: str, max_bytes: int) -> bytes: ...
+
+    def size(self, tenant_id: str, key: str) -> int | None: ...
+
+    def delete(self, tenant_id: str, key: str) -> None: ...
+
+    def presign_put(self, tenant_id: str, key: str, content_type: str, expires_seconds: int) -> tuple[str, dict[str, str]]: ...
+
+
+class SearchIndex(Protocol):
+    def ensure_index(self, tenant_id: str) -> None: ...
+
+    def replace(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]], remove: list[tuple[str, int]]) -> None:
+        """Indexes `chunks` and removes the chunks of `remove` ((document id, chunk count)) in one step."""
+
+    def delete_document(self, tenant_id: str, document_id: str, chunk_count: int) -> None: ...
+
+    def lexical(self, tenant_id: str, query: str, k: int, conditions: list[Condition]) -> list[Hit]: ...
+
+    def semantic(self, tenant_id: str, vector: list[float], k: int, conditions: list[Condition]) -> list[Hit]: ...
+
+    def drop_index(self, tenant_id: str) -> None: ...
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class ChatModel(Protocol):
+    def generate(self, request: GenerationRequest) -> Generation: ...
+
+
+class Reranker(Protocol):
+    name: str
+
+    def rerank(self, query: str, hits: list[Hit], top_n: int) -> list[Hit]: ...
+
+
+class UsageRecorder(Protocol):
+    def record(self, event: UsageEvent) -> bool:
+        """Counts the event once; a replay of the same event id is ignored (returns False)."""

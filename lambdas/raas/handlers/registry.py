@@ -12,6 +12,13 @@ API_HANDLERS: dict[str, str] = {
     "tenants": "raas.handlers.tenants",
     "keys": "raas.handlers.keys",
     "config": "raas.handlers.config",
+    "documents": "raas.handlers.documents",
+    "query": "raas.handlers.query",
+}
+
+# Functions driven by events rather than HTTP: name -> module exposing `handler`.
+EVENT_HANDLERS: dict[str, str] = {
+    "ingest": "raas.handlers.ingest",
 }
 
 AUTHORIZER = "raas.handlers.authorizer"

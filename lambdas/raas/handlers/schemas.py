@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion, TenantConfig
+from raas.domain.documents import Document
 from raas.domain.tenants import ApiKey, Role, Tenant
 
 
@@ -100,3 +101,97 @@ class VersionPage(BaseModel):
 
 class RollbackRequest(_Strict):
     version: int = Field(ge=0)
+
+
+# --- documents ---------------------------------------------------------------------------------
+
+
+class InlineDocumentRequest(_Strict):
+    title: str = Field(min_length=1, max_length=500)
+    text: str | None = Field(default=None, description="the document as text (content type text/plain unless given)")
+    content_base64: str | None = Field(default=None, description="the document's bytes, base64; needs content_type")
+    content_type: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source_uri: str | None = Field(
+        default=None, max_length=2048, description="a new document with the same source_uri replaces the old one"
+    )
+
+
+class UploadRequest(_Strict):
+    filename: str = Field(min_length=1, max_length=200)
+    content_type: str = Field(min_length=1, max_length=200)
+    size: int = Field(ge=1, description="bytes; the upload may not exceed it")
+    title: str | None = Field(default=None, max_length=500)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source_uri: str | None = Field(default=None, max_length=2048)
+
+
+class DocumentAccepted(BaseModel):
+    document_id: str
+    status: str
+    duplicate: bool = Field(description="true when the same content was already here; this is the existing document")
+
+
+class UploadTicket(BaseModel):
+    document_id: str
+    status: str
+    upload_url: str
+    method: str = "PUT"
+    headers: dict[str, str] = Field(description="send these headers with the PUT (they carry the tenant's encryption key)")
+    expires_at: datetime
+
+
+class DocumentPage(BaseModel):
+    documents: list[Document]
+    next_cursor: str | None
+
+
+# --- query -------------------------------------------------------------------------------------
+
+
+class Citation(BaseModel):
+    document_id: str
+    chunk_id: str
+    title: str
+    score: float
+    snippet: str
+
+
+class SearchResult(Citation):
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+    config_version: int
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+class RetrievalInfo(BaseModel):
+    top_k: int
+    alpha: float
+    reranked: bool
+    screened_out: int = Field(description="retrieved chunks left out of the prompt for instruction-like text")
+
+
+class QueryResponse(BaseModel):
+    query_id: str
+    answer: str
+    citations: list[Citation]
+    model: str
+    offline: bool = Field(description="true when answered by the offline extractive answerer (no LLM key configured)")
+    config_version: int
+    usage: Usage
+    retrieval: RetrievalInfo
+    cached: bool
+    latency_ms: float
+
+
+class QueryHistoryPage(BaseModel):
+    queries: list[dict[str, Any]]
+    next_cursor: str | None

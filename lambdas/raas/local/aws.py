@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import threading
@@ -45,8 +46,26 @@ def start_moto_server(host: str = "127.0.0.1") -> tuple[Any, str]:
 
 
 def table_names() -> dict[str, TableSpec]:
-    physical = {"tenants": get_settings().tenants_table}
+    settings = get_settings()
+    physical = {
+        "tenants": settings.tenants_table,
+        "documents": settings.documents_table,
+        "usage": settings.usage_table,
+        "queries": settings.queries_table,
+    }
     return {physical[spec.logical_name]: spec for spec in ALL_TABLES}
+
+
+def ensure_resources() -> str:
+    """Tables, the document bucket and the ingest queue it notifies; returns the queue URL."""
+    from raas.local.events import ensure_ingest_queue
+
+    ensure_tables()
+    bucket = get_settings().documents_bucket
+    s3 = client("s3")
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+    return ensure_ingest_queue(bucket)
 
 
 def ensure_tables() -> None:
@@ -55,6 +74,8 @@ def ensure_tables() -> None:
     for name, spec in table_names().items():
         if name not in existing:
             dynamodb.create_table(**spec.create_table_kwargs(name))
+            if spec.ttl_attribute:
+                dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute})
 
 
 def _encode(value: Any) -> Any:
@@ -96,6 +117,14 @@ class StateDir:
     def tables_dir(self) -> Path:
         return self.path / "dynamodb"
 
+    @property
+    def objects_dir(self) -> Path:
+        return self.path / "s3"
+
+    @property
+    def search_dir(self) -> Path:
+        return self.path / "search"
+
     def restore(self) -> int:
         dynamodb = client("dynamodb")
         restored = 0
@@ -110,7 +139,40 @@ class StateDir:
                 while unprocessed:
                     unprocessed = dynamodb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems") or {}
             restored += len(items)
+        restored += self._restore_objects()
         return restored
+
+    def _restore_objects(self) -> int:
+        """Puts saved objects back (their S3 events re-deliver; ingest skips documents already indexed)."""
+        index = self.objects_dir / "index.json"
+        if not index.exists():
+            return 0
+        s3 = client("s3")
+        bucket = get_settings().documents_bucket
+        entries = json.loads(index.read_text(encoding="utf-8"))
+        for entry in entries:
+            body = (self.objects_dir / entry["file"]).read_bytes()
+            s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, ContentType=entry["content_type"])
+        return len(entries)
+
+    def _save_objects(self) -> None:
+        s3 = client("s3")
+        bucket = get_settings().documents_bucket
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                response = s3.get_object(Bucket=bucket, Key=obj["Key"])
+                name = hashlib.sha256(obj["Key"].encode()).hexdigest()
+                (self.objects_dir / name).write_bytes(response["Body"].read())
+                entries.append({"key": obj["Key"], "file": name, "content_type": response.get("ContentType", "application/octet-stream")})
+        keep = {e["file"] for e in entries} | {"index.json", "index.json.tmp"}
+        for stale in self.objects_dir.iterdir():
+            if stale.name not in keep:
+                stale.unlink()
+        tmp = self.objects_dir / "index.json.tmp"
+        tmp.write_text(json.dumps(entries), encoding="utf-8")
+        tmp.replace(self.objects_dir / "index.json")
 
     def save(self) -> None:
         with self._lock:
@@ -125,6 +187,7 @@ class StateDir:
                 tmp = target.with_suffix(".json.tmp")
                 tmp.write_text(json.dumps([_encode(i) for i in items]), encoding="utf-8")
                 tmp.replace(target)
+            self._save_objects()
 
     def mark_dirty(self) -> None:
         self._dirty.set()

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from raas.local.aws import StateDir, ensure_tables, isolate_from_real_aws, start_moto_server
+from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, start_moto_server
+from raas.local.events import QueuePump
 from raas.local.gateway import LocalGateway, payload_too_large
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -26,15 +28,20 @@ class LocalPlatform:
     http: ThreadingHTTPServer
     moto: Any
     state: StateDir | None
+    pump: QueuePump
+    scratch: tempfile.TemporaryDirectory[str] | None
 
     def serve_forever(self) -> None:
         self.http.serve_forever()
 
-    def shutdown(self) -> None:
-        self.http.shutdown()
+    def close(self) -> None:
+        """Stops the background work and persists state (after the HTTP server has stopped)."""
+        self.pump.stop()
         if self.state:
             self.state.stop()
         self.moto.stop()
+        if self.scratch:
+            self.scratch.cleanup()
 
 
 def _make_handler(gateway: LocalGateway, state: StateDir | None) -> type[BaseHTTPRequestHandler]:
@@ -81,23 +88,46 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     moto, endpoint = start_moto_server(host="127.0.0.1")
     isolate_from_real_aws(endpoint)
     os.environ.setdefault("RAAS_STAGE", "local")
+    state = StateDir(state_dir) if state_dir else None
+    scratch = None if state else tempfile.TemporaryDirectory(prefix="raas-local-")
+    os.environ["RAAS_SEARCH_DIR"] = str(state.search_dir if state else scratch.name)  # type: ignore[union-attr]
     from raas import wiring
 
     wiring.reset()
-    ensure_tables()
-    state = StateDir(state_dir) if state_dir else None
+    os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()
+    wiring.reset()
     if state:
         state.restore()
+        _reprovision_tenants()
     operator_key = _operator_key(state_dir)
     wiring.key_service().create_operator_key("local operator", secret=operator_key)
     gateway = LocalGateway()
+    from raas.handlers import ingest
+
+    pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler)
+    pump.start()
+    # Load the embedding model now rather than on the first upload or query.
+    threading.Thread(target=lambda: wiring.embedder().embed(["warm up"]), name="raas-warm-up", daemon=True).start()
     http = ThreadingHTTPServer((host, port), _make_handler(gateway, state))
     http.daemon_threads = True
     if state:
         state.save()
         state.start()
     bound_port = http.server_address[1]
-    return LocalPlatform(f"http://{host}:{bound_port}", operator_key, http, moto, state)
+    return LocalPlatform(f"http://{host}:{bound_port}", operator_key, http, moto, state, pump, scratch)
+
+
+def _reprovision_tenants() -> None:
+    """moto keeps no KMS state across restarts: give every restored tenant its key alias again."""
+    from raas import wiring
+
+    cursor = None
+    while True:
+        tenants, cursor = wiring.tenant_store().list_tenants(100, cursor)
+        for tenant in tenants:
+            wiring.keyring().ensure(tenant.tenant_id)
+        if cursor is None:
+            return
 
 
 def _operator_key(state_dir: Path | None) -> str:
@@ -136,7 +166,5 @@ def run(host: str, port: int, state_dir: Path | None) -> None:
     try:
         platform.serve_forever()
     finally:
-        if platform.state:
-            platform.state.stop()
-        platform.moto.stop()
+        platform.close()
         print("raas local platform stopped", flush=True)

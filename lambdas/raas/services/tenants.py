@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from raas.domain import catalog, ids
 from raas.domain.catalog import Tier
@@ -35,20 +36,30 @@ def new_key(owner: str | None, name: str, role: Role, now: datetime) -> tuple[Ap
     return key, secret, hash_secret(secret)
 
 
+class Provisioner(Protocol):
+    def provision(self, tenant_id: str) -> None:
+        """Creates the tenant's resources (KMS key, search index); idempotent."""
+
+
 class TenantService:
-    def __init__(self, tenants: TenantStore, configs: ConfigService, clock: Clock = _utcnow):
+    def __init__(self, tenants: TenantStore, configs: ConfigService, provisioner: Provisioner, clock: Clock = _utcnow):
         self.tenants = tenants
         self.configs = configs
+        self.provisioner = provisioner
         self._now = clock
 
     def create(self, name: str, tier: Tier) -> tuple[Tenant, ApiKey, str]:
         now = self._now()
-        # Provisioning of cloud resources is event driven (lifecycle); the registry entry and
-        # first admin key are written atomically so a failure leaves nothing half created.
-        tenant = Tenant(tenant_id=ids.new_tenant_id(), name=name, tier=tier, status=TenantStatus.ACTIVE, created_at=now, updated_at=now)
+        # The registry entry and first admin key are written atomically; the tenant stays
+        # `provisioning` (its keys refused) until its resources exist, then becomes `active`.
+        tenant = Tenant(
+            tenant_id=ids.new_tenant_id(), name=name, tier=tier, status=TenantStatus.PROVISIONING, created_at=now, updated_at=now
+        )
         key, secret, key_hash = new_key(tenant.tenant_id, "initial admin key", Role.ADMIN, now)
         self.tenants.create_tenant(tenant, key, key_hash)
-        return tenant, key, secret
+        self.provisioner.provision(tenant.tenant_id)
+        active = self.tenants.update_tenant(tenant.tenant_id, status=TenantStatus.ACTIVE, expected_status=(TenantStatus.PROVISIONING,))
+        return active, key, secret
 
     def get(self, tenant_id: str) -> Tenant:
         tenant = self.tenants.get_tenant(tenant_id) if ids.is_tenant_id(tenant_id) else None

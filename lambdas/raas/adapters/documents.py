@@ -1,0 +1,253 @@
+"""DynamoDB document store: records, content-hash claims, source pointers, quota counters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from raas.adapters.dynamo import decode_cursor, encode_cursor, from_item, is_condition_failure, storage_errors, to_item
+from raas.adapters.registry import tenant_pk
+from raas.domain.documents import Document
+from raas.domain.errors import NotFound
+from raas.domain.ports import QuotaExceeded
+
+STATS_SK = "STATS"
+_STORE = "the document store"
+
+
+def _doc_sk(document_id: str) -> str:
+    return f"DOC#{document_id}"
+
+
+def _hash_sk(content_hash: str) -> str:
+    return f"HASH#{content_hash}"
+
+
+def _source_sk(source_uri: str) -> str:
+    return "SOURCE#" + hashlib.sha256(source_uri.encode()).hexdigest()
+
+
+def _to_record(document: Document) -> dict[str, Any]:
+    data = document.model_dump(mode="json")
+    data["metadata"] = json.dumps(data["metadata"])
+    return {"PK": tenant_pk(document.tenant_id), "SK": _doc_sk(document.document_id), **data}
+
+
+def _from_record(item: dict[str, Any]) -> Document:
+    data = {k: v for k, v in item.items() if k not in ("PK", "SK")}
+    data["metadata"] = json.loads(data.get("metadata") or "{}")
+    return Document.model_validate(data)
+
+
+class DynamoDocumentStore:
+    def __init__(self, dynamodb: Any, table_name: str):
+        self.db = dynamodb
+        self.table = table_name
+
+    def _get(self, tenant_id: str, sk: str) -> dict[str, Any] | None:
+        with storage_errors(_STORE):
+            item = self.db.get_item(TableName=self.table, Key=to_item({"PK": tenant_pk(tenant_id), "SK": sk}), ConsistentRead=True).get(
+                "Item"
+            )
+        return from_item(item) if item else None
+
+    def create(self, document: Document, *, max_documents: int, max_bytes: int, claim_hash: bool) -> Document:
+        pk = tenant_pk(document.tenant_id)
+        reserve = {
+            "Update": {
+                "TableName": self.table,
+                "Key": to_item({"PK": pk, "SK": STATS_SK}),
+                "UpdateExpression": "ADD documents :one, bytes :size",
+                "ConditionExpression": "(attribute_not_exists(documents) OR documents < :max_docs) AND "
+                "(attribute_not_exists(bytes) OR bytes <= :max_bytes_less_size)",
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":one": 1,
+                        ":size": document.size_bytes,
+                        ":max_docs": max_documents,
+                        ":max_bytes_less_size": max_bytes - document.size_bytes,
+                    }
+                ),
+            }
+        }
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": to_item(_to_record(document)), "ConditionExpression": "attribute_not_exists(PK)"}},
+            reserve,
+        ]
+        if claim_hash and document.content_hash:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item({"PK": pk, "SK": _hash_sk(document.content_hash), "document_id": document.document_id}),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        if document.size_bytes > max_bytes:
+            raise QuotaExceeded("storage")
+        try:
+            with storage_errors(_STORE):
+                self.db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if claim_hash and len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed" and document.content_hash:
+                holder = self._get(document.tenant_id, _hash_sk(document.content_hash))
+                existing = self.get(document.tenant_id, holder["document_id"]) if holder else None
+                if existing:
+                    return existing
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise QuotaExceeded("documents or storage") from None
+            raise
+        return document
+
+    def get(self, tenant_id: str, document_id: str) -> Document | None:
+        item = self._get(tenant_id, _doc_sk(document_id))
+        return _from_record(item) if item else None
+
+    def list(self, tenant_id: str, status: str | None, limit: int, cursor: str | None) -> tuple[list[Document], str | None]:
+        pk = tenant_pk(tenant_id)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :doc)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":doc": {"S": "DOC#"}},
+            "Limit": limit,
+        }
+        if status:
+            kwargs["FilterExpression"] = "#status = :status"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+        start = decode_cursor(cursor, ("SK",), fixed={"PK": pk})
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        with storage_errors(_STORE):
+            page = self.db.query(**kwargs)
+        documents = [_from_record(from_item(i)) for i in page.get("Items", [])]
+        return documents, encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
+
+    def update(self, tenant_id: str, document_id: str, **fields: Any) -> Document:
+        fields["updated_at"] = datetime.now(UTC)
+        values = {
+            f":{k}": (json.dumps(v) if k == "metadata" else (v.isoformat() if isinstance(v, datetime) else v)) for k, v in fields.items()
+        }
+        sets = ", ".join(f"#{k} = :{k}" for k in fields)
+        try:
+            with storage_errors(_STORE):
+                result = self.db.update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": _doc_sk(document_id)}),
+                    UpdateExpression=f"SET {sets}",
+                    ConditionExpression="attribute_exists(PK)",
+                    ExpressionAttributeNames={f"#{k}": k for k in fields},
+                    ExpressionAttributeValues={k: _serialise(v) for k, v in values.items()},
+                    ReturnValues="ALL_NEW",
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise NotFound(f"document {document_id} not found", code="document_not_found") from None
+            raise
+        return _from_record(from_item(result["Attributes"]))
+
+    def claim_hash(self, tenant_id: str, content_hash: str, document_id: str) -> str:
+        try:
+            with storage_errors(_STORE):
+                self.db.put_item(
+                    TableName=self.table,
+                    Item=to_item({"PK": tenant_pk(tenant_id), "SK": _hash_sk(content_hash), "document_id": document_id}),
+                    ConditionExpression="attribute_not_exists(PK) OR document_id = :me",
+                    ExpressionAttributeValues=to_item({":me": document_id}),
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            holder = self._get(tenant_id, _hash_sk(content_hash))
+            return str(holder["document_id"]) if holder else document_id
+        return document_id
+
+    def release_hash(self, tenant_id: str, content_hash: str, document_id: str) -> None:
+        try:
+            with storage_errors(_STORE):
+                self.db.delete_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": _hash_sk(content_hash)}),
+                    ConditionExpression="document_id = :me",
+                    ExpressionAttributeValues=to_item({":me": document_id}),
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def current_for_source(self, tenant_id: str, source_uri: str) -> str | None:
+        item = self._get(tenant_id, _source_sk(source_uri))
+        return str(item["document_id"]) if item else None
+
+    def set_current_for_source(self, tenant_id: str, source_uri: str, document_id: str) -> None:
+        with storage_errors(_STORE):
+            self.db.put_item(
+                TableName=self.table,
+                Item=to_item(
+                    {"PK": tenant_pk(tenant_id), "SK": _source_sk(source_uri), "document_id": document_id, "source_uri": source_uri}
+                ),
+            )
+
+    def delete(self, tenant_id: str, document: Document) -> None:
+        pk = tenant_pk(tenant_id)
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": to_item({"PK": pk, "SK": _doc_sk(document.document_id)}),
+                    "ConditionExpression": "attribute_exists(PK)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": to_item({"PK": pk, "SK": STATS_SK}),
+                    "UpdateExpression": "ADD documents :minus_one, bytes :minus_size",
+                    "ExpressionAttributeValues": to_item({":minus_one": -1, ":minus_size": -document.size_bytes}),
+                }
+            },
+        ]
+        try:
+            with storage_errors(_STORE):
+                self.db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return  # already deleted: deleting is idempotent
+        if document.content_hash:
+            self.release_hash(tenant_id, document.content_hash, document.document_id)
+        if document.source_uri and self.current_for_source(tenant_id, document.source_uri) == document.document_id:
+            with storage_errors(_STORE):
+                self.db.delete_item(TableName=self.table, Key=to_item({"PK": pk, "SK": _source_sk(document.source_uri)}))
+
+    def stats(self, tenant_id: str) -> dict[str, int]:
+        item = self._get(tenant_id, STATS_SK) or {}
+        return {
+            "documents": int(item.get("documents", 0)),
+            "bytes": int(item.get("bytes", 0)),
+            "generation": int(item.get("generation", 0)),
+        }
+
+    def generation(self, tenant_id: str) -> int:
+        return self.stats(tenant_id)["generation"]
+
+    def bump_generation(self, tenant_id: str) -> None:
+        with storage_errors(_STORE):
+            self.db.update_item(
+                TableName=self.table,
+                Key=to_item({"PK": tenant_pk(tenant_id), "SK": STATS_SK}),
+                UpdateExpression="ADD generation :one",
+                ExpressionAttributeValues=to_item({":one": 1}),
+            )
+
+
+def _serialise(value: Any) -> dict[str, Any]:
+    return to_item({"v": value})["v"] if value is not None else {"NULL": True}

@@ -1,0 +1,213 @@
+"""The embedded search engine (local default): SQLite FTS5 for BM25, numpy for vectors.
+
+One SQLite file per tenant (`<dir>/tenant_{id}_documents.sqlite`), so tenants are separate
+files on disk and the state directory persists them. BM25 is FTS5's (k1=1.2, b=0.75, porter
+stemming); vectors are L2-normalised float32 and scored by cosine with a matrix product,
+cached in memory per tenant until the tenant's index changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from raas.adapters.search_common import check_index, index_name
+from raas.domain.documents import Chunk, chunk_id
+from raas.domain.retrieval import Condition, Hit, matches
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, document_id TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
+    position INTEGER NOT NULL, metadata TEXT NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, title, text) VALUES (new.rowid, new.title, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
+END;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('version', 0);
+"""
+
+_TERM = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_TERMS = 64
+
+
+def fts_query(text: str) -> str | None:
+    """A user's text as an FTS5 OR-query of quoted terms (no FTS syntax reaches SQLite)."""
+    terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))[:MAX_QUERY_TERMS]
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+@dataclass
+class _Matrix:
+    version: int
+    ids: list[str]
+    rows: list[tuple[str, str, str, int, str]]  # chunk_id, document_id, title, position, metadata
+    texts: list[str]
+    vectors: np.ndarray
+
+
+class EmbeddedSearch:
+    def __init__(self, directory: Path, dimension: int):
+        self.directory = directory
+        self.dimension = dimension
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._matrices: dict[str, _Matrix] = {}
+
+    # --- plumbing ---------------------------------------------------------------------------
+    def _path(self, tenant_id: str) -> Path:
+        name = check_index(tenant_id, index_name(tenant_id))
+        return self.directory / f"{name}.sqlite"
+
+    def _lock(self, tenant_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(tenant_id, threading.Lock())
+
+    @contextmanager
+    def _connect(self, tenant_id: str) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self._path(tenant_id), timeout=30)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.create_function("raas_matches", 2, _sql_matches, deterministic=True)
+            yield connection
+        finally:
+            connection.close()
+
+    # --- writes -----------------------------------------------------------------------------
+    def ensure_index(self, tenant_id: str) -> None:
+        with self._lock(tenant_id), self._connect(tenant_id) as db:
+            db.executescript(_SCHEMA)
+
+    def replace(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]], remove: list[tuple[str, int]]) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        rows = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            array = np.asarray(vector, dtype=np.float32)
+            if array.shape != (self.dimension,):
+                raise ValueError(f"vector has shape {array.shape}, index expects ({self.dimension},)")
+            norm = float(np.linalg.norm(array)) or 1.0
+            rows.append(
+                (
+                    chunk.chunk_id,
+                    chunk.document_id,
+                    chunk.title,
+                    chunk.text,
+                    chunk.position,
+                    json.dumps(chunk.metadata),
+                    (array / norm).tobytes(),
+                )
+            )
+        self.ensure_index(tenant_id)
+        # one transaction: searchers see the old set or the new set, never half
+        with self._lock(tenant_id), self._connect(tenant_id) as db, db:
+            for document_id, _count in remove:
+                db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+
+    def delete_document(self, tenant_id: str, document_id: str, chunk_count: int) -> None:
+        if not self._path(tenant_id).exists():
+            return
+        with self._lock(tenant_id), self._connect(tenant_id) as db, db:
+            db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+
+    def drop_index(self, tenant_id: str) -> None:
+        with self._lock(tenant_id):
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self._path(tenant_id)) + suffix).unlink(missing_ok=True)
+            self._matrices.pop(tenant_id, None)
+
+    # --- reads ------------------------------------------------------------------------------
+    def lexical(self, tenant_id: str, query: str, k: int, conditions: list[Condition]) -> list[Hit]:
+        match = fts_query(query)
+        if match is None or not self._path(tenant_id).exists():
+            return []
+        sql = (
+            "SELECT c.chunk_id, c.document_id, c.title, c.text, c.position, c.metadata, -bm25(chunks_fts, 0.5, 1.0) AS score "
+            "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ?"
+        )
+        params: list[Any] = [match]
+        if conditions:
+            sql += " AND raas_matches(c.metadata, ?)"
+            params.append(_conditions_json(conditions))
+        sql += " ORDER BY score DESC, c.chunk_id LIMIT ?"
+        params.append(k)
+        with self._connect(tenant_id) as db:
+            rows = db.execute(sql, params).fetchall()
+        return [Hit(r[0], r[1], r[2], r[3], r[4], float(r[6]), json.loads(r[5])) for r in rows]
+
+    def semantic(self, tenant_id: str, vector: list[float], k: int, conditions: list[Condition]) -> list[Hit]:
+        if not self._path(tenant_id).exists():
+            return []
+        matrix = self._matrix(tenant_id)
+        if not matrix.ids:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        query /= float(np.linalg.norm(query)) or 1.0
+        scores = matrix.vectors @ query
+        if conditions:
+            allowed = np.array([matches(json.loads(row[4]), conditions) for row in matrix.rows], dtype=bool)
+            scores = np.where(allowed, scores, -np.inf)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        ranked = sorted(top, key=lambda i: (-scores[i], matrix.ids[i]))
+        hits = []
+        for i in ranked:
+            if not np.isfinite(scores[i]):
+                continue
+            cid, doc, title, position, metadata = matrix.rows[i]
+            hits.append(Hit(cid, doc, title, matrix.texts[i], position, float(scores[i]), json.loads(metadata)))
+        return hits
+
+    def _matrix(self, tenant_id: str) -> _Matrix:
+        with self._connect(tenant_id) as db:
+            version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+            cached = self._matrices.get(tenant_id)
+            if cached and cached.version == version:
+                return cached
+            rows = db.execute("SELECT chunk_id, document_id, title, position, metadata, text, vector FROM chunks ORDER BY rowid").fetchall()
+        vectors = (
+            np.frombuffer(b"".join(r[6] for r in rows), dtype=np.float32).reshape(len(rows), self.dimension)
+            if rows
+            else np.zeros((0, self.dimension), np.float32)
+        )
+        matrix = _Matrix(version, [r[0] for r in rows], [(r[0], r[1], r[2], r[3], r[4]) for r in rows], [r[5] for r in rows], vectors)
+        self._matrices[tenant_id] = matrix
+        return matrix
+
+    def count(self, tenant_id: str) -> int:
+        if not self._path(tenant_id).exists():
+            return 0
+        with self._connect(tenant_id) as db:
+            return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+
+def _conditions_json(conditions: list[Condition]) -> str:
+    return json.dumps([[c.field, c.op, c.value] for c in conditions])
+
+
+def _sql_matches(metadata_json: str, conditions_json: str) -> int:
+    conditions = [Condition(field, op, value) for field, op, value in json.loads(conditions_json)]
+    return int(matches(json.loads(metadata_json), conditions))
+
+
+__all__ = ["EmbeddedSearch", "chunk_id", "fts_query"]

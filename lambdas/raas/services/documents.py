@@ -1,0 +1,176 @@
+"""Documents: accept (inline or presigned upload), list, read, delete. Ingestion runs on the S3 event."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from raas.domain import catalog, ids
+from raas.domain.catalog import Tier
+from raas.domain.documents import (
+    Document,
+    DocumentStatus,
+    MetadataValue,
+    check_filename,
+    check_metadata,
+    content_hash,
+    normalise_content_type,
+)
+from raas.domain.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
+from raas.domain.ports import DocumentStore, ObjectStore, QuotaExceeded, SearchIndex
+
+
+def object_key(document_id: str) -> str:
+    """Tenant-relative S3 key of a document's source bytes (the S3 key is `tenants/{tenant}/` + this)."""
+    return f"documents/{document_id}/source"
+
+
+def document_of_object_key(key: str) -> str | None:
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] == "documents" and parts[2] == "source" and ids.is_document_id(parts[1]):
+        return parts[1]
+    return None
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    title: str
+    data: bytes
+    content_type: str
+    metadata: dict[str, MetadataValue]
+    source_uri: str | None
+
+
+def decode_inline(text: str | None, content_base64: str | None, content_type: str | None) -> tuple[bytes, str]:
+    if (text is None) == (content_base64 is None):
+        raise BadRequest("give exactly one of text or content_base64", code="invalid_document")
+    if text is not None:
+        return text.encode("utf-8"), normalise_content_type(content_type or "text/plain")
+    if not content_type:
+        raise BadRequest("content_type is required with content_base64", code="invalid_document")
+    try:
+        data = base64.b64decode(content_base64 or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("content_base64 is not valid base64", code="invalid_base64") from None
+    return data, normalise_content_type(content_type)
+
+
+@dataclass(frozen=True)
+class Upload:
+    document: Document
+    url: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class DocumentService:
+    def __init__(
+        self,
+        documents: DocumentStore,
+        objects: ObjectStore,
+        search: SearchIndex,
+        presign_seconds: int = 900,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.documents = documents
+        self.objects = objects
+        self.search = search
+        self.presign_seconds = presign_seconds
+        self._now = clock
+
+    def _new(
+        self, tenant_id: str, title: str, content_type: str, size: int, metadata: dict[str, MetadataValue], **extra: object
+    ) -> Document:
+        now = self._now()
+        return Document(
+            document_id=ids.new_document_id(),
+            tenant_id=tenant_id,
+            title=title,
+            content_type=content_type,
+            size_bytes=size,
+            status=DocumentStatus.QUEUED,
+            metadata=check_metadata(metadata),
+            created_at=now,
+            updated_at=now,
+            **extra,
+        )
+
+    def _reserve(self, document: Document, tier: Tier, *, claim_hash: bool) -> Document:
+        limits = catalog.tier_limits(tier)
+        if document.size_bytes > limits.max_document_bytes:
+            raise PayloadTooLarge(
+                f"the document is {document.size_bytes} bytes; the {tier.value} tier accepts up to {limits.max_document_bytes}",
+                code="document_too_large",
+            )
+        try:
+            return self.documents.create(
+                document, max_documents=limits.max_documents, max_bytes=limits.max_storage_bytes, claim_hash=claim_hash
+            )
+        except QuotaExceeded:
+            raise TooManyRequests(
+                f"the {tier.value} tier's quota of {limits.max_documents} documents or {limits.max_storage_bytes} bytes is used up; "
+                "delete documents or move to a larger tier",
+                code="quota_exceeded",
+            ) from None
+
+    def create_inline(self, tenant_id: str, tier: Tier, new: NewDocument) -> tuple[Document, bool]:
+        """Stores the bytes under the tenant prefix; the S3 event starts ingestion. (doc, created)."""
+        document = self._new(
+            tenant_id,
+            new.title,
+            new.content_type,
+            len(new.data),
+            new.metadata,
+            content_hash=content_hash(new.data),
+            source_uri=new.source_uri,
+        )
+        stored = self._reserve(document, tier, claim_hash=True)
+        if stored.document_id != document.document_id:
+            return stored, False  # the same content is already here
+        try:
+            self.objects.put(tenant_id, object_key(document.document_id), new.data, new.content_type)
+        except Exception:
+            self.documents.delete(tenant_id, document)  # nothing half written: record, hash and quota go
+            raise
+        return document, True
+
+    def create_upload(
+        self,
+        tenant_id: str,
+        tier: Tier,
+        *,
+        filename: str,
+        content_type: str,
+        size: int,
+        title: str | None,
+        metadata: dict,
+        source_uri: str | None,
+    ) -> Upload:
+        kind = normalise_content_type(content_type)
+        document = self._new(
+            tenant_id, title or check_filename(filename), kind, size, metadata, filename=check_filename(filename), source_uri=source_uri
+        )
+        self._reserve(document, tier, claim_hash=False)
+        url, headers = self.objects.presign_put(tenant_id, object_key(document.document_id), kind, self.presign_seconds)
+        return Upload(document, url, headers, self._now() + timedelta(seconds=self.presign_seconds))
+
+    def get(self, tenant_id: str, document_id: str) -> Document:
+        document = self.documents.get(tenant_id, document_id) if ids.is_document_id(document_id) else None
+        if document is None:
+            raise NotFound(f"document {document_id} not found", code="document_not_found")
+        return document
+
+    def list(self, tenant_id: str, status: DocumentStatus | None, limit: int, cursor: str | None) -> tuple[list[Document], str | None]:
+        return self.documents.list(tenant_id, status.value if status else None, limit, cursor)
+
+    def delete(self, tenant_id: str, document_id: str) -> Document:
+        document = self.get(tenant_id, document_id)
+        # Index first: once the record is gone nothing would remember the chunks.
+        self.search.delete_document(tenant_id, document.document_id, document.chunk_count)
+        self.objects.delete(tenant_id, object_key(document.document_id))
+        self.documents.delete(tenant_id, document)
+        self.documents.bump_generation(tenant_id)
+        return document

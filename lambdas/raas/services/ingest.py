@@ -1,0 +1,177 @@
+"""Ingestion of one uploaded object: extract, chunk, embed, index, record status and usage.
+
+Runs from the S3 event (through SQS), so it may see the same object twice: a document that is
+already `indexed` or `failed` is left alone, and re-running a `processing` one indexes the same
+chunk ids again. A failure never leaves chunks behind.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger
+
+from raas.domain import catalog
+from raas.domain.chunking import chunk_text
+from raas.domain.documents import Chunk, Document, DocumentStatus, chunk_id, content_hash
+from raas.domain.errors import GatewayTimeout, PayloadTooLarge, ServiceUnavailable
+from raas.domain.extraction import ExtractionError, extract_text
+from raas.domain.ports import DocumentStore, Embedder, ObjectStore, SearchIndex, TenantStore, UsageRecorder
+from raas.domain.tenants import TenantStatus
+from raas.domain.usage import UsageEvent
+from raas.services.config import ConfigService
+from raas.services.documents import object_key
+
+logger = Logger(service="raas")
+EMBED_BATCH = 128
+TRANSIENT = (ServiceUnavailable, GatewayTimeout)
+
+
+class IngestService:
+    def __init__(
+        self,
+        documents: DocumentStore,
+        objects: ObjectStore,
+        search: SearchIndex,
+        embedder: Embedder,
+        configs: ConfigService,
+        tenants: TenantStore,
+        usage: UsageRecorder,
+    ):
+        self.documents = documents
+        self.objects = objects
+        self.search = search
+        self.embedder = embedder
+        self.configs = configs
+        self.tenants = tenants
+        self.usage = usage
+
+    def ingest(self, tenant_id: str, document_id: str) -> Document | None:
+        document = self.documents.get(tenant_id, document_id)
+        if document is None:
+            logger.warning("object without a document record; removing it", extra={"tenant_id": tenant_id, "document_id": document_id})
+            self.objects.delete(tenant_id, object_key(document_id))
+            return None
+        if document.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED):
+            return document  # a redelivered event
+        tenant = self.tenants.get_tenant(tenant_id)
+        if tenant is None or tenant.status is not TenantStatus.ACTIVE:
+            return self._fail(document, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
+        self.documents.update(tenant_id, document_id, status=DocumentStatus.PROCESSING.value)
+        chunks: list[Chunk] = []
+        digest: str | None = document.content_hash
+        try:
+            data = self._read(document, catalog.tier_limits(tenant.tier).max_document_bytes)
+            digest = content_hash(data)
+            if document.content_hash is None:  # a presigned upload: dedupe now that we have the bytes
+                holder = self.documents.claim_hash(tenant_id, digest, document_id)
+                if holder != document_id:
+                    return self._duplicate(document, holder, digest)
+            text = extract_text(data, document.content_type)
+            chunks = self._chunks(document, text)
+            if not chunks:
+                raise ExtractionError("the document yields no text to index")
+            vectors: list[list[float]] = []
+            for start in range(0, len(chunks), EMBED_BATCH):
+                batch = chunks[start : start + EMBED_BATCH]
+                vectors.extend(self.embedder.embed([f"{c.title}\n{c.text}" for c in batch]))
+            previous = self._previous_version(document)
+            self.search.ensure_index(tenant_id)
+            self.search.replace(tenant_id, chunks, vectors, [(previous.document_id, previous.chunk_count)] if previous else [])
+        except (ExtractionError, PayloadTooLarge) as exc:
+            return self._fail(document, len(chunks), str(exc.args[0] if exc.args else exc), digest)
+        except TRANSIENT:
+            self._remove_chunks(document, len(chunks))
+            raise  # the event is retried (and lands in the DLQ after repeated failures)
+        except Exception as exc:
+            logger.exception("ingest failed", extra={"tenant_id": tenant_id, "document_id": document_id})
+            return self._fail(document, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest)
+
+        indexed = self.documents.update(
+            tenant_id,
+            document_id,
+            status=DocumentStatus.INDEXED.value,
+            chunk_count=len(chunks),
+            content_hash=digest,
+            indexed_at=datetime.now(UTC),
+            error=None,
+        )
+        if previous:
+            self._retire(previous)
+        if document.source_uri:
+            self.documents.set_current_for_source(tenant_id, document.source_uri, document_id)
+        self.documents.bump_generation(tenant_id)
+        self.usage.record(
+            UsageEvent(
+                event_id=f"ingest-{document_id}",
+                tenant_id=tenant_id,
+                occurred_at=datetime.now(UTC),
+                counters={"bytes_ingested": len(data), "documents_indexed": 1, "chunks_indexed": len(chunks)},
+            )
+        )
+        logger.info("document indexed", extra={"tenant_id": tenant_id, "document_id": document_id, "chunks": len(chunks)})
+        return indexed
+
+    def _read(self, document: Document, tier_max: int) -> bytes:
+        size = self.objects.size(document.tenant_id, object_key(document.document_id))
+        if size is None:
+            raise ExtractionError("the upload was not received")
+        if size > document.size_bytes or size > tier_max:
+            raise ExtractionError(f"the uploaded object is {size} bytes, more than the {document.size_bytes} declared")
+        return self.objects.get(document.tenant_id, object_key(document.document_id), max_bytes=document.size_bytes)
+
+    def _chunks(self, document: Document, text: str) -> list[Chunk]:
+        config = self.configs.get(document.tenant_id).config
+        return [
+            Chunk(
+                chunk_id=chunk_id(document.document_id, position),
+                document_id=document.document_id,
+                title=document.title,
+                text=piece.text,
+                position=position,
+                metadata={**document.metadata, **({"section": piece.section} if piece.section else {})},
+            )
+            for position, piece in enumerate(chunk_text(text, config.chunking))
+        ]
+
+    def _previous_version(self, document: Document) -> Document | None:
+        if not document.source_uri:
+            return None
+        previous_id = self.documents.current_for_source(document.tenant_id, document.source_uri)
+        if previous_id is None or previous_id == document.document_id:
+            return None
+        return self.documents.get(document.tenant_id, previous_id)
+
+    def _retire(self, previous: Document) -> None:
+        """The old version of a source: its chunks went in the same index call; now its record and bytes."""
+        self.objects.delete(previous.tenant_id, object_key(previous.document_id))
+        self.documents.delete(previous.tenant_id, previous)
+
+    def _duplicate(self, document: Document, holder: str, digest: str) -> Document:
+        self.objects.delete(document.tenant_id, object_key(document.document_id))
+        return self.documents.update(
+            document.tenant_id,
+            document.document_id,
+            status=DocumentStatus.INDEXED.value,
+            duplicate_of=holder,
+            content_hash=digest,
+            chunk_count=0,
+            indexed_at=datetime.now(UTC),
+        )
+
+    def _remove_chunks(self, document: Document, count: int) -> None:
+        try:
+            self.search.delete_document(document.tenant_id, document.document_id, count)
+        except Exception:
+            logger.exception(
+                "could not remove partial chunks", extra={"tenant_id": document.tenant_id, "document_id": document.document_id}
+            )
+            raise
+
+    def _fail(self, document: Document, chunk_count: int, reason: str, digest: str | None = None) -> Document:
+        """Marks the document failed with a reason, leaving no chunks and freeing its content hash for a retry."""
+        self._remove_chunks(document, chunk_count)
+        if digest or document.content_hash:
+            self.documents.release_hash(document.tenant_id, digest or document.content_hash or "", document.document_id)
+        logger.info("document failed", extra={"tenant_id": document.tenant_id, "document_id": document.document_id, "reason": reason})
+        return self.documents.update(document.tenant_id, document.document_id, status=DocumentStatus.FAILED.value, error=reason[:1000])

@@ -1,0 +1,253 @@
+"""Search and question answering over a tenant's own documents."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, Field
+
+from raas.domain import catalog
+from raas.domain.catalog import ModelInfo, Tier
+from raas.domain.config import TenantConfig, TierLimitExceeded
+from raas.domain.context import build_context, estimate_tokens
+from raas.domain.errors import ValidationFailed
+from raas.domain.generation import GenerationRequest
+from raas.domain.ports import ChatModel, Embedder, Reranker, SearchIndex, UsageRecorder
+from raas.domain.prompts import find_injection, render_prompt
+from raas.domain.retrieval import Condition, Hit, fuse, parse_filters
+from raas.domain.usage import UsageEvent, usd_to_micro
+from raas.services.config import ConfigService
+
+logger = Logger(service="raas")
+
+MAX_CANDIDATES = 100
+RERANK_POOL = 30
+CONTEXT_TOKEN_CAP = 12_000
+SNIPPET_CHARS = 300
+
+
+class QueryRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    top_k: int | None = Field(default=None, ge=1, le=20)
+    alpha: float | None = Field(default=None, ge=0, le=1)
+    filters: dict[str, Any] | None = None
+    rerank: bool | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    top_k: int
+    alpha: float
+    rerank: bool
+    conditions: list[Condition]
+    filters: dict[str, Any]
+
+
+class QueryLog(Protocol):
+    def append(self, tenant_id: str, query_id: str, entry: dict[str, Any], retention_days: int) -> None: ...
+
+
+class ResponseCache(Protocol):
+    def get(self, tenant_id: str, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, tenant_id: str, key: str, response: dict[str, Any]) -> None: ...
+
+
+def plan(config: TenantConfig, tier: Tier, request: QueryRequest) -> Plan:
+    """The tenant's settings with the request's overrides, refused beyond the tier's bounds."""
+    limits = catalog.tier_limits(tier)
+    top_k = request.top_k if request.top_k is not None else config.top_k
+    rerank = config.enable_reranking if request.rerank is None else request.rerank
+    problems = []
+    if top_k > limits.max_top_k:
+        problems.append({"field": "top_k", "message": f"the {tier.value} tier allows top_k up to {limits.max_top_k}"})
+    if rerank and not limits.reranking:
+        problems.append({"field": "rerank", "message": f"reranking is not available on the {tier.value} tier"})
+    if problems:
+        raise TierLimitExceeded("request exceeds the tier's bounds", details=problems)
+    alpha = request.alpha if request.alpha is not None else config.alpha
+    return Plan(top_k, alpha, rerank, parse_filters(request.filters), request.filters or {})
+
+
+def snippet(text: str) -> str:
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+class QueryService:
+    def __init__(
+        self,
+        configs: ConfigService,
+        search: SearchIndex,
+        embedder: Embedder,
+        reranker: Reranker | None,
+        chat_for: Callable[[ModelInfo], ChatModel],
+        generation_of: Callable[[str], int],
+        cache: ResponseCache,
+        log: QueryLog,
+        usage: UsageRecorder,
+    ):
+        self.configs = configs
+        self.search = search
+        self.embedder = embedder
+        self.reranker = reranker
+        self.chat_for = chat_for
+        self.generation_of = generation_of
+        self.cache = cache
+        self.log = log
+        self.usage = usage
+
+    # --- retrieval ----------------------------------------------------------------------------
+    def retrieve(self, tenant_id: str, query: str, how: Plan) -> list[Hit]:
+        candidates = min(MAX_CANDIDATES, max(how.top_k * 4, 20))
+        lexical = self.search.lexical(tenant_id, query, candidates, how.conditions) if how.alpha < 1 else []
+        semantic = self.search.semantic(tenant_id, self.embedder.embed([query])[0], candidates, how.conditions) if how.alpha > 0 else []
+        fused = fuse(lexical, semantic, how.alpha)
+        if how.rerank and self.reranker is not None and fused:
+            return self.reranker.rerank(query, fused[:RERANK_POOL], how.top_k)
+        return fused[: how.top_k]
+
+    def search_only(self, tenant_id: str, tier: Tier, request: QueryRequest) -> dict[str, Any]:
+        current = self.configs.get(tenant_id)
+        how = plan(current.config, tier, request)
+        hits = self.retrieve(tenant_id, request.query, how)
+        self._record(tenant_id, str(uuid.uuid4()), {"searches": 1})
+        return {
+            "results": [
+                {
+                    "document_id": h.document_id,
+                    "chunk_id": h.chunk_id,
+                    "title": h.title,
+                    "score": round(h.score, 6),
+                    "snippet": snippet(h.text),
+                    "metadata": h.metadata,
+                }
+                for h in hits
+            ],
+            "config_version": current.version,
+        }
+
+    # --- answering ----------------------------------------------------------------------------
+    def answer(self, tenant_id: str, tier: Tier, request: QueryRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        injection = find_injection(request.query)
+        if injection:
+            raise ValidationFailed(
+                f"the query looks like an attempt to override instructions ({injection})",
+                code="prompt_injection_detected",
+                details=[{"field": "query", "rule": injection, "message": "instruction-override pattern"}],
+            )
+        current = self.configs.get(tenant_id)
+        config = current.config
+        how = plan(config, tier, request)
+        query_id = str(uuid.uuid4())
+        cache_key = self._cache_key(tenant_id, current.version, request.query, how)
+        cached = self.cache.get(tenant_id, cache_key)
+        if cached is not None:
+            response = {**cached, "cached": True, "query_id": query_id, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+            self._record(tenant_id, query_id, {"queries": 1})
+            self._log(tenant_id, tier, query_id, request, response)
+            return response
+
+        model = catalog.models()[config.model]
+        hits = self.retrieve(tenant_id, request.query, how)
+        budget = min(CONTEXT_TOKEN_CAP, model.context_window - config.max_tokens - estimate_tokens(config.prompt_template) - 512)
+        context = build_context(hits, budget)
+        prompt = render_prompt(config.prompt_template, query=request.query, context=context.text, variables=config.prompt_variables)
+        generation = self.chat_for(model).generate(
+            GenerationRequest(
+                model_name=config.model,
+                model=model,
+                prompt=prompt,
+                max_tokens=config.max_tokens,
+                temperature=config.temperature,
+                query=request.query,
+                passages=[h.text for h in context.used],
+            )
+        )
+        cost = 0.0 if generation.offline else model.cost_usd(generation.prompt_tokens, generation.completion_tokens)
+        answer: dict[str, Any] = {
+            "query_id": query_id,
+            "answer": generation.text,
+            "citations": [
+                {
+                    "document_id": h.document_id,
+                    "chunk_id": h.chunk_id,
+                    "title": h.title,
+                    "score": round(h.score, 6),
+                    "snippet": snippet(h.text),
+                }
+                for h in context.used
+            ],
+            "model": generation.model,
+            "offline": generation.offline,
+            "config_version": current.version,
+            "usage": {
+                "prompt_tokens": generation.prompt_tokens,
+                "completion_tokens": generation.completion_tokens,
+                "cost_usd": round(cost, 6),
+            },
+            "retrieval": {
+                "top_k": how.top_k,
+                "alpha": how.alpha,
+                "reranked": how.rerank and self.reranker is not None,
+                "screened_out": len(context.screened_out),
+            },
+            "cached": False,
+        }
+        answer["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        self.cache.put(tenant_id, cache_key, answer)
+        self._record(
+            tenant_id,
+            query_id,
+            {
+                "queries": 1,
+                "prompt_tokens": generation.prompt_tokens,
+                "completion_tokens": generation.completion_tokens,
+                "cost_microusd": usd_to_micro(cost),
+            },
+        )
+        self._log(tenant_id, tier, query_id, request, answer)
+        return answer
+
+    def _cache_key(self, tenant_id: str, config_version: int, query: str, how: Plan) -> str:
+        material = json.dumps(
+            {
+                "config": config_version,
+                "documents": self.generation_of(tenant_id),  # any document change moves this, so old answers are never served
+                "query": query.strip(),
+                "top_k": how.top_k,
+                "alpha": how.alpha,
+                "rerank": how.rerank,
+                "filters": how.filters,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def _record(self, tenant_id: str, event_id: str, counters: dict[str, int]) -> None:
+        self.usage.record(UsageEvent(event_id=event_id, tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters=counters))
+
+    def _log(self, tenant_id: str, tier: Tier, query_id: str, request: QueryRequest, response: dict[str, Any]) -> None:
+        entry = {
+            "query_id": query_id,
+            "at": datetime.now(UTC).isoformat(),
+            "query": request.query,
+            "answer": response["answer"][:2000],
+            "model": response["model"],
+            "citations": [c["document_id"] for c in response["citations"]],
+            "usage": response["usage"],
+            "latency_ms": response["latency_ms"],
+            "cached": response["cached"],
+        }
+        try:
+            self.log.append(tenant_id, query_id, entry, catalog.tier_limits(tier).query_history_days)
+        except Exception:  # history is best effort; the answer is already paid for
+            logger.exception("could not record query history", extra={"tenant_id": tenant_id})
