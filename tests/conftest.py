@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,24 +26,58 @@ os.environ.update(
     }
 )
 
-from tests.helpers import ApiClient, GatewayClient, expect  # noqa: E402
+from tests.helpers import ApiClient, GatewayClient, HashingEmbedder, RecordingChat, expect  # noqa: E402
+
+if TYPE_CHECKING:
+    from raas.local.events import QueuePump
 
 OPERATOR_KEY = "raasop_test_operator_key_0123456789"
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """moto in-process with the platform's tables created and services rebuilt."""
+def embedder(monkeypatch: pytest.MonkeyPatch) -> HashingEmbedder:
+    """Tests embed with a small deterministic embedder unless they ask for the real model."""
+    from raas import wiring
+
+    fake = HashingEmbedder()
+    monkeypatch.setattr(wiring, "embedder", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def chat(monkeypatch: pytest.MonkeyPatch) -> RecordingChat:
+    from raas import wiring
+
+    recorder = RecordingChat()
+    monkeypatch.setattr(wiring, "chat_model", lambda model: recorder)
+    return recorder
+
+
+@pytest.fixture
+def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: HashingEmbedder) -> Iterator[None]:
+    """moto in-process with the platform's tables, bucket and ingest queue, and services rebuilt."""
     from moto import mock_aws
 
     from raas import wiring
-    from raas.local.aws import ensure_tables
+    from raas.local.aws import ensure_resources
 
+    monkeypatch.setenv("RAAS_SEARCH_DIR", str(tmp_path / "search"))
+    monkeypatch.setenv("RAAS_RESPONSE_CACHE_TTL_SECONDS", "600")
     with mock_aws():
         wiring.reset()
-        ensure_tables()
+        monkeypatch.setenv("RAAS_INGEST_QUEUE_URL", ensure_resources())
+        wiring.reset()
         yield
         wiring.reset()
+
+
+@pytest.fixture
+def ingest_queue(aws: None) -> QueuePump:
+    """Delivers S3 events to the real ingest handler; call `.drain()` to wait for ingestion."""
+    from raas.handlers import ingest
+    from raas.local.events import QueuePump
+
+    return QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler, wait_seconds=0)
 
 
 @pytest.fixture

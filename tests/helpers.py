@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -115,3 +116,138 @@ class InMemoryConfigStore:
         start = int(cursor) if cursor else 0
         page = ordered[start : start + limit]
         return page, str(start + limit) if start + limit < len(ordered) else None
+
+
+class HashingEmbedder:
+    """A small deterministic embedder for tests: hashed word counts, L2-normalised.
+
+    Texts that share words get similar vectors, which is enough to test retrieval plumbing
+    without loading a neural model. The e2e tests and benchmarks use the real MiniLM model.
+    """
+
+    name = "test-hashing"
+
+    def __init__(self, dimension: int = 384):
+        self.dimension = dimension
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        import hashlib
+        import math
+        import re
+
+        self.calls += 1
+        vectors = []
+        for text in texts:
+            vector = [0.0] * self.dimension
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int(hashlib.md5(word.encode(), usedforsecurity=False).hexdigest(), 16) % self.dimension
+                vector[bucket] += 1.0
+            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+            vectors.append([v / norm for v in vector])
+        return vectors
+
+
+class RecordingChat:
+    """A chat model that records the requests it gets and answers with a fixed text."""
+
+    def __init__(self, text: str = "recorded answer [1]", prompt_tokens: int = 100, completion_tokens: int = 20):
+        self.requests: list[Any] = []
+        self.text = text
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+    def generate(self, request: Any) -> Any:
+        from raas.domain.generation import Generation
+
+        self.requests.append(request)
+        return Generation(
+            text=self.text, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, model=request.model_name
+        )
+
+
+class FailingSearch:
+    """Wraps a SearchIndex and fails `replace` after writing, like a bulk request that half applied."""
+
+    def __init__(self, inner: Any, error: Exception):
+        self.inner = inner
+        self.error = error
+        self.failures = 0
+
+    def replace(self, tenant_id: str, chunks: list[Any], vectors: list[list[float]], remove: list[tuple[str, int]]) -> None:
+        half = len(chunks) // 2 or len(chunks)
+        self.inner.replace(tenant_id, chunks[:half], vectors[:half], [])
+        self.failures += 1
+        raise self.error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@dataclass
+class ScriptedReply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+
+
+class FakeProviderServer:
+    """A loopback HTTP server that plays an LLM/billing provider: scripted replies per path,
+    every request recorded. SDKs reach it through their `base_url`, over real HTTP."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.scripts: dict[str, list[ScriptedReply]] = {}
+        self.defaults: dict[str, ScriptedReply] = {}
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _reply(self) -> None:
+                import time
+
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path = self.path.split("?")[0]
+                fake.requests.append(
+                    {"method": self.command, "path": path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": raw}
+                )
+                queue = fake.scripts.get(path) or []
+                reply = (
+                    queue.pop(0) if queue else fake.defaults.get(path, ScriptedReply(404, {"error": {"message": f"no script for {path}"}}))
+                )
+                if reply.delay_seconds:
+                    time.sleep(reply.delay_seconds)
+                body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client timed out first
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_DELETE = _reply
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def script(self, path: str, *replies: ScriptedReply) -> None:
+        self.scripts.setdefault(path, []).extend(replies)
+
+    def json_bodies(self, path: str) -> list[Any]:
+        return [json.loads(r["body"]) for r in self.requests if r["path"] == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -18,6 +18,11 @@ from tests.conftest import OPERATOR_KEY, TenantHandle
 from tests.helpers import ApiClient, expect
 
 A_MARKER = "alpha-only-marker-5b1e"
+# Words of A's document that B's probes search for; the marker above is in the same text.
+A_DOCUMENT_WORDS = "zebrafish telemetry protocol"
+A_DOCUMENT_TEXT = f"The {A_DOCUMENT_WORDS} is documented in {A_MARKER}."
+# Body fields B fills with an attack rather than a filler value.
+PROBES = {"query": A_DOCUMENT_WORDS}
 
 
 @dataclass(frozen=True)
@@ -28,14 +33,15 @@ class RouteCall:
     body: Any
 
 
-def minimal_body(schema: dict[str, Any], components: dict[str, Any]) -> Any:
-    """The smallest instance that satisfies `schema` (required fields only)."""
+def minimal_body(schema: dict[str, Any], components: dict[str, Any], probes: dict[str, Any] | None = None) -> Any:
+    """The smallest instance that satisfies `schema` (required fields only); `probes` fill named fields."""
+    probes = probes or {}
     if "$ref" in schema:
-        return minimal_body(components[schema["$ref"].split("/")[-1]], components)
+        return minimal_body(components[schema["$ref"].split("/")[-1]], components, probes)
     for combinator in ("anyOf", "oneOf", "allOf"):
         if combinator in schema:
             options = [s for s in schema[combinator] if s.get("type") != "null"] or schema[combinator]
-            return minimal_body(options[0], components)
+            return minimal_body(options[0], components, probes)
     if "default" in schema:
         return schema["default"]
     if "enum" in schema:
@@ -43,9 +49,9 @@ def minimal_body(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
-        return {name: minimal_body(properties[name], components) for name in schema.get("required", [])}
+        return {name: probes.get(name, minimal_body(properties[name], components, probes)) for name in schema.get("required", [])}
     if kind == "array":
-        return [minimal_body(schema.get("items", {}), components) for _ in range(schema.get("minItems", 0))]
+        return [minimal_body(schema.get("items", {}), components, probes) for _ in range(schema.get("minItems", 0))]
     if kind == "integer":
         return max(int(schema.get("minimum", 1)), 1)
     if kind == "number":
@@ -69,7 +75,7 @@ def enumerate_calls(resources: dict[str, str]) -> list[RouteCall]:
         path = template.format(**{p: resources.get(p, resources["tenant_id"]) for p in params})
         operation = document["paths"].get(template, {}).get(route.method.lower(), {})
         schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-        calls.append(RouteCall(route.method, template, path, minimal_body(schema, components) if schema else None))
+        calls.append(RouteCall(route.method, template, path, minimal_body(schema, components, PROBES) if schema else None))
     return calls
 
 
@@ -79,7 +85,15 @@ def snapshot(api: ApiClient, tenant: TenantHandle) -> dict[str, Any]:
         "config": expect(api.request("GET", "/v1/config", key=tenant.admin_key), 200),
         "versions": expect(api.request("GET", "/v1/config/versions", key=tenant.admin_key), 200),
         "keys": expect(api.request("GET", "/v1/keys", key=tenant.admin_key), 200),
+        "documents": expect(api.request("GET", "/v1/documents", key=tenant.admin_key), 200),
+        "search": expect(api.request("POST", "/v1/search", key=tenant.admin_key, json_body={"query": A_DOCUMENT_WORDS}), 200),
     }
+
+
+def give_a_document(api: ApiClient, a: TenantHandle) -> str:
+    """A's document with the marker in it; the caller waits until it is indexed."""
+    reply = expect(api.request("POST", "/v1/documents", key=a.admin_key, json_body={"title": "A private", "text": A_DOCUMENT_TEXT}), 202)
+    return str(reply["document_id"])
 
 
 def run_isolation_harness(
@@ -98,8 +112,9 @@ def run_isolation_harness(
     a_reader = expect(api.request("POST", "/v1/keys", key=a.admin_key, json_body={"name": A_MARKER, "role": "reader"}), 201)
     b_reader = expect(api.request("POST", "/v1/keys", key=b.admin_key, json_body={"name": "b reader", "role": "reader"}), 201)["api_key"]
     resources = {"tenant_id": a.tenant_id, "key_id": a_reader["key"]["key_id"], **(extra_resources or {})}
-    secrets_of_a = {a.tenant_id, a.admin_key, a.admin_key_id, a_reader["api_key"], a_reader["key"]["key_id"], A_MARKER}
+    secrets_of_a = {a.admin_key, a.admin_key_id, a_reader["api_key"], A_MARKER, *resources.values()}
     before = snapshot(api, a)
+    assert before["search"]["results"], "A's document must be indexed before the harness runs"
 
     calls = enumerate_calls(resources)
     assert calls, "the harness found no routes"

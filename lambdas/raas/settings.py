@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     bedrock_rerank_model_arn: str | None = None
     openai_api_key: str | None = None
     anthropic_api_key: str | None = None
+    openai_base_url: str | None = Field(default=None, description="an OpenAI-compatible endpoint (proxy, gateway)")
+    anthropic_base_url: str | None = None
     offline_answers: bool = Field(default=True, description="answer extractively when a provider has no API key")
     llm_timeout_seconds: float = 30.0
     llm_max_retries: int = 3

@@ -174,7 +174,10 @@ def chat_model(model: ModelInfo) -> ChatModel:
     if api_key:
         from raas.adapters.llm import provider_client
 
-        chat = provider_client(model.provider, api_key, timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries)
+        base_url = {"openai": settings.openai_base_url, "anthropic": settings.anthropic_base_url}.get(model.provider)
+        chat = provider_client(
+            model.provider, api_key, timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries, base_url=base_url
+        )
     elif settings.offline_answers:
         from raas.adapters.llm import OfflineExtractive
 

@@ -1,17 +1,50 @@
 from __future__ import annotations
 
+import pytest
+
+from raas.local.events import QueuePump
 from tests.conftest import TenantHandle
-from tests.helpers import ApiClient
-from tests.isolation import enumerate_calls, minimal_body, run_isolation_harness
+from tests.helpers import ApiClient, Reply
+from tests.isolation import A_MARKER, enumerate_calls, give_a_document, minimal_body, run_isolation_harness
 
 
-def test_tenant_b_cannot_reach_tenant_a_through_any_route(api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
-    calls = run_isolation_harness(api, tenant_a, tenant_b)
+def test_tenant_b_cannot_reach_tenant_a_through_any_route(
+    api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle, ingest_queue: QueuePump
+) -> None:
+    document_id = give_a_document(api, tenant_a)
+    ingest_queue.drain()
+    calls = run_isolation_harness(api, tenant_a, tenant_b, {"document_id": document_id})
     covered = {(c.method, c.template) for c in calls}
     # The harness must see what the router has, including routes with path parameters.
-    assert ("DELETE", "/v1/keys/{key_id}") in covered
-    assert ("POST", "/v1/tenants/{tenant_id}/suspend") in covered
-    assert ("PATCH", "/v1/config") in covered
+    assert {
+        ("DELETE", "/v1/keys/{key_id}"),
+        ("POST", "/v1/tenants/{tenant_id}/suspend"),
+        ("PATCH", "/v1/config"),
+        ("DELETE", "/v1/documents/{document_id}"),
+        ("POST", "/v1/query"),
+        ("POST", "/v1/search"),
+    } <= covered
+    search_call = next(c for c in calls if c.template == "/v1/search")
+    assert search_call.body == {"query": "zebrafish telemetry protocol"}  # B really hunts for A's words
+
+
+def test_the_harness_catches_a_leak(api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle, ingest_queue: QueuePump) -> None:
+    """A client that leaks A's marker into B's answers must make the harness fail."""
+
+    class Leaky:
+        def __init__(self, inner: ApiClient):
+            self.inner = inner
+
+        def request(self, method: str, path: str, **kwargs: object) -> Reply:
+            reply = self.inner.request(method, path, **kwargs)  # type: ignore[arg-type]
+            if kwargs.get("key") == tenant_b.admin_key and path == "/v1/search":
+                return Reply(reply.status, reply.headers, reply.text.replace("]", f', "{A_MARKER}"]', 1))
+            return reply
+
+    document_id = give_a_document(api, tenant_a)
+    ingest_queue.drain()
+    with pytest.raises(AssertionError, match="leaked"):
+        run_isolation_harness(Leaky(api), tenant_a, tenant_b, {"document_id": document_id})
 
 
 def test_every_non_public_route_is_enumerated() -> None:
@@ -27,13 +60,19 @@ def test_minimal_body_satisfies_required_fields_and_bounds() -> None:
     components = {
         "M": {
             "type": "object",
-            "required": ["n", "e", "s"],
+            "required": ["n", "e", "s", "query"],
             "properties": {
                 "n": {"type": "integer", "minimum": 3},
                 "e": {"enum": ["b", "c"]},
                 "s": {"type": "string", "minLength": 4},
+                "query": {"type": "string"},
                 "opt": {"type": "string"},
             },
         }
     }
-    assert minimal_body({"$ref": "#/components/schemas/M"}, components) == {"n": 3, "e": "b", "s": "xxxx"}
+    assert minimal_body({"$ref": "#/components/schemas/M"}, components, {"query": "probe"}) == {
+        "n": 3,
+        "e": "b",
+        "s": "xxxx",
+        "query": "probe",
+    }

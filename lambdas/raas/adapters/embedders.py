@@ -46,7 +46,14 @@ class OpenAIEmbedder:
     """OpenAI embeddings, batched; the SDK retries 429/5xx with backoff."""
 
     def __init__(
-        self, api_key: str, model: str = "text-embedding-3-small", *, timeout: float = 30, max_retries: int = 3, batch_size: int = 256
+        self,
+        api_key: str,
+        model: str = "text-embedding-3-small",
+        *,
+        timeout: float = 30,
+        max_retries: int = 3,
+        batch_size: int = 256,
+        base_url: str | None = None,
     ):
         import openai
 
@@ -54,7 +61,7 @@ class OpenAIEmbedder:
         self.dimension = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}.get(model, 1536)
         self.model_id = model
         self.batch_size = batch_size
-        self.client = openai.OpenAI(api_key=api_key, timeout=timeout, max_retries=max_retries)
+        self.client = openai.OpenAI(api_key=api_key, timeout=timeout, max_retries=max_retries, base_url=base_url)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         import openai

@@ -122,9 +122,9 @@ class OfflineExtractive:
         )
 
 
-def provider_client(provider: str, api_key: str, *, timeout: float, max_retries: int) -> Any:
+def provider_client(provider: str, api_key: str, *, timeout: float, max_retries: int, base_url: str | None = None) -> Any:
     if provider == "openai":
-        return OpenAIChat(api_key, timeout=timeout, max_retries=max_retries)
+        return OpenAIChat(api_key, timeout=timeout, max_retries=max_retries, base_url=base_url)
     if provider == "anthropic":
-        return AnthropicChat(api_key, timeout=timeout, max_retries=max_retries)
+        return AnthropicChat(api_key, timeout=timeout, max_retries=max_retries, base_url=base_url)
     raise ValueError(f"unknown provider {provider}")

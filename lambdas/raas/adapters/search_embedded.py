@@ -194,6 +194,14 @@ class EmbeddedSearch:
         self._matrices[tenant_id] = matrix
         return matrix
 
+    def export_chunks(self, tenant_id: str) -> list[Chunk]:
+        """Every chunk of the tenant, in insertion order (for tenant export and benchmarks)."""
+        if not self._path(tenant_id).exists():
+            return []
+        with self._connect(tenant_id) as db:
+            rows = db.execute("SELECT chunk_id, document_id, title, text, position, metadata FROM chunks ORDER BY rowid").fetchall()
+        return [Chunk(chunk_id=r[0], document_id=r[1], title=r[2], text=r[3], position=r[4], metadata=json.loads(r[5])) for r in rows]
+
     def count(self, tenant_id: str) -> int:
         if not self._path(tenant_id).exists():
             return 0

@@ -1,0 +1,130 @@
+"""What the benchmarks share: a whole platform in-process (moto + embedded engine + real MiniLM),
+BEIR loading, and the real ingest path (DocumentService -> S3 -> SQS -> ingest handler)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+)
+
+
+@dataclass
+class Corpus:
+    documents: dict[str, tuple[str, str]]  # id -> (title, text)
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def load_beir(directory: Path, max_documents: int | None = None) -> Corpus:
+    documents: dict[str, tuple[str, str]] = {}
+    with (directory / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            documents[row["_id"]] = (row.get("title") or row["_id"], row["text"])
+    queries = {}
+    with (directory / "queries.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    for path in sorted((directory / "qrels").glob("*.tsv")):
+        with path.open(encoding="utf-8") as rows:
+            for row in csv.DictReader(rows, delimiter="\t"):
+                qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    if max_documents is not None:
+        # keep every judged document, then fill up to the limit
+        judged = {d for rel in qrels.values() for d in rel}
+        keep = [d for d in documents if d in judged] + [d for d in documents if d not in judged]
+        documents = {d: documents[d] for d in keep[:max_documents]}
+        qrels = {q: rel for q, rel in qrels.items() if set(rel) <= set(documents)}
+    queries = {q: t for q, t in queries.items() if q in qrels}
+    return Corpus(documents, queries, qrels)
+
+
+class MemoEmbedder:
+    """Remembers vectors by text so repeated texts (the same query at five alphas) embed once."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self.memo: dict[str, list[float]] = {}
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if missing:
+            self.memo.update(zip(missing, self.inner.embed(missing), strict=True))
+        return [self.memo[t] for t in texts]
+
+
+@dataclass
+class Platform:
+    tenant_id: str
+    tier: Any
+    pump: Any
+
+
+@contextmanager
+def platform(tier: str = "enterprise") -> Iterator[Platform]:
+    from moto import mock_aws
+
+    from raas import wiring
+    from raas.domain.catalog import Tier
+    from raas.handlers import ingest
+    from raas.local.aws import ensure_resources
+    from raas.local.events import QueuePump
+
+    with tempfile.TemporaryDirectory(prefix="raas-bench-") as scratch, mock_aws():
+        os.environ["RAAS_SEARCH_DIR"] = scratch
+        os.environ["RAAS_RESPONSE_CACHE_TTL_SECONDS"] = "0"
+        wiring.reset()
+        os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()
+        wiring.reset()
+        tenant, _key, _secret = wiring.tenant_service().create("bench", Tier(tier))
+        pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler, wait_seconds=0)
+        yield Platform(tenant.tenant_id, Tier(tier), pump)
+        wiring.reset()
+
+
+def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch: int = 200) -> tuple[float, int]:
+    """Sends every document through the real ingest path; returns (seconds, chunks indexed)."""
+    from raas import wiring
+    from raas.services.documents import NewDocument
+
+    service = wiring.document_service()
+    started = time.perf_counter()
+    pending = 0
+    for beir_id, (title, text) in documents.items():
+        service.create_inline(bench.tenant_id, bench.tier, NewDocument(title, text.encode(), "text/plain", {"beir_id": beir_id}, None))
+        pending += 1
+        if pending >= batch:
+            bench.pump.drain()
+            pending = 0
+    bench.pump.drain()
+    seconds = time.perf_counter() - started
+    stats = wiring.document_store().stats(bench.tenant_id)
+    chunks = wiring.search_index().count(bench.tenant_id)  # type: ignore[attr-defined]
+    if stats["documents"] != len(documents):
+        raise RuntimeError(f"expected {len(documents)} documents, have {stats['documents']}")
+    return seconds, chunks
