@@ -33,6 +33,7 @@ case "${1:-}" in
   test)
     shift
     install
+    echo "== layer"; "$BIN/python" layers/build.py   # the CDK tests synthesize with the real layer
     echo "== ruff"; "$BIN/ruff" check . && "$BIN/ruff" format --check .
     echo "== mypy"; "$BIN/mypy"
     echo "== pytest"; "$BIN/pytest" "$@"

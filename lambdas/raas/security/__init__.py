@@ -1,0 +1,1 @@
+"""Isolation AWS enforces: the tenant-scoped IAM policy and the session-tag credentials behind it."""

@@ -1,0 +1,1 @@
+"""The raas CDK app: one module per stack."""

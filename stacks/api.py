@@ -1,0 +1,476 @@
+"""API: the functions (one per handler group), their layer, the REST API, authorizer, usage plans, WAF."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secrets
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_wafv2 as waf
+from constructs import Construct
+
+from raas.adapters.dynamo_schema import ALL_TABLES
+from raas.domain import catalog
+from raas.handlers.api import route_table
+from raas.handlers.registry import API_HANDLERS, AUTHORIZER, EVENT_HANDLERS, PUBLIC_ROUTES, load
+from raas.security.tenant_policy import tenant_data_policy
+from stacks.data import DataStack
+from stacks.nag import acknowledge
+from stacks.search import SearchStack
+from stacks.settings import DeploymentSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_CODE = ROOT / "lambdas"
+
+# memory (MB) and timeout (s) per function; API functions stay under API Gateway's 29 s
+SIZING: dict[str, tuple[int, int]] = {"query": (1024, 29), "documents": (1024, 29), "ingest": (2048, 300), "authorizer": (512, 10)}
+DEFAULT_SIZING = (512, 29)
+
+TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
+TABLE_WRITE = [*TABLE_READ, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+# Handler groups that touch tenant data and may assume the tenant data role.
+TENANT_DATA_GROUPS = ("config", "keys", "documents", "query", "ingest")
+
+ERROR_TEMPLATE = '{"error": {"code": "%s", "message": "%s", "details": []}}'
+
+
+def layer_path(architecture: str) -> Path:
+    path = ROOT / "layers" / "build" / architecture
+    if not (path / "python").is_dir():
+        raise SystemExit(
+            f"The Lambda dependency layer is not built. Run: python layers/build.py --arch {architecture}   (needs the package index once)"
+        )
+    return path
+
+
+def api_routes() -> list[tuple[str, str, str]]:
+    """(function group, HTTP method, API Gateway path) for every route the handlers define."""
+    routes = []
+    for group in API_HANDLERS:
+        for route in route_table(load(group).app):
+            routes.append((group, route.method, re.sub(r"<(\w+)>", r"{\1}", route.path)))
+    return routes
+
+
+class ApiStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, data: DataStack, search: SearchStack, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+        self.data = data
+        self.search = search
+        architecture = lambda_.Architecture.ARM_64 if settings.architecture == "arm64" else lambda_.Architecture.X86_64
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(layer_path(settings.architecture))),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[architecture],
+            description="raas runtime dependencies (built by layers/build.py)",
+        )
+        self.code = lambda_.Code.from_asset(str(LAMBDA_CODE), exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"])
+        self.llm_keys = secrets.Secret(
+            self,
+            "LlmProviderKeys",
+            secret_name=settings.prefix("llm-provider-keys"),
+            # Secrets Manager's own key: granting the platform key through Secrets Manager would write the
+            # API roles into the Data stack's key policy (a cross-stack cycle).
+            description='{"openai": "...", "anthropic": "..."}: set after deploy',
+        )
+        acknowledge(
+            self.llm_keys,
+            "AwsSolutions-SMG4",
+            "Third-party LLM provider keys cannot be rotated by a Lambda; operators rotate them at the provider.",
+        )
+        self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
+        for group, module in {**API_HANDLERS, **EVENT_HANDLERS, "authorizer": AUTHORIZER}.items():
+            self.functions[group] = self._function(group, module, architecture)
+
+        self.tenant_role = self._tenant_data_role()
+        self._grant()
+        ingest_queue = sqs.Queue.from_queue_arn(
+            self, "IngestQueue", f"arn:{Aws.PARTITION}:sqs:{self.region}:{Aws.ACCOUNT_ID}:{settings.ingest_queue_name}"
+        )
+        self.functions["ingest"].add_event_source(
+            sources.SqsEventSource(ingest_queue, batch_size=5, report_batch_item_failures=True, max_concurrency=10)
+        )
+        self.api = self._rest_api()
+        self.usage_plans = self._usage_plans()
+        self._waf()
+        self._nag()
+
+    # --- functions ------------------------------------------------------------------------------
+    def _environment(self) -> dict[str, str]:
+        s = self.settings
+        env = {
+            "RAAS_STAGE": s.stage,
+            "RAAS_TENANTS_TABLE": s.table_name("tenants"),
+            "RAAS_DOCUMENTS_TABLE": s.table_name("documents"),
+            "RAAS_USAGE_TABLE": s.table_name("usage"),
+            "RAAS_QUERIES_TABLE": s.table_name("queries"),
+            "RAAS_DOCUMENTS_BUCKET": s.bucket_name(Aws.ACCOUNT_ID, self.region),
+            "RAAS_INGEST_QUEUE_URL": f"https://sqs.{self.region}.{Aws.URL_SUFFIX}/{Aws.ACCOUNT_ID}/{s.ingest_queue_name}",
+            "RAAS_SEARCH_ENGINE": "opensearch",
+            "RAAS_OPENSEARCH_ENDPOINT": self.search.endpoint,
+            "RAAS_OPENSEARCH_SERVICE": self.search.service,
+            "RAAS_EMBEDDER": s.embedder,
+            "RAAS_RERANKER": s.reranker,
+            "RAAS_OFFLINE_ANSWERS": "false",
+            "RAAS_LLM_KEYS_SECRET_ARN": self.llm_keys.secret_arn,
+            "POWERTOOLS_SERVICE_NAME": "raas",
+            "POWERTOOLS_METRICS_NAMESPACE": "raas",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        if s.bedrock_rerank_model_arn:
+            env["RAAS_BEDROCK_RERANK_MODEL_ARN"] = s.bedrock_rerank_model_arn
+        if s.jwt_enabled:
+            env |= {"RAAS_JWT_ISSUER": s.jwt_issuer, "RAAS_JWT_AUDIENCE": s.jwt_audience, "RAAS_JWT_JWKS_URL": s.jwt_jwks_url}
+        return env
+
+    def _function(self, group: str, module: str, architecture: lambda_.Architecture) -> lambda_.Function:
+        memory, timeout = SIZING.get(group, DEFAULT_SIZING)
+        log_group = logs.LogGroup(
+            self,
+            f"{group.capitalize()}Logs",
+            log_group_name=f"/aws/lambda/{self.settings.prefix(group)}",
+            retention=self.settings.log_retention(),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(self, f"{group.capitalize()}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant_write(role)
+        self.roles[group] = role
+        return lambda_.Function(
+            self,
+            f"{group.capitalize()}Function",
+            function_name=self.settings.prefix(group),
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=architecture,
+            handler=f"{module}.handler",
+            code=self.code,
+            layers=[self.layer],
+            memory_size=memory,
+            timeout=Duration.seconds(timeout),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=self._environment(),
+            log_group=log_group,
+            role=role,
+        )
+
+    # --- permissions ------------------------------------------------------------------------------
+    # Data resources are addressed by their deterministic names (not cross-stack exports), so each
+    # grant below is exactly the statement written and every cdk-nag finding is known in advance.
+    def _table_arn(self, logical: str) -> str:
+        return f"arn:{Aws.PARTITION}:dynamodb:{self.region}:{Aws.ACCOUNT_ID}:table/{self.settings.table_name(logical)}"
+
+    @property
+    def _bucket_arn(self) -> str:
+        return f"arn:{Aws.PARTITION}:s3:::{self.settings.bucket_name(Aws.ACCOUNT_ID, self.region)}"
+
+    def _nag_bucket(self, suffix: str) -> str:
+        return f"arn:<AWS::Partition>:s3:::{self.settings.bucket_name('<AWS::AccountId>', self.region)}/{suffix}"
+
+    def _allow(self, group: str, actions: list[str], resources: list[str], conditions: dict | None = None) -> None:
+        self.roles[group].add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
+
+    def _tables(self, group: str, logical: str, actions: list[str], indexes: tuple[str, ...] = ()) -> None:
+        table = self._table_arn(logical)
+        self._allow(group, actions, [table, *[f"{table}/index/{index}" for index in indexes]])
+
+    def _platform_key(self, role: iam.IRole) -> None:
+        """The tables' customer key, named by alias so no key policy in the Data stack changes."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=["*"],
+                conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": [self.settings.platform_key_alias]}},
+            )
+        )
+
+    def _tenant_data_role(self) -> iam.Role:
+        """Assumed per request with a tenant_id session tag; IAM fences it to that tenant's data."""
+        tenant_roles = [self.roles[g] for g in TENANT_DATA_GROUPS]
+        role = iam.Role(
+            self,
+            "TenantDataRole",
+            assumed_by=iam.CompositePrincipal(*[iam.ArnPrincipal(r.role_arn) for r in tenant_roles]),
+            max_session_duration=Duration.hours(1),
+            description="Tenant-scoped data access; every statement is conditioned on the tenant_id session tag",
+        )
+        role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(actions=["sts:TagSession"], principals=[iam.ArnPrincipal(r.role_arn) for r in tenant_roles])
+        )
+        document = tenant_data_policy([self._table_arn(spec.logical_name) for spec in ALL_TABLES], self._bucket_arn)
+        iam.Policy(self, "TenantDataPolicy", document=iam.PolicyDocument.from_json(document), roles=[role])
+        self._platform_key(role)
+        for group in TENANT_DATA_GROUPS:
+            self._allow(group, ["sts:AssumeRole", "sts:TagSession"], [role.role_arn])
+            self.functions[group].add_environment("RAAS_TENANT_ROLE_ARN", role.role_arn)
+        return role
+
+    def _grant(self) -> None:
+        for group in ("tenants", "keys", "config"):
+            self._tables(group, "tenants", TABLE_WRITE, ("tenants_by_created",) if group == "tenants" else ())
+        self._tables("authorizer", "tenants", [*TABLE_READ, "dynamodb:UpdateItem"], ("by_key_hash",))
+        for group in ("ingest", "query"):
+            self._tables(group, "tenants", TABLE_READ)
+        for group in ("documents", "ingest"):
+            self._tables(group, "documents", TABLE_WRITE)
+            self._allow(group, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{self._bucket_arn}/tenants/*"])
+            # per-tenant keys (created by provisioning), recognised by their raas:tenant_id tag
+            self._allow(
+                group,
+                ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                ["*"],
+                {"StringLike": {"aws:ResourceTag/raas:tenant_id": "t*"}},
+            )
+        self._tables("query", "documents", TABLE_READ)
+        self._tables("query", "queries", TABLE_WRITE)
+        for group in ("query", "ingest"):
+            self._tables(group, "usage", TABLE_WRITE)
+            self.llm_keys.grant_read(self.roles[group])
+        for group in ("authorizer", "tenants", "keys", "config", "documents", "ingest", "query"):
+            self._platform_key(self.roles[group])
+        for group in ("tenants", "documents", "query", "ingest"):
+            self.search.grant(self, self.roles[group], f"Search{group.capitalize()}")
+        # provisioning: the tenant's KMS key and alias, its API Gateway key in the tier's usage plan
+        self._allow("tenants", ["kms:CreateKey", "kms:TagResource"], ["*"], {"StringLike": {"aws:RequestTag/raas:tenant_id": "t*"}})
+        kms_prefix = f"arn:{Aws.PARTITION}:kms:{self.region}:{Aws.ACCOUNT_ID}"
+        self._allow("tenants", ["kms:CreateAlias", "kms:DescribeKey"], [f"{kms_prefix}:alias/raas/tenant/*", f"{kms_prefix}:key/*"])
+        apigateway = f"arn:{Aws.PARTITION}:apigateway:{self.region}::"
+        self._allow(
+            "tenants",
+            ["apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"],
+            [f"{apigateway}/apikeys", f"{apigateway}/apikeys/*", f"{apigateway}/usageplans/*"],
+        )
+        self._allow("authorizer", ["apigateway:GET"], [f"{apigateway}/apikeys/*"])
+        if self.settings.reranker == "bedrock" and self.settings.bedrock_rerank_model_arn:
+            self._allow("query", ["bedrock:Rerank", "bedrock:InvokeModel"], [self.settings.bedrock_rerank_model_arn])
+
+    # --- REST API ---------------------------------------------------------------------------------
+    def _rest_api(self) -> apigw.RestApi:
+        s = self.settings
+        access_logs = logs.LogGroup(self, "ApiAccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY)
+        api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=s.prefix("api"),
+            description="raas: multi-tenant RAG-as-a-Service",
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name="v1" if s.stage == "prod" else s.stage,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(
+                    json.dumps(
+                        {
+                            "requestId": "$context.requestId",
+                            "ip": "$context.identity.sourceIp",
+                            "method": "$context.httpMethod",
+                            "path": "$context.path",
+                            "status": "$context.status",
+                            "latencyMs": "$context.responseLatency",
+                            "tenantId": "$context.authorizer.tenant_id",
+                            "keyId": "$context.authorizer.key_id",
+                            "authorizerError": "$context.authorizer.error",
+                            "wafAction": "$context.waf.status",
+                        }
+                    )
+                ),
+            ),
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=apigw.Cors.ALL_ORIGINS,
+                allow_methods=apigw.Cors.ALL_METHODS,
+                allow_headers=["Authorization", "Content-Type", "If-Match"],
+            ),
+        )
+        authorizer = apigw.RequestAuthorizer(
+            self,
+            "TenantAuthorizer",
+            handler=self.functions["authorizer"],
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=Duration.seconds(s.authorizer_cache_seconds),
+        )
+        validator = api.add_request_validator("BodyValidator", validate_request_body=True, validate_request_parameters=True)
+        integrations = {group: apigw.LambdaIntegration(fn, proxy=True) for group, fn in self.functions.items() if group in API_HANDLERS}
+        self.routes = api_routes()
+        for group, method, path in self.routes:
+            resource = api.root.resource_for_path(path.lstrip("/"))
+            public = (method, re.sub(r"\{(\w+)\}", r"<\1>", path)) in PUBLIC_ROUTES
+            resource.add_method(
+                method,
+                integrations[group],
+                authorizer=None if public else authorizer,
+                authorization_type=apigw.AuthorizationType.NONE if public else apigw.AuthorizationType.CUSTOM,
+                api_key_required=not public,
+                request_validator=validator,
+            )
+        self._gateway_responses(api)
+        return api
+
+    def _gateway_responses(self, api: apigw.RestApi) -> None:
+        """API Gateway's own refusals in the same JSON shape and codes as the handlers'."""
+        cors = {"Access-Control-Allow-Origin": "'*'"}
+        responses = [
+            (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "missing, invalid or revoked credentials"),
+            (apigw.ResponseType.ACCESS_DENIED, "403", "$context.authorizer.error_code", "$context.authorizer.error_message"),
+            (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "no route for $context.httpMethod $context.path"),
+            (apigw.ResponseType.THROTTLED, "429", "rate_limited", "too many requests for your tier; retry with backoff"),
+            (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "your tier's request quota is used up"),
+            (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "request body exceeds 10 MiB"),
+            (apigw.ResponseType.AUTHORIZER_FAILURE, "503", "authorizer_unavailable", "the authorizer failed; try again"),
+            (apigw.ResponseType.INVALID_API_KEY, "403", "forbidden", "this tenant has no active usage plan key"),
+            (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_json", "$context.error.validationErrorString"),
+            (apigw.ResponseType.DEFAULT_5_XX, "502", "upstream_error", "$context.error.message"),
+        ]
+        for response_type, status, code, message in responses:
+            api.add_gateway_response(
+                f"Response{status}{code.replace('$context.authorizer.', '').replace('_', '').title()}",
+                type=response_type,
+                status_code=status,
+                response_headers=cors,
+                templates={"application/json": ERROR_TEMPLATE % (code, message)},
+            )
+
+    def _usage_plans(self) -> dict[str, apigw.UsagePlan]:
+        """One usage plan per tier (throttle from tiers.json); tenant keys are added at provisioning."""
+        plans = {}
+        for tier, limits in catalog.tiers().items():
+            plans[tier.value] = self.api.add_usage_plan(
+                f"{tier.value.capitalize()}Plan",
+                name=self.settings.prefix(f"{tier.value}-plan"),
+                throttle=apigw.ThrottleSettings(rate_limit=limits.rate_limit_rps, burst_limit=limits.burst),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+            )
+        plans["operator"] = self.api.add_usage_plan(
+            "OperatorPlan",
+            name=self.settings.prefix("operator-plan"),
+            throttle=apigw.ThrottleSettings(rate_limit=20, burst_limit=40),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+        )
+        # Standalone (not bound to the stage), so the authorizer can know its id without a cycle.
+        operator_key = apigw.ApiKey(self, "OperatorUsageKey", api_key_name=self.settings.prefix("operator"), enabled=True)
+        plans["operator"].add_api_key(operator_key)
+        # Plan ids reach provisioning through a parameter with a fixed name: an environment variable
+        # would make the function depend on the plans, which depend on the stage, on the deployment,
+        # on the methods, and so on the function again.
+        parameter_name = f"/raas/{self.settings.stage}/usage-plans"
+        ssm.StringParameter(
+            self,
+            "UsagePlanIds",
+            parameter_name=parameter_name,
+            string_value=json.dumps({name: plan.usage_plan_id for name, plan in plans.items()}),
+            description="usage plan id per tier, read by tenant provisioning",
+        )
+        self.functions["tenants"].add_environment("RAAS_USAGE_PLANS_PARAMETER", parameter_name)
+        self._allow("tenants", ["ssm:GetParameter"], [f"arn:{Aws.PARTITION}:ssm:{self.region}:{Aws.ACCOUNT_ID}:parameter{parameter_name}"])
+        self.functions["authorizer"].add_environment("RAAS_OPERATOR_USAGE_KEY_ID", operator_key.key_id)
+        return plans
+
+    def _waf(self) -> None:
+        acl = waf.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=waf.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=waf.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name="raas-waf", sampled_requests_enabled=True
+            ),
+            rules=[
+                waf.CfnWebACL.RuleProperty(
+                    name="RatePerIp",
+                    priority=0,
+                    action=waf.CfnWebACL.RuleActionProperty(block={}),
+                    statement=waf.CfnWebACL.StatementProperty(
+                        rate_based_statement=waf.CfnWebACL.RateBasedStatementProperty(
+                            limit=self.settings.waf_rate_limit_per_5min, aggregate_key_type="IP"
+                        )
+                    ),
+                    visibility_config=waf.CfnWebACL.VisibilityConfigProperty(
+                        cloud_watch_metrics_enabled=True, metric_name="raas-rate", sampled_requests_enabled=True
+                    ),
+                ),
+                waf.CfnWebACL.RuleProperty(
+                    name="AwsCommonRules",
+                    priority=1,
+                    override_action=waf.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=waf.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=waf.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS",
+                            name="AWSManagedRulesCommonRuleSet",
+                            # document uploads go in JSON bodies up to 10 MiB
+                            excluded_rules=[waf.CfnWebACL.ExcludedRuleProperty(name="SizeRestrictions_BODY")],
+                        )
+                    ),
+                    visibility_config=waf.CfnWebACL.VisibilityConfigProperty(
+                        cloud_watch_metrics_enabled=True, metric_name="raas-common", sampled_requests_enabled=True
+                    ),
+                ),
+            ],
+        )
+        waf.CfnWebACLAssociation(self, "WebAclAssociation", resource_arn=self.api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn)
+
+    def _nag(self) -> None:
+        acknowledge(self, "AwsSolutions-L1", "Python 3.12 is the runtime the user chose for raas; newer runtimes are not yet validated.")
+        acknowledge(
+            self,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch role uses the documented managed policy for pushing logs.",
+        )
+        acknowledge(
+            self,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Resource-* statements are X-Ray's (no resource-level permissions) and KMS statements conditioned on the platform key's "
+            "alias or on the raas:tenant_id resource/request tag, so they reach only raas keys.",
+        )
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::{self._nag_bucket('tenants/*')}]",
+            "Document functions work on any tenant's objects under tenants/; per-tenant fencing is the tenant data role's job.",
+        )
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::{self._nag_bucket('tenants/<aws:PrincipalTag/tenant_id>/*')}]",
+            "The tenant data role reaches only the caller's own prefix: the wildcard is the object key below tenants/<tenant_id>/.",
+        )
+        for resource, reason in (
+            (
+                f"arn:<AWS::Partition>:kms:{self.region}:<AWS::AccountId>:alias/raas/tenant/*",
+                "Provisioning creates one alias per tenant under alias/raas/tenant/.",
+            ),
+            (
+                f"arn:<AWS::Partition>:kms:{self.region}:<AWS::AccountId>:key/*",
+                "CreateAlias must name the new tenant key, whose id is known only at run time.",
+            ),
+            (
+                f"arn:<AWS::Partition>:apigateway:{self.region}::/apikeys/*",
+                "Provisioning manages one API Gateway key per tenant; ids are known only at run time.",
+            ),
+            (
+                f"arn:<AWS::Partition>:apigateway:{self.region}::/usageplans/*",
+                "Tenant keys are attached to their tier's usage plan; plan ids come from this stack.",
+            ),
+        ):
+            acknowledge(self, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
+        acknowledge(
+            self,
+            "AwsSolutions-APIG4",
+            "Every route has the tenant REQUEST authorizer except /v1/health, /v1/openapi.json and CORS preflights, public by design.",
+        )
+        acknowledge(
+            self, "AwsSolutions-COG4", "Tenants authenticate with raas API keys or their IdP's JWTs via a custom REQUEST authorizer."
+        )

@@ -1,0 +1,216 @@
+"""Assertions on the synthesized CloudFormation: routes, encryption, DLQs, alarms, sizes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stacks.api import api_routes
+
+from raas.adapters.dynamo_schema import ALL_TABLES
+from raas.domain import catalog
+from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS, PUBLIC_ROUTES
+from tests.infra.conftest import ROOT, resources, synth
+
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+
+
+def test_cdk_nag_reports_nothing_unacknowledged(synthesized: dict[str, Any]) -> None:
+    report = json.loads((synthesized["outdir"] / "validation-report.json").read_text())
+    failures = [r for plugin in report.get("pluginReports", []) for r in plugin.get("violations", []) if r.get("severity") == "error"]
+    assert failures == []
+
+
+def _method_paths(api: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(HTTP method, full path) -> method resource, reconstructed from the resource tree."""
+    path_of: dict[str, str] = {}
+    api_resources = resources(api, "AWS::ApiGateway::Resource")
+
+    def path(logical_id: str) -> str:
+        if logical_id not in path_of:
+            resource = api_resources[logical_id]["Properties"]
+            parent = resource["ParentId"]
+            prefix = path(parent["Ref"]) if "Ref" in parent else ""
+            path_of[logical_id] = f"{prefix}/{resource['PathPart']}"
+        return path_of[logical_id]
+
+    methods = {}
+    for method in resources(api, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        resource_id = props["ResourceId"]
+        full = path(resource_id["Ref"]) if "Ref" in resource_id else "/"
+        methods[(props["HttpMethod"], full)] = props
+    return methods
+
+
+def test_every_route_reaches_its_function_with_the_authorizer(templates: dict[str, dict[str, Any]]) -> None:
+    api = templates["api"]
+    function_of = {lid: r["Properties"]["FunctionName"] for lid, r in resources(api, "AWS::Lambda::Function").items()}
+    authorizers = resources(api, "AWS::ApiGateway::Authorizer")
+    assert len(authorizers) == 1
+    authorizer = next(iter(authorizers.values()))["Properties"]
+    assert authorizer["Type"] == "REQUEST"
+    assert authorizer["IdentitySource"] == "method.request.header.Authorization"
+    assert authorizer["AuthorizerResultTtlInSeconds"] == 60
+    methods = _method_paths(api)
+    routes = api_routes()
+    assert len(routes) >= 20
+    for group, method, path in routes:
+        props = methods[(method, path)]
+        uri = json.dumps(props["Integration"]["Uri"])
+        target = [name for lid, name in function_of.items() if f'"{lid}"' in uri]
+        assert target == [f"raas-prod-{group}"], (method, path, target)
+        public = (method, path.replace("{", "<").replace("}", ">")) in PUBLIC_ROUTES
+        assert props["AuthorizationType"] == ("NONE" if public else "CUSTOM"), (method, path)
+        assert props.get("ApiKeyRequired", False) is (not public), (method, path)
+    assert methods[("GET", "/v1/health")]["AuthorizationType"] == "NONE"
+
+
+def test_functions_run_python_312_on_arm_with_tracing_and_the_layer(templates: dict[str, dict[str, Any]]) -> None:
+    functions = {r["Properties"]["FunctionName"]: r["Properties"] for r in resources(templates["api"], "AWS::Lambda::Function").values()}
+    expected = {f"raas-prod-{g}" for g in [*API_HANDLERS, *EVENT_HANDLERS, "authorizer"]}
+    assert expected <= set(functions)
+    for name in expected:
+        props = functions[name]
+        assert (props["Runtime"], props["Architectures"], props["TracingConfig"]["Mode"]) == ("python3.12", ["arm64"], "Active")
+        assert props["Layers"], name
+        assert props["Environment"]["Variables"]["RAAS_STAGE"] == "prod"
+    assert functions["raas-prod-ingest"]["Timeout"] == 300
+    assert functions["raas-prod-query"]["Environment"]["Variables"]["RAAS_OFFLINE_ANSWERS"] == "false"
+
+
+def test_every_table_is_encrypted_recoverable_and_keyed_as_the_code_expects(templates: dict[str, dict[str, Any]]) -> None:
+    tables = {r["Properties"]["TableName"]: r["Properties"] for r in resources(templates["data"], "AWS::DynamoDB::GlobalTable").values()}
+    assert set(tables) == {f"raas-prod-{spec.logical_name}" for spec in ALL_TABLES}
+    for spec in ALL_TABLES:
+        props = tables[f"raas-prod-{spec.logical_name}"]
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        assert props["SSESpecification"]["SSEType"] == "KMS"
+        replica = props["Replicas"][0]
+        assert replica["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True  # cdk-nag does not check TableV2
+        assert replica["SSESpecification"]["KMSMasterKeyId"]
+        assert {k["AttributeName"] for k in props["KeySchema"]} == {spec.partition_key, spec.sort_key}
+        assert {i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])} == {i.name for i in spec.indexes}
+        if spec.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
+    key = next(iter(resources(templates["data"], "AWS::KMS::Key").values()))["Properties"]
+    assert key["EnableKeyRotation"] is True
+
+
+def test_buckets_are_private_encrypted_versioned_ssl_only_and_logged(templates: dict[str, dict[str, Any]]) -> None:
+    data = templates["data"]
+    buckets = resources(data, "AWS::S3::Bucket")
+    assert len(buckets) == 2
+    for props in (b["Properties"] for b in buckets.values()):
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    documents = next(b["Properties"] for b in buckets.values() if "LoggingConfiguration" in b["Properties"])
+    assert (
+        documents["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    )
+    assert any(rule.get("AbortIncompleteMultipartUpload") for rule in documents["LifecycleConfiguration"]["Rules"])
+    policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(data, "AWS::S3::BucketPolicy").values()]
+    for statements in policies:
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+
+
+def test_every_async_target_has_a_dead_letter_queue(templates: dict[str, dict[str, Any]]) -> None:
+    queues = resources(templates["data"], "AWS::SQS::Queue")
+    ingest = next(q["Properties"] for q in queues.values() if q["Properties"].get("QueueName") == "raas-prod-ingest")
+    assert ingest["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert ingest["VisibilityTimeout"] >= 6 * 300
+    notifications = resources(templates["data"], "Custom::S3BucketNotifications")
+    config = next(iter(notifications.values()))["Properties"]["NotificationConfiguration"]["QueueConfigurations"][0]
+    assert config["Events"] == ["s3:ObjectCreated:*"]
+    assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "tenants/"}]
+    mappings = resources(templates["api"], "AWS::Lambda::EventSourceMapping")
+    assert [m["Properties"]["FunctionResponseTypes"] for m in mappings.values()] == [["ReportBatchItemFailures"]]
+    for rule in resources(templates["data"], "AWS::Events::Rule").values():  # lifecycle rules, when present
+        for target in rule["Properties"]["Targets"]:
+            assert "DeadLetterConfig" in target
+
+
+def test_usage_plans_per_tier_match_the_tier_file(templates: dict[str, dict[str, Any]]) -> None:
+    plans = {r["Properties"]["UsagePlanName"]: r["Properties"] for r in resources(templates["api"], "AWS::ApiGateway::UsagePlan").values()}
+    for tier, limits in catalog.tiers().items():
+        throttle = plans[f"raas-prod-{tier.value}-plan"]["Throttle"]
+        assert (throttle["RateLimit"], throttle["BurstLimit"]) == (limits.rate_limit_rps, limits.burst)
+    api = next(iter(resources(templates["api"], "AWS::ApiGateway::RestApi").values()))["Properties"]
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+
+
+def test_stage_has_access_logs_tracing_and_a_waf_with_a_rate_rule(templates: dict[str, dict[str, Any]]) -> None:
+    api = templates["api"]
+    stage = next(iter(resources(api, "AWS::ApiGateway::Stage").values()))["Properties"]
+    assert stage["TracingEnabled"] is True
+    assert "tenantId" in stage["AccessLogSetting"]["Format"]
+    acl = next(iter(resources(api, "AWS::WAFv2::WebACL").values()))["Properties"]
+    rate = next(r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"])
+    assert rate["Statement"]["RateBasedStatement"]["Limit"] == 2000
+    assert resources(api, "AWS::WAFv2::WebACLAssociation")
+
+
+def test_gateway_refusals_use_the_api_error_shape(templates: dict[str, dict[str, Any]]) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"] for r in resources(templates["api"], "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"  # unknown routes are 404, as locally
+    assert "$context.authorizer.error_code" in responses["ACCESS_DENIED"]["ResponseTemplates"]["application/json"]
+    for props in responses.values():
+        json.loads(props["ResponseTemplates"]["application/json"].replace("$context", "x"))
+
+
+def test_alarms_notify_the_topic(templates: dict[str, dict[str, Any]]) -> None:
+    observability = templates["observability"]
+    alarms = resources(observability, "AWS::CloudWatch::Alarm")
+    assert len(alarms) == 4
+    topic = next(iter(resources(observability, "AWS::SNS::Topic")))
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+    assert resources(observability, "AWS::CloudWatch::Dashboard")
+    assert resources(observability, "AWS::Logs::QueryDefinition")
+
+
+def test_tenant_data_role_carries_the_tenant_scoped_policy(templates: dict[str, dict[str, Any]]) -> None:
+    api = templates["api"]
+    policy = next(r["Properties"] for lid, r in resources(api, "AWS::IAM::Policy").items() if lid.startswith("TenantDataPolicy"))
+    rendered = json.dumps(policy["PolicyDocument"])
+    assert "dynamodb:LeadingKeys" in rendered
+    assert "TENANT#${aws:PrincipalTag/tenant_id}#*" in rendered
+    assert "dynamodb:Scan" not in rendered
+    role = next(r["Properties"] for lid, r in resources(api, "AWS::IAM::Role").items() if lid.startswith("TenantDataRole"))
+    assert any("sts:TagSession" in json.dumps(s["Action"]) for s in role["AssumeRolePolicyDocument"]["Statement"])
+
+
+def test_every_function_fits_lambdas_unzipped_limit() -> None:
+    from layers.build import directory_size, layer_dir
+
+    code = directory_size(ROOT / "lambdas" / "raas")
+    layer = directory_size(layer_dir("arm64"))
+    assert code + layer < LAMBDA_UNZIPPED_LIMIT, f"code {code} + layer {layer} bytes"
+
+
+def test_a_managed_domain_forbids_explicit_indexes_in_bulk_bodies(tmp_path: Path) -> None:
+    built = synth(tmp_path, **{"raas:searchEngine": "domain", "raas:stage": "dev"})
+    template = json.loads((tmp_path / f"{built['stacks']['search'].stack_name}.template.json").read_text())
+    domain = next(iter(resources(template, "AWS::OpenSearchService::Domain").values()))["Properties"]
+    assert domain["AdvancedOptions"]["rest.action.multi.allow_explicit_index"] == "false"
+    assert domain["EncryptionAtRestOptions"]["Enabled"] is True
+    assert domain["NodeToNodeEncryptionOptions"]["Enabled"] is True
+    assert domain["DomainEndpointOptions"]["EnforceHTTPS"] is True
+
+
+@pytest.mark.parametrize("bad", [{"raas:logRetentionDays": 10}, {"raas:allowedModels": ["gpt-99"]}, {"raas:stage": "Bad Stage"}])
+def test_bad_settings_fail_with_a_clear_message(tmp_path: Path, bad: dict[str, Any]) -> None:
+    with pytest.raises((ValueError, Exception)) as caught:
+        synth(tmp_path, **bad)
+    assert any(word in str(caught.value) for word in ("raas:", "stage", "logRetentionDays", "unknown models"))
