@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = 30.0
     llm_max_retries: int = 3
 
+    tenant_role_arn: str | None = Field(default=None, description="role assumed per tenant with a tenant_id session tag")
+    usage_plans_parameter: str | None = Field(default=None, description="SSM parameter with the usage plan id per tier (AWS)")
+    operator_usage_key_id: str | None = Field(default=None, description="API Gateway key of the operator usage plan (AWS)")
+
     response_cache_ttl_seconds: int = 600
     presign_expires_seconds: int = 900
     config_cache_ttl_seconds: float = Field(default=300.0, ge=0)

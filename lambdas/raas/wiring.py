@@ -18,9 +18,12 @@ from raas.adapters.objects import KmsKeyring, S3ObjectStore
 from raas.adapters.queries import DynamoQueryLog, DynamoResponseCache
 from raas.adapters.registry import DynamoConfigStore, DynamoKeyStore, DynamoTenantStore
 from raas.adapters.usage import DynamoUsageRecorder
-from raas.domain.catalog import ModelInfo
+from raas.adapters.usage_plans import UsagePlanKeys
+from raas.domain.catalog import ModelInfo, Tier
 from raas.domain.errors import ServiceUnavailable
 from raas.domain.ports import ChatModel, Embedder, Reranker, SearchIndex, TokenVerifier
+from raas.domain.tenants import Tenant
+from raas.security.credentials import ClientSource, TenantSessions
 from raas.services.auth import Authenticator
 from raas.services.config import ConfigCache, ConfigService
 from raas.services.documents import DocumentService
@@ -28,6 +31,22 @@ from raas.services.ingest import IngestService
 from raas.services.query import QueryService
 from raas.services.tenants import KeyService, TenantService
 from raas.settings import get_settings
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+@cache
+def tenant_sessions() -> TenantSessions | None:
+    """Per-tenant sessions of the tenant data role, when the deployment has one (AWS)."""
+    role_arn = get_settings().tenant_role_arn
+    return TenantSessions(client("sts"), role_arn) if role_arn else None
+
+
+@cache
+def clients(service: str) -> ClientSource:
+    """Tenant data goes through this: scoped to the tenant in AWS, the platform client locally."""
+    return ClientSource(service, client(service), tenant_sessions())
+
 
 # --- registry -------------------------------------------------------------------------------
 
@@ -40,19 +59,45 @@ def tenant_store() -> DynamoTenantStore:
 @cache
 def key_store() -> DynamoKeyStore:
     settings = get_settings()
-    return DynamoKeyStore(client("dynamodb"), settings.tenants_table, settings.key_touch_interval_seconds)
+    return DynamoKeyStore(clients("dynamodb"), settings.tenants_table, settings.key_touch_interval_seconds)
 
 
 @cache
 def config_service() -> ConfigService:
     settings = get_settings()
-    return ConfigService(DynamoConfigStore(client("dynamodb"), settings.tenants_table), ConfigCache(settings.config_cache_ttl_seconds))
+    return ConfigService(DynamoConfigStore(clients("dynamodb"), settings.tenants_table), ConfigCache(settings.config_cache_ttl_seconds))
 
 
 class _Provisioner:
-    def provision(self, tenant_id: str) -> None:
-        keyring().ensure(tenant_id)
-        search_index().ensure_index(tenant_id)
+    """Creates a tenant's resources: KMS key + alias, search index, and (in AWS) its usage-plan key."""
+
+    def provision(self, tenant: Tenant) -> tuple[str, str] | None:
+        keyring().ensure(tenant.tenant_id)
+        search_index().ensure_index(tenant.tenant_id)
+        plans = usage_plan_keys()
+        if plans is None or tenant.usage_key_id:
+            return None
+        return plans.create(tenant.tenant_id, tenant.tier.value)
+
+    def change_tier(self, tenant: Tenant, tier: Tier) -> None:
+        plans = usage_plan_keys()
+        if plans is not None and tenant.usage_key_id:
+            plans.move(tenant.usage_key_id, tenant.tier.value, tier.value)
+
+
+@cache
+def usage_plan_keys() -> UsagePlanKeys | None:
+    parameter = get_settings().usage_plans_parameter
+    return UsagePlanKeys(client("apigateway"), client("ssm"), parameter) if parameter else None
+
+
+@cache
+def operator_usage_key() -> str | None:
+    """The operator plan's key value, looked up once per container (AWS only)."""
+    key_id = get_settings().operator_usage_key_id
+    if not key_id:
+        return None
+    return UsagePlanKeys(client("apigateway"), client("ssm"), "").value(key_id)
 
 
 @cache
@@ -85,17 +130,17 @@ def authenticator() -> Authenticator:
 
 @cache
 def keyring() -> KmsKeyring:
-    return KmsKeyring(client("kms"))
+    return KmsKeyring(clients("kms"))
 
 
 @cache
 def document_store() -> DynamoDocumentStore:
-    return DynamoDocumentStore(client("dynamodb"), get_settings().documents_table)
+    return DynamoDocumentStore(clients("dynamodb"), get_settings().documents_table)
 
 
 @cache
 def object_store() -> S3ObjectStore:
-    return S3ObjectStore(client("s3"), get_settings().documents_bucket, keyring())
+    return S3ObjectStore(clients("s3"), get_settings().documents_bucket, keyring())
 
 
 @cache
@@ -190,7 +235,7 @@ def chat_model(model: ModelInfo) -> ChatModel:
 
 @cache
 def usage_recorder() -> DynamoUsageRecorder:
-    return DynamoUsageRecorder(client("dynamodb"), get_settings().usage_table)
+    return DynamoUsageRecorder(clients("dynamodb"), get_settings().usage_table)
 
 
 @cache
@@ -213,18 +258,20 @@ def query_service() -> QueryService:
         reranker(),
         chat_model,
         document_store().generation,
-        DynamoResponseCache(client("dynamodb"), settings.queries_table, settings.response_cache_ttl_seconds),
-        DynamoQueryLog(client("dynamodb"), settings.queries_table),
+        DynamoResponseCache(clients("dynamodb"), settings.queries_table, settings.response_cache_ttl_seconds),
+        query_log(),
         usage_recorder(),
     )
 
 
 @cache
 def query_log() -> DynamoQueryLog:
-    return DynamoQueryLog(client("dynamodb"), get_settings().queries_table)
+    return DynamoQueryLog(clients("dynamodb"), get_settings().queries_table)
 
 
 _FACTORIES = (
+    tenant_sessions,
+    clients,
     tenant_store,
     key_store,
     config_service,
@@ -243,6 +290,8 @@ _FACTORIES = (
     ingest_service,
     query_service,
     query_log,
+    usage_plan_keys,
+    operator_usage_key,
 )
 
 

@@ -51,10 +51,10 @@ def test_the_object_is_stored_under_the_tenant_prefix_with_its_kms_key(api: ApiC
     accepted = add(api, tenant_a, "t", "secret text")
     key = tenant_object_key(tenant_a.tenant_id, object_key(accepted["document_id"]))
     assert key.startswith(f"tenants/{tenant_a.tenant_id}/documents/")
-    head = wiring.object_store().s3.head_object(Bucket="raas-documents", Key=key)
+    head = wiring.object_store().clients(None).head_object(Bucket="raas-documents", Key=key)
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == wiring.keyring().key_arn(tenant_a.tenant_id)
-    alias = wiring.keyring().kms.describe_key(KeyId=f"alias/raas/tenant/{tenant_a.tenant_id}")
+    alias = wiring.keyring().clients(None).describe_key(KeyId=f"alias/raas/tenant/{tenant_a.tenant_id}")
     assert alias["KeyMetadata"]["Arn"] == head["SSEKMSKeyId"]
 
 
@@ -155,7 +155,7 @@ def test_presigned_upload_then_s3_event_indexes_the_file(api: ApiClient, tenant_
     assert f"tenants/{tenant_a.tenant_id}/documents/{ticket['document_id']}/source" in ticket["upload_url"]
     assert ticket["headers"]["x-amz-server-side-encryption"] == "aws:kms"
     # what the client's PUT does (the e2e tests PUT to the URL over HTTP)
-    wiring.object_store().s3.put_object(
+    wiring.object_store().clients(None).put_object(
         Bucket="raas-documents",
         Key=tenant_object_key(tenant_a.tenant_id, object_key(ticket["document_id"])),
         Body=data,
@@ -182,7 +182,7 @@ def test_uploads_bigger_than_declared_or_missing_fail_with_a_reason(
         201,
     )
     full_key = tenant_object_key(tenant_a.tenant_id, object_key(ticket["document_id"]))
-    wiring.object_store().s3.put_object(Bucket="raas-documents", Key=full_key, Body=b"far more than five bytes")
+    wiring.object_store().clients(None).put_object(Bucket="raas-documents", Key=full_key, Body=b"far more than five bytes")
     ingest_queue.drain()
     failed = document(api, tenant_a, ticket["document_id"])
     assert failed["status"] == "failed"

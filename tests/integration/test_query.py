@@ -159,11 +159,15 @@ def test_history_lists_recent_queries_newest_first(
     history = expect(api.request("GET", "/v1/queries", key=tenant_a.admin_key), 200)["queries"]
     assert [h["query"] for h in history] == ["second question about shipping", "first question about refunds"]
     assert history[0]["citations"]
-    item = wiring.query_log().db.query(
-        TableName="raas-queries",
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :q)",
-        ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_a.tenant_id}#"}, ":q": {"S": "Q#"}},
-    )["Items"][0]
+    item = (
+        wiring.query_log()
+        .clients(None)
+        .query(
+            TableName="raas-queries",
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :q)",
+            ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_a.tenant_id}#"}, ":q": {"S": "Q#"}},
+        )["Items"][0]
+    )
     days = (int(item["expires_at"]["N"]) - datetime.now(UTC).timestamp()) / 86400
     assert 364 < days <= 365  # enterprise tier keeps a year
 

@@ -20,11 +20,14 @@ _CLIENT_CONFIG = Config(
 _S3_CONFIG = _CLIENT_CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
 
+def client_config(service: str) -> Config:
+    return _S3_CONFIG if service == "s3" else _CLIENT_CONFIG
+
+
 @cache
 def client(service: str) -> Any:
     # The endpoint comes from AWS_ENDPOINT_URL when set (the local platform points it at moto).
-    config = _S3_CONFIG if service == "s3" else _CLIENT_CONFIG
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, config=client_config(service))  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

@@ -14,6 +14,7 @@ from raas.adapters.registry import tenant_pk
 from raas.domain.documents import Document
 from raas.domain.errors import NotFound
 from raas.domain.ports import QuotaExceeded
+from raas.security.credentials import as_source
 
 STATS_SK = "STATS"
 _STORE = "the document store"
@@ -45,13 +46,15 @@ def _from_record(item: dict[str, Any]) -> Document:
 
 class DynamoDocumentStore:
     def __init__(self, dynamodb: Any, table_name: str):
-        self.db = dynamodb
+        self.clients = as_source("dynamodb", dynamodb)
         self.table = table_name
 
     def _get(self, tenant_id: str, sk: str) -> dict[str, Any] | None:
         with storage_errors(_STORE):
-            item = self.db.get_item(TableName=self.table, Key=to_item({"PK": tenant_pk(tenant_id), "SK": sk}), ConsistentRead=True).get(
-                "Item"
+            item = (
+                self.clients(tenant_id)
+                .get_item(TableName=self.table, Key=to_item({"PK": tenant_pk(tenant_id), "SK": sk}), ConsistentRead=True)
+                .get("Item")
             )
         return from_item(item) if item else None
 
@@ -92,7 +95,7 @@ class DynamoDocumentStore:
             raise QuotaExceeded("storage")
         try:
             with storage_errors(_STORE):
-                self.db.transact_write_items(TransactItems=items)
+                self.clients(document.tenant_id).transact_write_items(TransactItems=items)
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
@@ -127,7 +130,7 @@ class DynamoDocumentStore:
         if start:
             kwargs["ExclusiveStartKey"] = start
         with storage_errors(_STORE):
-            page = self.db.query(**kwargs)
+            page = self.clients(tenant_id).query(**kwargs)
         documents = [_from_record(from_item(i)) for i in page.get("Items", [])]
         return documents, encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
 
@@ -139,7 +142,7 @@ class DynamoDocumentStore:
         sets = ", ".join(f"#{k} = :{k}" for k in fields)
         try:
             with storage_errors(_STORE):
-                result = self.db.update_item(
+                result = self.clients(tenant_id).update_item(
                     TableName=self.table,
                     Key=to_item({"PK": tenant_pk(tenant_id), "SK": _doc_sk(document_id)}),
                     UpdateExpression=f"SET {sets}",
@@ -157,7 +160,7 @@ class DynamoDocumentStore:
     def claim_hash(self, tenant_id: str, content_hash: str, document_id: str) -> str:
         try:
             with storage_errors(_STORE):
-                self.db.put_item(
+                self.clients(tenant_id).put_item(
                     TableName=self.table,
                     Item=to_item({"PK": tenant_pk(tenant_id), "SK": _hash_sk(content_hash), "document_id": document_id}),
                     ConditionExpression="attribute_not_exists(PK) OR document_id = :me",
@@ -173,7 +176,7 @@ class DynamoDocumentStore:
     def release_hash(self, tenant_id: str, content_hash: str, document_id: str) -> None:
         try:
             with storage_errors(_STORE):
-                self.db.delete_item(
+                self.clients(tenant_id).delete_item(
                     TableName=self.table,
                     Key=to_item({"PK": tenant_pk(tenant_id), "SK": _hash_sk(content_hash)}),
                     ConditionExpression="document_id = :me",
@@ -189,7 +192,7 @@ class DynamoDocumentStore:
 
     def set_current_for_source(self, tenant_id: str, source_uri: str, document_id: str) -> None:
         with storage_errors(_STORE):
-            self.db.put_item(
+            self.clients(tenant_id).put_item(
                 TableName=self.table,
                 Item=to_item(
                     {"PK": tenant_pk(tenant_id), "SK": _source_sk(source_uri), "document_id": document_id, "source_uri": source_uri}
@@ -217,7 +220,7 @@ class DynamoDocumentStore:
         ]
         try:
             with storage_errors(_STORE):
-                self.db.transact_write_items(TransactItems=items)
+                self.clients(tenant_id).transact_write_items(TransactItems=items)
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
@@ -226,7 +229,7 @@ class DynamoDocumentStore:
             self.release_hash(tenant_id, document.content_hash, document.document_id)
         if document.source_uri and self.current_for_source(tenant_id, document.source_uri) == document.document_id:
             with storage_errors(_STORE):
-                self.db.delete_item(TableName=self.table, Key=to_item({"PK": pk, "SK": _source_sk(document.source_uri)}))
+                self.clients(tenant_id).delete_item(TableName=self.table, Key=to_item({"PK": pk, "SK": _source_sk(document.source_uri)}))
 
     def stats(self, tenant_id: str) -> dict[str, int]:
         item = self._get(tenant_id, STATS_SK) or {}
@@ -241,7 +244,7 @@ class DynamoDocumentStore:
 
     def bump_generation(self, tenant_id: str) -> None:
         with storage_errors(_STORE):
-            self.db.update_item(
+            self.clients(tenant_id).update_item(
                 TableName=self.table,
                 Key=to_item({"PK": tenant_pk(tenant_id), "SK": STATS_SK}),
                 UpdateExpression="ADD generation :one",

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from raas.adapters.dynamo import storage_errors
 from raas.domain import ids
 from raas.domain.errors import PayloadTooLarge
+from raas.security.credentials import as_source
 
 TENANT_KEY_ALIAS = "alias/raas/tenant/{tenant_id}"
 
@@ -38,14 +39,14 @@ class KmsKeyring:
     """Per-tenant KMS keys behind the alias `alias/raas/tenant/{id}`; ARNs cached per container."""
 
     def __init__(self, kms: Any):
-        self.kms = kms
+        self.clients = as_source("kms", kms)
         self._arns: dict[str, str] = {}
 
     def key_arn(self, tenant_id: str) -> str:
         if tenant_id not in self._arns:
             alias = TENANT_KEY_ALIAS.format(tenant_id=tenant_id)
             with storage_errors("the key service"):
-                self._arns[tenant_id] = self.kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]
+                self._arns[tenant_id] = self.clients(tenant_id).describe_key(KeyId=alias)["KeyMetadata"]["Arn"]
         return self._arns[tenant_id]
 
     def ensure(self, tenant_id: str) -> str:
@@ -57,25 +58,26 @@ class KmsKeyring:
             if exc.response.get("Error", {}).get("Code") != "NotFoundException":
                 raise
         with storage_errors("the key service"):
-            key = self.kms.create_key(
+            kms = self.clients(None)  # provisioning creates keys with the platform's role
+            key = kms.create_key(
                 Description=f"raas tenant {tenant_id}",
                 KeyUsage="ENCRYPT_DECRYPT",
                 Tags=[{"TagKey": "raas:tenant_id", "TagValue": tenant_id}],
             )["KeyMetadata"]
             try:
-                self.kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+                kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "AlreadyExistsException":
                     raise
                 # Another provisioning attempt won the race: use its key, retire ours.
-                self.kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+                kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
         self._arns.pop(tenant_id, None)
         return self.key_arn(tenant_id)
 
 
 class S3ObjectStore:
     def __init__(self, s3: Any, bucket: str, keyring: KmsKeyring):
-        self.s3 = s3
+        self.clients = as_source("s3", s3)
         self.bucket = bucket
         self.keyring = keyring
 
@@ -84,7 +86,7 @@ class S3ObjectStore:
 
     def put(self, tenant_id: str, key: str, data: bytes, content_type: str) -> None:
         with storage_errors("the document store"):
-            self.s3.put_object(
+            self.clients(tenant_id).put_object(
                 Bucket=self.bucket,
                 Key=tenant_object_key(tenant_id, key),
                 Body=data,
@@ -95,7 +97,7 @@ class S3ObjectStore:
     def size(self, tenant_id: str, key: str) -> int | None:
         try:
             with storage_errors("the document store"):
-                head = self.s3.head_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
+                head = self.clients(tenant_id).head_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -104,7 +106,7 @@ class S3ObjectStore:
 
     def get(self, tenant_id: str, key: str, max_bytes: int) -> bytes:
         with storage_errors("the document store"):
-            response = self.s3.get_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
+            response = self.clients(tenant_id).get_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
         if int(response["ContentLength"]) > max_bytes:
             response["Body"].close()
             raise PayloadTooLarge(f"object is larger than {max_bytes} bytes")
@@ -115,11 +117,12 @@ class S3ObjectStore:
 
     def delete(self, tenant_id: str, key: str) -> None:
         with storage_errors("the document store"):
-            self.s3.delete_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
+            self.clients(tenant_id).delete_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
 
     def presign_put(self, tenant_id: str, key: str, content_type: str, expires_seconds: int) -> tuple[str, dict[str, str]]:
         encryption = self._encryption(tenant_id)
-        url = self.s3.generate_presigned_url(
+        # Signed with the platform role, so the URL lives its full expiry (a tenant session may end sooner).
+        url = self.clients(None).generate_presigned_url(
             "put_object",
             Params={"Bucket": self.bucket, "Key": tenant_object_key(tenant_id, key), "ContentType": content_type, **encryption},
             ExpiresIn=expires_seconds,

@@ -9,11 +9,12 @@ from typing import Any
 
 from raas.adapters.dynamo import decode_cursor, encode_cursor, from_item, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
+from raas.security.credentials import as_source
 
 
 class DynamoQueryLog:
     def __init__(self, dynamodb: Any, table_name: str):
-        self.db = dynamodb
+        self.clients = as_source("dynamodb", dynamodb)
         self.table = table_name
 
     def append(self, tenant_id: str, query_id: str, entry: dict[str, Any], retention_days: int) -> None:
@@ -25,7 +26,7 @@ class DynamoQueryLog:
             "expires_at": int(time.time()) + retention_days * 86400,
         }
         with storage_errors("the query history"):
-            self.db.put_item(TableName=self.table, Item=to_item(item))
+            self.clients(tenant_id).put_item(TableName=self.table, Item=to_item(item))
 
     def list(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         pk = tenant_pk(tenant_id)
@@ -42,14 +43,14 @@ class DynamoQueryLog:
         if start:
             kwargs["ExclusiveStartKey"] = start
         with storage_errors("the query history"):
-            page = self.db.query(**kwargs)
+            page = self.clients(tenant_id).query(**kwargs)
         entries = [json.loads(from_item(i)["entry"]) for i in page.get("Items", [])]
         return entries, encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
 
 
 class DynamoResponseCache:
     def __init__(self, dynamodb: Any, table_name: str, ttl_seconds: int):
-        self.db = dynamodb
+        self.clients = as_source("dynamodb", dynamodb)
         self.table = table_name
         self.ttl = ttl_seconds
 
@@ -57,7 +58,11 @@ class DynamoResponseCache:
         if self.ttl <= 0:
             return None
         with storage_errors("the response cache"):
-            item = self.db.get_item(TableName=self.table, Key=to_item({"PK": tenant_pk(tenant_id), "SK": f"CACHE#{key}"})).get("Item")
+            item = (
+                self.clients(tenant_id)
+                .get_item(TableName=self.table, Key=to_item({"PK": tenant_pk(tenant_id), "SK": f"CACHE#{key}"}))
+                .get("Item")
+            )
         if not item:
             return None
         values = from_item(item)
@@ -76,4 +81,4 @@ class DynamoResponseCache:
             "expires_at": int(time.time()) + self.ttl,
         }
         with storage_errors("the response cache"):
-            self.db.put_item(TableName=self.table, Item=to_item(item))
+            self.clients(tenant_id).put_item(TableName=self.table, Item=to_item(item))

@@ -22,6 +22,7 @@ from raas.domain.config import ConfigVersion
 from raas.domain.errors import NotFound
 from raas.domain.ports import VersionConflict
 from raas.domain.tenants import ApiKey, Tenant, TenantStatus
+from raas.security.credentials import as_source
 
 OPERATOR_PK = "OPERATOR"
 PROFILE_SK = "PROFILE"
@@ -48,12 +49,14 @@ def _iso(value: datetime | None) -> str | None:
 
 class _Table:
     def __init__(self, dynamodb: Any, table_name: str):
-        self.db = dynamodb
+        self.clients = as_source("dynamodb", dynamodb)
         self.table = table_name
 
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+    def _get(self, pk: str, sk: str, tenant_id: str | None = None) -> dict[str, Any] | None:
         with storage_errors("the tenant registry"):
-            item = self.db.get_item(TableName=self.table, Key=to_item({"PK": pk, "SK": sk}), ConsistentRead=True).get("Item")
+            item = (
+                self.clients(tenant_id).get_item(TableName=self.table, Key=to_item({"PK": pk, "SK": sk}), ConsistentRead=True).get("Item")
+            )
         return from_item(item) if item else None
 
 
@@ -67,7 +70,7 @@ class DynamoTenantStore(_Table):
             **_tenant_attrs(tenant),
         }
         with storage_errors("the tenant registry"):
-            self.db.transact_write_items(
+            self.clients(None).transact_write_items(
                 TransactItems=[
                     {"Put": {"TableName": self.table, "Item": to_item(profile), "ConditionExpression": "attribute_not_exists(PK)"}},
                     {
@@ -97,7 +100,7 @@ class DynamoTenantStore(_Table):
         if start:
             kwargs["ExclusiveStartKey"] = start
         with storage_errors("the tenant registry"):
-            page = self.db.query(**kwargs)
+            page = self.clients(None).query(**kwargs)
         tenants = [Tenant.model_validate(from_item(i)) for i in page.get("Items", [])]
         return tenants, encode_cursor(page.get("LastEvaluatedKey"), keep)
 
@@ -109,12 +112,15 @@ class DynamoTenantStore(_Table):
         tier: Tier | None = None,
         status: TenantStatus | None = None,
         expected_status: tuple[TenantStatus, ...] | None = None,
+        usage_key: tuple[str, str] | None = None,
     ) -> Tenant:
         values: dict[str, Any] = {
             "updated_at": _iso(datetime.now(UTC)),
             "name": name,
             "tier": tier and tier.value,
             "status": status and status.value,
+            "usage_key_id": usage_key[0] if usage_key else None,
+            "usage_key_value": usage_key[1] if usage_key else None,
         }
         sets = [f"#{k} = :{k}" for k, v in values.items() if v is not None]
         names = {f"#{k}": k for k, v in values.items() if v is not None}
@@ -127,7 +133,7 @@ class DynamoTenantStore(_Table):
             expr_values.update({p: s.value for p, s in zip(placeholders, expected_status, strict=True)})
         try:
             with storage_errors("the tenant registry"):
-                result = self.db.update_item(
+                result = self.clients(None).update_item(
                     TableName=self.table,
                     Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
                     UpdateExpression="SET " + ", ".join(sets),
@@ -153,6 +159,8 @@ def _tenant_attrs(tenant: Tenant) -> dict[str, Any]:
         "status": tenant.status.value,
         "created_at": _iso(tenant.created_at),
         "updated_at": _iso(tenant.updated_at),
+        "usage_key_id": tenant.usage_key_id,
+        "usage_key_value": tenant.usage_key_value,
     }
 
 
@@ -179,10 +187,12 @@ class DynamoKeyStore(_Table):
 
     def put_key(self, key: ApiKey, key_hash: str) -> None:
         with storage_errors("the key store"):
-            self.db.put_item(TableName=self.table, Item=to_item(_key_item(key, key_hash)), ConditionExpression="attribute_not_exists(PK)")
+            self.clients(key.tenant_id).put_item(
+                TableName=self.table, Item=to_item(_key_item(key, key_hash)), ConditionExpression="attribute_not_exists(PK)"
+            )
 
     def get_key(self, owner: str | None, key_id: str) -> ApiKey | None:
-        item = self._get(owner_pk(owner), f"KEY#{key_id}")
+        item = self._get(owner_pk(owner), f"KEY#{key_id}", owner)
         return ApiKey.model_validate(item) if item else None
 
     def list_keys(self, owner: str | None) -> list[ApiKey]:
@@ -195,7 +205,7 @@ class DynamoKeyStore(_Table):
         }
         with storage_errors("the key store"):
             while True:
-                page = self.db.query(**kwargs)
+                page = self.clients(owner).query(**kwargs)
                 items.extend(page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
@@ -205,7 +215,7 @@ class DynamoKeyStore(_Table):
     def revoke_key(self, owner: str | None, key_id: str) -> ApiKey:
         try:
             with storage_errors("the key store"):
-                result = self.db.update_item(
+                result = self.clients(owner).update_item(
                     TableName=self.table,
                     Key=to_item({"PK": owner_pk(owner), "SK": f"KEY#{key_id}"}),
                     UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
@@ -221,7 +231,7 @@ class DynamoKeyStore(_Table):
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None:
         with storage_errors("the key store"):
-            page = self.db.query(
+            page = self.clients(None).query(  # the key-hash index is not tenant keyed: authorizer only
                 TableName=self.table,
                 IndexName=KEY_HASH_INDEX,
                 KeyConditionExpression="key_hash = :h",
@@ -241,7 +251,7 @@ class DynamoKeyStore(_Table):
         if key.last_used_at and now - key.last_used_at < self.touch_interval:
             return
         try:
-            self.db.update_item(
+            self.clients(None).update_item(
                 TableName=self.table,
                 Key=to_item({"PK": owner_pk(key.tenant_id), "SK": f"KEY#{key.key_id}"}),
                 UpdateExpression="SET last_used_at = :now",
@@ -255,7 +265,7 @@ class DynamoKeyStore(_Table):
 
 class DynamoConfigStore(_Table):
     def current(self, tenant_id: str) -> ConfigVersion | None:
-        item = self._get(tenant_pk(tenant_id), CURRENT_CONFIG_SK)
+        item = self._get(tenant_pk(tenant_id), CURRENT_CONFIG_SK, tenant_id)
         return _config_version(item) if item else None
 
     def write(self, tenant_id: str, version: ConfigVersion, expected_current: int) -> None:
@@ -278,7 +288,7 @@ class DynamoConfigStore(_Table):
             }
         try:
             with storage_errors("the configuration store"):
-                self.db.transact_write_items(
+                self.clients(tenant_id).transact_write_items(
                     TransactItems=[
                         {
                             "Put": {
@@ -302,7 +312,7 @@ class DynamoConfigStore(_Table):
             raise
 
     def get_version(self, tenant_id: str, version: int) -> ConfigVersion | None:
-        item = self._get(tenant_pk(tenant_id), config_sk(version))
+        item = self._get(tenant_pk(tenant_id), config_sk(version), tenant_id)
         return _config_version(item) if item else None
 
     def list_versions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ConfigVersion], str | None]:
@@ -318,7 +328,7 @@ class DynamoConfigStore(_Table):
         if start:
             kwargs["ExclusiveStartKey"] = start
         with storage_errors("the configuration store"):
-            page = self.db.query(**kwargs)
+            page = self.clients(tenant_id).query(**kwargs)
         return [_config_version(from_item(i)) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
 
 

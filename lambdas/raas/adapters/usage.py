@@ -10,13 +10,14 @@ from botocore.exceptions import ClientError
 from raas.adapters.dynamo import from_item, is_condition_failure, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
 from raas.domain.usage import METRICS, UsageEvent
+from raas.security.credentials import as_source
 
 MARKER_RETENTION_SECONDS = 35 * 24 * 3600  # longer than any retry or replay window
 
 
 class DynamoUsageRecorder:
     def __init__(self, dynamodb: Any, table_name: str):
-        self.db = dynamodb
+        self.clients = as_source("dynamodb", dynamodb)
         self.table = table_name
 
     def record(self, event: UsageEvent) -> bool:
@@ -28,7 +29,7 @@ class DynamoUsageRecorder:
         values = {f":{k}": v for k, v in counters.items()}
         try:
             with storage_errors("the usage store"):
-                self.db.transact_write_items(
+                self.clients(event.tenant_id).transact_write_items(
                     TransactItems=[
                         {
                             "Put": {
@@ -58,8 +59,10 @@ class DynamoUsageRecorder:
 
     def totals(self, tenant_id: str, period: str) -> dict[str, int]:
         with storage_errors("the usage store"):
-            item = self.db.get_item(
-                TableName=self.table, Key=to_item({"PK": tenant_pk(tenant_id), "SK": f"PERIOD#{period}"}), ConsistentRead=True
-            ).get("Item")
+            item = (
+                self.clients(tenant_id)
+                .get_item(TableName=self.table, Key=to_item({"PK": tenant_pk(tenant_id), "SK": f"PERIOD#{period}"}), ConsistentRead=True)
+                .get("Item")
+            )
         values = from_item(item) if item else {}
         return {metric: int(values.get(metric, 0)) for metric in METRICS}

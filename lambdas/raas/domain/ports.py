@@ -37,6 +37,7 @@ class TenantStore(Protocol):
         tier: Tier | None = None,
         status: TenantStatus | None = None,
         expected_status: tuple[TenantStatus, ...] | None = None,
+        usage_key: tuple[str, str] | None = None,
     ) -> Tenant:
         """Raises NotFound for an unknown tenant, VersionConflict when the status is not the expected one."""
 

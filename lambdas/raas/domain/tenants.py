@@ -45,6 +45,9 @@ class Tenant(BaseModel):
     status: TenantStatus
     created_at: datetime
     updated_at: datetime
+    # The tenant's API Gateway usage-plan key (cloud only); never part of an API response.
+    usage_key_id: str | None = Field(default=None, exclude=True)
+    usage_key_value: str | None = Field(default=None, exclude=True, repr=False)
 
 
 class ApiKey(BaseModel):
@@ -95,6 +98,7 @@ class Principal(BaseModel):
     key_id: str
     tenant_id: str | None = None
     tier: Tier | None = None
+    usage_key: str | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def is_operator(self) -> bool:

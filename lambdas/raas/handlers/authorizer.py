@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from raas.domain.errors import Forbidden, Unauthorized
 from raas.domain.tenants import Principal
-from raas.wiring import authenticator
+from raas.wiring import authenticator, operator_usage_key
 
 logger = Logger(service="raas")
 
@@ -66,4 +66,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _policy("denied", "Deny", api_wide_arn(method_arn), {"error_code": exc.code, "error_message": exc.message})
     logger.append_keys(tenant_id=caller.tenant_id or "-", key_id=caller.key_id)
     logger.info("caller allowed", extra={"role": caller.role.value})
-    return _policy(caller.key_id, "Allow", api_wide_arn(method_arn), principal_context(caller))
+    policy = _policy(caller.key_id, "Allow", api_wide_arn(method_arn), principal_context(caller))
+    usage_key = caller.usage_key if caller.tenant_id else operator_usage_key()
+    if usage_key:
+        policy["usageIdentifierKey"] = usage_key  # API Gateway applies this key's usage plan
+    return policy

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from raas.domain.catalog import Tier
 from raas.domain.errors import Forbidden, Unauthorized
 from raas.domain.ports import KeyStore, TenantStore, TokenVerifier
-from raas.domain.tenants import TENANT_ROLES, Principal, Role, TenantStatus, hash_secret
+from raas.domain.tenants import TENANT_ROLES, Principal, Role, Tenant, TenantStatus, hash_secret
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -35,7 +34,8 @@ class Authenticator:
             return Principal(role=Role.OPERATOR, key_id=key.key_id)
         if key.tenant_id is None:
             raise Unauthorized("key has no tenant", code="invalid_api_key")
-        return Principal(role=key.role, key_id=key.key_id, tenant_id=key.tenant_id, tier=self._active_tier(key.tenant_id))
+        tenant = self._active_tenant(key.tenant_id)
+        return Principal(role=key.role, key_id=key.key_id, tenant_id=key.tenant_id, tier=tenant.tier, usage_key=tenant.usage_key_value)
 
     def _from_jwt(self, token: str, verifier: TokenVerifier) -> Principal:
         claims = verifier.verify(token)
@@ -48,15 +48,16 @@ class Authenticator:
             raise Unauthorized("token role claim must be admin, editor or reader", code="invalid_token") from None
         if role not in TENANT_ROLES:
             raise Unauthorized("token role claim must be admin, editor or reader", code="invalid_token")
-        return Principal(role=role, key_id=f"jwt:{subject}"[:128], tenant_id=tenant_id, tier=self._active_tier(tenant_id))
+        tenant = self._active_tenant(tenant_id)
+        return Principal(role=role, key_id=f"jwt:{subject}"[:128], tenant_id=tenant_id, tier=tenant.tier, usage_key=tenant.usage_key_value)
 
-    def _active_tier(self, tenant_id: str) -> Tier:
+    def _active_tenant(self, tenant_id: str) -> Tenant:
         tenant = self.tenants.get_tenant(tenant_id)
         if tenant is None or tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
             raise Unauthorized("tenant does not exist", code="invalid_api_key")
         if tenant.status is not TenantStatus.ACTIVE:
             raise Forbidden(f"tenant is {tenant.status.value}", code=f"tenant_{tenant.status.value}")
-        return tenant.tier
+        return tenant
 
 
 def _bearer_token(authorization: str | None) -> str:

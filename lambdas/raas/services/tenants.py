@@ -37,8 +37,13 @@ def new_key(owner: str | None, name: str, role: Role, now: datetime) -> tuple[Ap
 
 
 class Provisioner(Protocol):
-    def provision(self, tenant_id: str) -> None:
-        """Creates the tenant's resources (KMS key, search index); idempotent."""
+    def provision(self, tenant: Tenant) -> tuple[str, str] | None:
+        """Creates the tenant's resources (KMS key, search index, usage-plan key); idempotent.
+
+        Returns the usage-plan key (id, value) when the deployment has usage plans."""
+
+    def change_tier(self, tenant: Tenant, tier: Tier) -> None:
+        """Moves the tenant's usage-plan key to the new tier's plan."""
 
 
 class TenantService:
@@ -57,8 +62,10 @@ class TenantService:
         )
         key, secret, key_hash = new_key(tenant.tenant_id, "initial admin key", Role.ADMIN, now)
         self.tenants.create_tenant(tenant, key, key_hash)
-        self.provisioner.provision(tenant.tenant_id)
-        active = self.tenants.update_tenant(tenant.tenant_id, status=TenantStatus.ACTIVE, expected_status=(TenantStatus.PROVISIONING,))
+        usage_key = self.provisioner.provision(tenant)
+        active = self.tenants.update_tenant(
+            tenant.tenant_id, status=TenantStatus.ACTIVE, expected_status=(TenantStatus.PROVISIONING,), usage_key=usage_key
+        )
         return active, key, secret
 
     def get(self, tenant_id: str) -> Tenant:
@@ -72,6 +79,8 @@ class TenantService:
 
     def update(self, tenant_id: str, *, name: str | None, tier: Tier | None, actor: str) -> Tenant:
         before = self.get(tenant_id)
+        if tier is not None and tier != before.tier:
+            self.provisioner.change_tier(before, tier)
         updated = self.tenants.update_tenant(tenant_id, name=name, tier=tier)
         if tier is not None and tier != before.tier:
             self.configs.clamp_to_tier(tenant_id, tier, actor=actor)
