@@ -107,9 +107,10 @@ def platform(tier: str = "enterprise") -> Iterator[Platform]:
         wiring.reset()
 
 
-def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch: int = 200) -> tuple[float, int]:
+def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch: int = 50) -> tuple[float, int]:
     """Sends every document through the real ingest path; returns (seconds, chunks indexed)."""
     from raas import wiring
+    from raas.local.aws import release_moto_tracking
     from raas.services.documents import NewDocument
 
     service = wiring.document_service()
@@ -120,6 +121,7 @@ def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch:
         pending += 1
         if pending >= batch:
             bench.pump.drain()
+            release_moto_tracking()
             pending = 0
     bench.pump.drain()
     seconds = time.perf_counter() - started

@@ -17,6 +17,18 @@ from raas.settings import get_settings
 LOCAL_REGION = "us-east-1"
 
 
+def release_moto_tracking() -> None:
+    """Drops moto's dashboard references to every model instance it ever made.
+
+    moto keeps each instance (including the table copies every DynamoDB transaction makes) for
+    its /moto-api dashboard, so a long-running local platform would grow without bound. The
+    references serve nothing else; state lives in the backends and is untouched.
+    """
+    from moto.core.model_instances import reset_model_data
+
+    reset_model_data()
+
+
 def isolate_from_real_aws(endpoint_url: str) -> None:
     """Points every boto3 client at `endpoint_url` with dummy credentials, so nothing can reach AWS."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):

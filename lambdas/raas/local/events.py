@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from raas.adapters.aws import client
+from raas.local.aws import release_moto_tracking
 from raas.local.gateway import LambdaContext
 
 logger = Logger(service="raas")
@@ -89,6 +90,7 @@ class QueuePump:
         except Exception:  # the whole batch failed: every message returns after its visibility timeout
             logger.exception("ingest batch failed")
             return 0
+        release_moto_tracking()
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in received if m["MessageId"] not in failed]
         if done:

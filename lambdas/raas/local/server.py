@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, start_moto_server
+from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, release_moto_tracking, start_moto_server
 from raas.local.events import QueuePump
 from raas.local.gateway import LocalGateway, payload_too_large
 
@@ -62,8 +62,10 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None) -> type[BaseHTT
                 headers = dict(self.headers.items())
                 query = parse_qs(url.query, keep_blank_values=True)
                 response = gateway.handle(self.command, url.path, query, headers, body, self.client_address[0])
-            if state and self.command in MUTATING and response.status < 500:
-                state.mark_dirty()
+            if self.command in MUTATING:
+                release_moto_tracking()
+                if state and response.status < 500:
+                    state.mark_dirty()
             self.send_response(response.status)
             for key, value in response.headers.items():
                 if key.lower() != "content-length":

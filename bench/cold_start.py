@@ -1,0 +1,68 @@
+"""Import time of each Lambda handler module in fresh processes, beside the bare baseline.
+
+    python bench/cold_start.py [--runs 5]
+
+The baseline is `import boto3, pydantic, aws_lambda_powertools` — what any of our functions
+pays. Each handler row also lists which heavy SDKs its import pulled in (it should be none:
+openai, anthropic, opensearch-py and sentence-transformers load lazily, where used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lambdas"))
+
+from raas.handlers.registry import API_HANDLERS, AUTHORIZER, EVENT_HANDLERS  # noqa: E402
+
+HEAVY = ("openai", "anthropic", "opensearchpy", "sentence_transformers", "torch", "stripe", "pypdf", "docx", "bs4")
+PROBE = """
+import json, sys, time
+start = time.perf_counter()
+{statement}
+elapsed = time.perf_counter() - start
+print(json.dumps({{"seconds": elapsed, "heavy": sorted(m for m in {heavy!r} if m in sys.modules)}}))
+"""
+
+
+def measure(statement: str, runs: int) -> tuple[float, list[str]]:
+    samples, heavy = [], []
+    for _ in range(runs):
+        out = subprocess.run(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", PROBE.format(statement=statement, heavy=HEAVY)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT / "lambdas"), "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"},
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        samples.append(result["seconds"])
+        heavy = result["heavy"]
+    return statistics.median(samples), heavy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    baseline, _ = measure("import boto3, pydantic, aws_lambda_powertools", args.runs)
+    print(f"{'module':<32}{'import s (median)':>18}{'over baseline':>15}  heavy SDKs loaded")
+    print(f"{'baseline: boto3+pydantic+powertools':<32}{baseline:>18.3f}{'':>15}")
+    modules = {**API_HANDLERS, **EVENT_HANDLERS, "authorizer": AUTHORIZER}
+    for module in modules.values():
+        seconds, heavy = measure(f"import {module}", args.runs)
+        print(f"{module:<32}{seconds:>18.3f}{seconds - baseline:>+15.3f}  {', '.join(heavy) or 'none'}")
+    for sdk in ("openai", "anthropic"):
+        seconds, _ = measure(f"import {sdk}", args.runs)
+        print(f"{'(for scale) import ' + sdk:<32}{seconds:>18.3f}{seconds - baseline:>+15.3f}")
+
+
+if __name__ == "__main__":
+    main()
