@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,19 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-    os.environ.pop(_name, None)
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
+
+from raas.local.aws import isolate_from_real_aws
+
+isolate_from_real_aws()
+os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
 
 
 @dataclass

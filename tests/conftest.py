@@ -10,21 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from raas.local.aws import isolate_from_real_aws
+
 # Never let a test reach real AWS, whatever the developer's shell has.
-for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-    os.environ.pop(_name, None)
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "raas-test",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
-)
+isolate_from_real_aws()
+os.environ.update({"POWERTOOLS_METRICS_NAMESPACE": "raas-test", "POWERTOOLS_LOG_LEVEL": "WARNING"})
 
 from tests.helpers import ApiClient, GatewayClient, HashingEmbedder, RecordingChat, expect  # noqa: E402
 

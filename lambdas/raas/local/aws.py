@@ -29,13 +29,23 @@ def release_moto_tracking() -> None:
     reset_model_data()
 
 
-def isolate_from_real_aws(endpoint_url: str) -> None:
-    """Points every boto3 client at `endpoint_url` with dummy credentials, so nothing can reach AWS."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+def isolate_from_real_aws(endpoint_url: str | None = None) -> None:
+    """Dummy credentials, no profile, no instance metadata: nothing can reach real AWS.
+
+    With `endpoint_url`, every boto3 client goes there (the local platform's moto server);
+    without, clients stay unresolved so moto's in-process mock can intercept them (tests, benchmarks).
+    """
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ENDPOINT_URL",
+    ):
         os.environ.pop(name, None)
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": LOCAL_REGION,
@@ -45,6 +55,8 @@ def isolate_from_real_aws(endpoint_url: str) -> None:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
+    if endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint_url
     reset_clients()
 
 
