@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import decode_cursor, encode_cursor, from_item, is_condition_failure, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
 from raas.domain.documents import Document
 from raas.domain.errors import NotFound
@@ -115,24 +115,19 @@ class DynamoDocumentStore:
         return _from_record(item) if item else None
 
     def list(self, tenant_id: str, status: str | None, limit: int, cursor: str | None) -> tuple[list[Document], str | None]:
-        pk = tenant_pk(tenant_id)
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :doc)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":doc": {"S": "DOC#"}},
-            "Limit": limit,
-        }
-        if status:
-            kwargs["FilterExpression"] = "#status = :status"
-            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
-            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
-        start = decode_cursor(cursor, ("SK",), fixed={"PK": pk})
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        with storage_errors(_STORE):
-            page = self.clients(tenant_id).query(**kwargs)
-        documents = [_from_record(from_item(i)) for i in page.get("Items", [])]
-        return documents, encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
+        items, next_cursor = query_partition(
+            self.clients(tenant_id),
+            self.table,
+            tenant_pk(tenant_id),
+            "DOC#",
+            limit=limit,
+            cursor=cursor,
+            what=_STORE,
+            filter_expression="#status = :status" if status else None,
+            names={"#status": "status"} if status else None,
+            values={":status": status} if status else None,
+        )
+        return [_from_record(i) for i in items], next_cursor
 
     def update(self, tenant_id: str, document_id: str, **fields: Any) -> Document:
         fields["updated_at"] = datetime.now(UTC)

@@ -79,3 +79,41 @@ def decode_cursor(cursor: str | None, keep: tuple[str, ...], fixed: dict[str, st
     if not isinstance(plain, dict) or set(plain) != set(keep) or not all(isinstance(v, str) for v in plain.values()):
         raise BadRequest("cursor is not valid", code="invalid_cursor")
     return to_item({**plain, **(fixed or {})})
+
+
+def query_partition(
+    client: Any,
+    table: str,
+    pk: str,
+    sk_prefix: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    what: str,
+    newest_first: bool = False,
+    filter_expression: str | None = None,
+    names: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a tenant partition's items whose sort key starts with `sk_prefix`.
+
+    The cursor carries only the sort key; the partition is always `pk`, so a cursor can
+    never move a query into another tenant's partition.
+    """
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+        "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": sk_prefix, **(values or {})}),
+        "ScanIndexForward": not newest_first,
+        "Limit": limit,
+    }
+    if filter_expression:
+        kwargs["FilterExpression"] = filter_expression
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    start = decode_cursor(cursor, ("SK",), fixed={"PK": pk})
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    with storage_errors(what):
+        page = client.query(**kwargs)
+    return [from_item(i) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"), ("SK",))

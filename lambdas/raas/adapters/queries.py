@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from raas.adapters.dynamo import decode_cursor, encode_cursor, from_item, storage_errors, to_item
+from raas.adapters.dynamo import from_item, query_partition, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
 from raas.security.credentials import as_source
 
@@ -29,23 +29,20 @@ class DynamoQueryLog:
             self.clients(tenant_id).put_item(TableName=self.table, Item=to_item(item))
 
     def list(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        pk = tenant_pk(tenant_id)
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :q)",
+        items, next_cursor = query_partition(
+            self.clients(tenant_id),
+            self.table,
+            tenant_pk(tenant_id),
+            "Q#",
+            limit=limit,
+            cursor=cursor,
+            what="the query history",
+            newest_first=True,
             # Items past their TTL may linger until DynamoDB removes them; never show them.
-            "FilterExpression": "expires_at > :now",
-            "ExpressionAttributeValues": to_item({":pk": pk, ":q": "Q#", ":now": int(time.time())}),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        start = decode_cursor(cursor, ("SK",), fixed={"PK": pk})
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        with storage_errors("the query history"):
-            page = self.clients(tenant_id).query(**kwargs)
-        entries = [json.loads(from_item(i)["entry"]) for i in page.get("Items", [])]
-        return entries, encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
+            filter_expression="expires_at > :now",
+            values={":now": int(time.time())},
+        )
+        return [json.loads(i["entry"]) for i in items], next_cursor
 
 
 class DynamoResponseCache:

@@ -13,6 +13,7 @@ from raas.adapters.dynamo import (
     encode_cursor,
     from_item,
     is_condition_failure,
+    query_partition,
     storage_errors,
     to_item,
 )
@@ -316,20 +317,17 @@ class DynamoConfigStore(_Table):
         return _config_version(item) if item else None
 
     def list_versions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ConfigVersion], str | None]:
-        pk = tenant_pk(tenant_id)
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
-            "ExpressionAttributeValues": to_item({":pk": pk, ":sk": "CONFIG#v"}),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        start = decode_cursor(cursor, ("SK",), fixed={"PK": pk})
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        with storage_errors("the configuration store"):
-            page = self.clients(tenant_id).query(**kwargs)
-        return [_config_version(from_item(i)) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"), ("SK",))
+        items, next_cursor = query_partition(
+            self.clients(tenant_id),
+            self.table,
+            tenant_pk(tenant_id),
+            "CONFIG#v",
+            limit=limit,
+            cursor=cursor,
+            what="the configuration store",
+            newest_first=True,
+        )
+        return [_config_version(i) for i in items], next_cursor
 
 
 def _config_version(item: dict[str, Any]) -> ConfigVersion:
