@@ -77,7 +77,7 @@ def api(aws: None) -> ApiClient:
     from raas.local.gateway import LocalGateway
 
     wiring.key_service().create_operator_key("test operator", secret=OPERATOR_KEY)
-    return GatewayClient(LocalGateway())
+    return GatewayClient(LocalGateway(rate_limits=False))  # throttling has its own tests
 
 
 @dataclass

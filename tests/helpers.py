@@ -156,11 +156,14 @@ class RecordingChat:
         self.text = text
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+        self.fail_with: Exception | None = None
 
     def generate(self, request: Any) -> Any:
         from raas.domain.generation import Generation
 
         self.requests.append(request)
+        if self.fail_with is not None:
+            raise self.fail_with
         return Generation(
             text=self.text, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, model=request.model_name
         )

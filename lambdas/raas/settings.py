@@ -16,6 +16,10 @@ class Settings(BaseSettings):
     documents_table: str = "raas-documents"
     usage_table: str = "raas-usage"
     queries_table: str = "raas-queries"
+    audit_table: str = "raas-audit"
+    outbox_table: str = "raas-outbox"
+    idempotency_table: str = "raas-idempotency"
+    event_bus_name: str | None = Field(default=None, description="the platform EventBridge bus; unset = the local dispatcher")
     documents_bucket: str = "raas-documents"
     ingest_queue_url: str | None = None
 
@@ -46,9 +50,27 @@ class Settings(BaseSettings):
     key_touch_interval_seconds: int = Field(default=60, ge=0, description="how often a key's last_used_at is written")
     max_body_bytes: int = 10 * 1024 * 1024
 
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = Field(default=None, description="another Stripe endpoint (tests point it at a fake)")
+    stripe_webhook_secret: str | None = None
+    payment_grace_days: int = Field(default=7, ge=0, description="days after a failed payment before the tenant is suspended")
+    local_rate_limits: bool = Field(default=True, description="the local gateway enforces the tier's rate limit per tenant")
+
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_jwks_url: str | None = None
+
+    def table_names(self) -> dict[str, str]:
+        """Logical table name (dynamo_schema) -> this deployment's table name."""
+        return {
+            "tenants": self.tenants_table,
+            "documents": self.documents_table,
+            "usage": self.usage_table,
+            "queries": self.queries_table,
+            "audit": self.audit_table,
+            "outbox": self.outbox_table,
+            "idempotency": self.idempotency_table,
+        }
 
     @property
     def jwt_enabled(self) -> bool:

@@ -11,26 +11,41 @@ import os
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from raas.adapters.audit import DynamoAuditLog
 from raas.adapters.aws import client, reset_clients
+from raas.adapters.billing_store import DynamoInvoiceStore, DynamoOutbox
 from raas.adapters.documents import DynamoDocumentStore
+from raas.adapters.dynamo_schema import TENANT_TABLES
 from raas.adapters.objects import KmsKeyring, S3ObjectStore
+from raas.adapters.purge import AwsTenantPurger
 from raas.adapters.queries import DynamoQueryLog, DynamoResponseCache
 from raas.adapters.registry import DynamoConfigStore, DynamoKeyStore, DynamoTenantStore
-from raas.adapters.usage import DynamoUsageRecorder
+from raas.adapters.usage import DynamoUsageRecorder, QuotaLedger
 from raas.adapters.usage_plans import UsagePlanKeys
-from raas.domain.catalog import ModelInfo, Tier
-from raas.domain.errors import ServiceUnavailable
-from raas.domain.ports import ChatModel, Embedder, Reranker, SearchIndex, TokenVerifier
-from raas.domain.tenants import Tenant
+from raas.domain.catalog import ModelInfo
+from raas.domain.errors import NotFound, ServiceUnavailable
+from raas.domain.ports import BillingProvider, ChatModel, Embedder, EventPublisher, Reranker, SearchIndex, TokenVerifier
+from raas.domain.tenants import TenantStatus
 from raas.security.credentials import ClientSource, TenantSessions
 from raas.services.auth import Authenticator
+from raas.services.billing import BillingService
 from raas.services.config import ConfigCache, ConfigService
 from raas.services.documents import DocumentService
+from raas.services.export import ExportService
 from raas.services.ingest import IngestService
+from raas.services.lifecycle import LifecycleService
+from raas.services.metering import MeteringService
 from raas.services.query import QueryService
+from raas.services.quota import QuotaGuard
 from raas.services.tenants import KeyService, TenantService
 from raas.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from raas.local.bus import LocalEventBus
 
 # --- clients ----------------------------------------------------------------------------------
 
@@ -65,24 +80,9 @@ def key_store() -> DynamoKeyStore:
 @cache
 def config_service() -> ConfigService:
     settings = get_settings()
-    return ConfigService(DynamoConfigStore(clients("dynamodb"), settings.tenants_table), ConfigCache(settings.config_cache_ttl_seconds))
-
-
-class _Provisioner:
-    """Creates a tenant's resources: KMS key + alias, search index, and (in AWS) its usage-plan key."""
-
-    def provision(self, tenant: Tenant) -> tuple[str, str] | None:
-        keyring().ensure(tenant.tenant_id)
-        search_index().ensure_index(tenant.tenant_id)
-        plans = usage_plan_keys()
-        if plans is None or tenant.usage_key_id:
-            return None
-        return plans.create(tenant.tenant_id, tenant.tier.value)
-
-    def change_tier(self, tenant: Tenant, tier: Tier) -> None:
-        plans = usage_plan_keys()
-        if plans is not None and tenant.usage_key_id:
-            plans.move(tenant.usage_key_id, tenant.tier.value, tier.value)
+    return ConfigService(
+        DynamoConfigStore(clients("dynamodb"), settings.tenants_table), ConfigCache(settings.config_cache_ttl_seconds), audit=audit_log()
+    )
 
 
 @cache
@@ -102,12 +102,122 @@ def operator_usage_key() -> str | None:
 
 @cache
 def tenant_service() -> TenantService:
-    return TenantService(tenant_store(), config_service(), _Provisioner())
+    return TenantService(tenant_store(), event_publisher(), audit_log())
 
 
 @cache
 def key_service() -> KeyService:
-    return KeyService(key_store())
+    return KeyService(key_store(), audit_log())
+
+
+# --- lifecycle, audit, metering, billing ----------------------------------------------------
+
+
+@cache
+def event_publisher() -> EventPublisher:
+    """EventBridge in AWS; locally, the dispatcher that routes through the same routing table."""
+    bus = get_settings().event_bus_name
+    if bus:
+        from raas.adapters.events import EventBridgePublisher
+
+        return EventBridgePublisher(client("events"), bus)
+    return local_bus()
+
+
+@cache
+def local_bus() -> LocalEventBus:
+    from raas.local.bus import LocalEventBus
+
+    return LocalEventBus()
+
+
+@cache
+def audit_log() -> DynamoAuditLog:
+    settings = get_settings()
+    return DynamoAuditLog(clients("dynamodb"), settings.audit_table, settings.tenants_table)
+
+
+def tenant_data_gate(tenant_id: str) -> None:
+    """Refuses S3 and KMS access for a tenant that is being deleted or gone (see objects.TenantGate)."""
+    tenant = tenant_store().get_tenant(tenant_id)
+    if tenant is None or tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+        raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+
+
+@cache
+def purger() -> AwsTenantPurger:
+    settings = get_settings()
+    names = settings.table_names()
+    return AwsTenantPurger(client("s3"), settings.documents_bucket, client("dynamodb"), [names[t.logical_name] for t in TENANT_TABLES])
+
+
+@cache
+def billing_provider() -> BillingProvider | None:
+    settings = get_settings()
+    if not settings.stripe_api_key:
+        return None
+    from raas.adapters.stripe_billing import StripeBilling
+
+    return StripeBilling(settings.stripe_api_key, settings.stripe_api_base)
+
+
+@cache
+def lifecycle_service() -> LifecycleService:
+    return LifecycleService(
+        tenant_store(),
+        config_service(),
+        KmsKeyring(client("kms")),  # provisioning and shredding use the platform role, not a tenant session
+        search_index(),
+        purger(),
+        event_publisher(),
+        usage_plans=usage_plan_keys(),
+        billing=billing_provider(),
+        exporter=export_service(),
+        tenants_table=get_settings().tenants_table,
+    )
+
+
+@cache
+def quota_ledger() -> QuotaLedger:
+    return QuotaLedger(clients("dynamodb"), get_settings().usage_table)
+
+
+@cache
+def quota_guard() -> QuotaGuard:
+    return QuotaGuard(quota_ledger(), event_publisher())
+
+
+@cache
+def invoice_store() -> DynamoInvoiceStore:
+    return DynamoInvoiceStore(clients("dynamodb"), get_settings().usage_table)
+
+
+@cache
+def metering_service() -> MeteringService:
+    return MeteringService(tenant_store(), usage_recorder(), usage_recorder(), document_store(), invoice_store())
+
+
+@cache
+def billing_service() -> BillingService | None:
+    provider = billing_provider()
+    if provider is None:
+        return None
+    settings = get_settings()
+    outbox = DynamoOutbox(client("dynamodb"), settings.outbox_table)
+    return BillingService(tenant_store(), tenant_service(), outbox, provider, invoice_store(), settings.payment_grace_days)
+
+
+@cache
+def export_service() -> ExportService:
+    return ExportService(document_store(), object_store(), config_service(), usage_recorder(), audit_log())
+
+
+@cache
+def idempotency_store(function: str) -> DynamoDBPersistenceLayer:
+    """One per function: a persistence layer remembers the function it serves (locally, several share a process)."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=client("dynamodb"))
 
 
 @cache
@@ -130,7 +240,7 @@ def authenticator() -> Authenticator:
 
 @cache
 def keyring() -> KmsKeyring:
-    return KmsKeyring(clients("kms"))
+    return KmsKeyring(clients("kms"), gate=tenant_data_gate)
 
 
 @cache
@@ -235,12 +345,14 @@ def chat_model(model: ModelInfo) -> ChatModel:
 
 @cache
 def usage_recorder() -> DynamoUsageRecorder:
-    return DynamoUsageRecorder(clients("dynamodb"), get_settings().usage_table)
+    settings = get_settings()
+    # Usage is queued for the payment provider only when the deployment bills through one.
+    return DynamoUsageRecorder(clients("dynamodb"), settings.usage_table, settings.outbox_table if settings.stripe_api_key else None)
 
 
 @cache
 def document_service() -> DocumentService:
-    return DocumentService(document_store(), object_store(), search_index(), get_settings().presign_expires_seconds)
+    return DocumentService(document_store(), object_store(), search_index(), get_settings().presign_expires_seconds, audit=audit_log())
 
 
 @cache
@@ -261,6 +373,7 @@ def query_service() -> QueryService:
         DynamoResponseCache(clients("dynamodb"), settings.queries_table, settings.response_cache_ttl_seconds),
         query_log(),
         usage_recorder(),
+        quota_guard(),
     )
 
 
@@ -292,6 +405,19 @@ _FACTORIES = (
     query_log,
     usage_plan_keys,
     operator_usage_key,
+    event_publisher,
+    local_bus,
+    audit_log,
+    purger,
+    billing_provider,
+    lifecycle_service,
+    quota_ledger,
+    quota_guard,
+    invoice_store,
+    metering_service,
+    billing_service,
+    export_service,
+    idempotency_store,
 )
 
 

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from raas import wiring
+from raas.domain.usage import period_of
+from raas.handlers.registry import PUBLIC_ROUTES
 from raas.local.events import QueuePump
 from tests.conftest import TenantHandle
 from tests.helpers import ApiClient, Reply
@@ -13,7 +16,8 @@ def test_tenant_b_cannot_reach_tenant_a_through_any_route(
 ) -> None:
     document_id = give_a_document(api, tenant_a)
     ingest_queue.drain()
-    calls = run_isolation_harness(api, tenant_a, tenant_b, {"document_id": document_id})
+    period = give_an_invoice(tenant_a)
+    calls = run_isolation_harness(api, tenant_a, tenant_b, {"document_id": document_id, "period": period})
     covered = {(c.method, c.template) for c in calls}
     # The harness must see what the router has, including routes with path parameters.
     assert {
@@ -23,9 +27,22 @@ def test_tenant_b_cannot_reach_tenant_a_through_any_route(
         ("DELETE", "/v1/documents/{document_id}"),
         ("POST", "/v1/query"),
         ("POST", "/v1/search"),
+        ("GET", "/v1/invoices/{period}"),
+        ("DELETE", "/v1/tenants/{tenant_id}"),
+        ("POST", "/v1/export"),
+        ("GET", "/v1/audit"),
     } <= covered
     search_call = next(c for c in calls if c.template == "/v1/search")
     assert search_call.body == {"query": "zebrafish telemetry protocol"}  # B really hunts for A's words
+
+
+def give_an_invoice(tenant: TenantHandle) -> str:
+    """An invoice of A's for this month, which B must not be able to read."""
+    profile = wiring.tenant_store().get_tenant(tenant.tenant_id)
+    assert profile is not None
+    period = period_of(profile.created_at)
+    wiring.metering_service().invoice_for(profile, period)
+    return period
 
 
 def test_the_harness_catches_a_leak(api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle, ingest_queue: QueuePump) -> None:
@@ -53,7 +70,8 @@ def test_every_non_public_route_is_enumerated() -> None:
     app = combined_app()
     routes = {(r.method, r.path) for r in app._static_routes + app._dynamic_routes}
     calls = enumerate_calls({"tenant_id": "t000000000000000"})
-    assert len(calls) == len(routes) - 2  # health and the OpenAPI document are public
+    assert len(calls) == len(routes) - len(PUBLIC_ROUTES)  # health, OpenAPI, pricing and the Stripe webhook are public
+    assert len(PUBLIC_ROUTES) == 4
 
 
 def test_minimal_body_satisfies_required_fields_and_bounds() -> None:

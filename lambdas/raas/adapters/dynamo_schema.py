@@ -47,6 +47,7 @@ def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]
 
 
 KEY_HASH_INDEX = "by_key_hash"
+OUTBOX_PENDING_INDEX = "pending"
 TENANT_LIST_INDEX = "tenants_by_created"
 
 # Tenant registry: profile, API keys and configuration versions under PK=TENANT#{id};
@@ -69,4 +70,16 @@ USAGE = TableSpec(logical_name="usage", ttl_attribute="expires_at")
 # Query history (Q#...) with retention by tier, and the response cache (CACHE#...), both by TTL.
 QUERIES = TableSpec(logical_name="queries", ttl_attribute="expires_at")
 
-ALL_TABLES = (TENANTS, DOCUMENTS, USAGE, QUERIES)
+# Audit log (AUDIT#<time>#<id>), append-only: the tenant role may put and read, never change.
+AUDIT = TableSpec(logical_name="audit")
+
+# Billing outbox: usage to report to Stripe (EVENT#id). The sparse `pending` index lists what
+# is still unsent across tenants (the drain's platform role only; it is not tenant keyed).
+OUTBOX = TableSpec(logical_name="outbox", indexes=(IndexSpec(OUTBOX_PENDING_INDEX, "pending", "occurred_at"),), ttl_attribute="expires_at")
+
+# Powertools idempotency records of the event functions (keys include the tenant id).
+IDEMPOTENCY = TableSpec(logical_name="idempotency", partition_key="id", sort_key=None, ttl_attribute="expiration")
+
+ALL_TABLES = (TENANTS, DOCUMENTS, USAGE, QUERIES, AUDIT, OUTBOX, IDEMPOTENCY)
+# Tables holding tenant partitions (PK = TENANT#<id>#), which a deletion empties.
+TENANT_TABLES = (TENANTS, DOCUMENTS, USAGE, QUERIES, AUDIT, OUTBOX)

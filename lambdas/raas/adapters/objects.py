@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,16 @@ from raas.domain.errors import PayloadTooLarge
 from raas.security.credentials import as_source
 
 TENANT_KEY_ALIAS = "alias/raas/tenant/{tenant_id}"
+KEY_DELETION_WINDOW_DAYS = 7  # the shortest KMS allows
+
+# Raises when the tenant's data may no longer be touched (it is being deleted). KMS key state
+# alone is not enough (a scheduled deletion still decrypts until the window ends, and moto
+# ignores key state), so the adapters ask the registry before every S3 and KMS use.
+TenantGate = Callable[[str], None]
+
+
+def _open_gate(_tenant_id: str) -> None:
+    return None
 
 
 def tenant_prefix(tenant_id: str) -> str:
@@ -38,11 +49,13 @@ def tenant_of_object_key(full_key: str) -> tuple[str, str] | None:
 class KmsKeyring:
     """Per-tenant KMS keys behind the alias `alias/raas/tenant/{id}`; ARNs cached per container."""
 
-    def __init__(self, kms: Any):
+    def __init__(self, kms: Any, gate: TenantGate = _open_gate):
         self.clients = as_source("kms", kms)
+        self.gate = gate
         self._arns: dict[str, str] = {}
 
     def key_arn(self, tenant_id: str) -> str:
+        self.gate(tenant_id)
         if tenant_id not in self._arns:
             alias = TENANT_KEY_ALIAS.format(tenant_id=tenant_id)
             with storage_errors("the key service"):
@@ -74,12 +87,33 @@ class KmsKeyring:
         self._arns.pop(tenant_id, None)
         return self.key_arn(tenant_id)
 
+    def schedule_deletion(self, tenant_id: str, window_days: int = KEY_DELETION_WINDOW_DAYS) -> tuple[str, str] | None:
+        """Schedules the tenant's key for deletion (crypto-shredding); idempotent.
+
+        Returns (key id, deletion date), or None when the tenant never had a key."""
+        alias = TENANT_KEY_ALIAS.format(tenant_id=tenant_id)
+        kms = self.clients(None)
+        try:
+            with storage_errors("the key service"):
+                metadata = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                return None
+            raise
+        self._arns.pop(tenant_id, None)
+        if metadata.get("KeyState") == "PendingDeletion":
+            return str(metadata["KeyId"]), str(metadata.get("DeletionDate", ""))
+        with storage_errors("the key service"):
+            scheduled = kms.schedule_key_deletion(KeyId=metadata["KeyId"], PendingWindowInDays=window_days)
+        return str(metadata["KeyId"]), str(scheduled.get("DeletionDate", ""))
+
 
 class S3ObjectStore:
     def __init__(self, s3: Any, bucket: str, keyring: KmsKeyring):
         self.clients = as_source("s3", s3)
         self.bucket = bucket
         self.keyring = keyring
+        self.gate = keyring.gate
 
     def _encryption(self, tenant_id: str) -> dict[str, str]:
         return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.keyring.key_arn(tenant_id)}
@@ -95,6 +129,7 @@ class S3ObjectStore:
             )
 
     def size(self, tenant_id: str, key: str) -> int | None:
+        self.gate(tenant_id)
         try:
             with storage_errors("the document store"):
                 head = self.clients(tenant_id).head_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
@@ -105,6 +140,7 @@ class S3ObjectStore:
         return int(head["ContentLength"])
 
     def get(self, tenant_id: str, key: str, max_bytes: int) -> bytes:
+        self.gate(tenant_id)
         with storage_errors("the document store"):
             response = self.clients(tenant_id).get_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
         if int(response["ContentLength"]) > max_bytes:
@@ -116,8 +152,31 @@ class S3ObjectStore:
         return data
 
     def delete(self, tenant_id: str, key: str) -> None:
+        self.gate(tenant_id)
         with storage_errors("the document store"):
             self.clients(tenant_id).delete_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
+
+    def put_file(self, tenant_id: str, key: str, path: str, content_type: str) -> None:
+        """Uploads a local file (multipart when large) under the tenant's prefix with its key."""
+        with storage_errors("the document store"):
+            self.clients(tenant_id).upload_file(
+                path, self.bucket, tenant_object_key(tenant_id, key), ExtraArgs={"ContentType": content_type, **self._encryption(tenant_id)}
+            )
+
+    def put_retained_file(self, tenant_id: str, name: str, path: str) -> str:
+        """Stores a file that must outlive the tenant (its deletion export): outside the tenant's
+        prefix and under the bucket's platform key, since the tenant's own key is being shredded."""
+        key = f"retained/{tenant_id}/{name}"
+        with storage_errors("the document store"):
+            self.clients(None).upload_file(path, self.bucket, key, ExtraArgs={"ContentType": "application/zip"})
+        return key
+
+    def presign_get(self, tenant_id: str, key: str, expires_seconds: int) -> str:
+        self.gate(tenant_id)
+        url: str = self.clients(None).generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": tenant_object_key(tenant_id, key)}, ExpiresIn=expires_seconds
+        )
+        return url
 
     def presign_put(self, tenant_id: str, key: str, content_type: str, expires_seconds: int) -> tuple[str, dict[str, str]]:
         encryption = self._encryption(tenant_id)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from raas.adapters.dynamo import (
     decode_cursor,
@@ -22,7 +23,7 @@ from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion
 from raas.domain.errors import NotFound
 from raas.domain.ports import VersionConflict
-from raas.domain.tenants import ApiKey, Tenant, TenantStatus
+from raas.domain.tenants import ApiKey, DeletionStep, Tenant, TenantStatus
 from raas.security.credentials import as_source
 
 OPERATOR_PK = "OPERATOR"
@@ -114,8 +115,11 @@ class DynamoTenantStore(_Table):
         status: TenantStatus | None = None,
         expected_status: tuple[TenantStatus, ...] | None = None,
         usage_key: tuple[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
+        remove: tuple[str, ...] = (),
     ) -> Tenant:
         values: dict[str, Any] = {
+            **{k: _plain(v) for k, v in (fields or {}).items()},
             "updated_at": _iso(datetime.now(UTC)),
             "name": name,
             "tier": tier and tier.value,
@@ -124,7 +128,7 @@ class DynamoTenantStore(_Table):
             "usage_key_value": usage_key[1] if usage_key else None,
         }
         sets = [f"#{k} = :{k}" for k, v in values.items() if v is not None]
-        names = {f"#{k}": k for k, v in values.items() if v is not None}
+        names = {f"#{k}": k for k, v in values.items() if v is not None} | {f"#{k}": k for k in remove}
         expr_values = {f":{k}": v for k, v in values.items() if v is not None}
         condition = "attribute_exists(PK)"
         if expected_status:
@@ -137,7 +141,7 @@ class DynamoTenantStore(_Table):
                 result = self.clients(None).update_item(
                     TableName=self.table,
                     Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
-                    UpdateExpression="SET " + ", ".join(sets),
+                    UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(f"#{k}" for k in remove) if remove else ""),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=to_item(expr_values),
@@ -150,6 +154,29 @@ class DynamoTenantStore(_Table):
                 raise VersionConflict(tenant_id) from None
             raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found") from None
         return Tenant.model_validate(from_item(result["Attributes"]))
+
+    def record_deletion_step(self, tenant_id: str, step: DeletionStep) -> None:
+        """Remembers a finished deletion step, so a retried deletion skips it and keeps its counts."""
+        with storage_errors("the tenant registry"):
+            self.clients(None).update_item(
+                TableName=self.table,
+                Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                UpdateExpression="SET deletion_steps.#step = :step",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#step": step.step},
+                ExpressionAttributeValues=to_item({":step": step.model_dump(mode="json")}),
+            )
+
+
+def _plain(value: Any) -> Any:
+    """A value DynamoDB can store: models as maps, datetimes as ISO strings."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _tenant_attrs(tenant: Tenant) -> dict[str, Any]:

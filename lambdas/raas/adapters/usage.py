@@ -7,18 +7,28 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
+from raas.domain.ports import QuotaExceeded
 from raas.domain.usage import METRICS, UsageEvent
 from raas.security.credentials import as_source
 
 MARKER_RETENTION_SECONDS = 35 * 24 * 3600  # longer than any retry or replay window
+OUTBOX_PENDING = "pending"
+
+
+# Counters that are billed through the payment provider (pushed from the outbox).
+BILLED_METRICS = ("queries", "api_calls", "storage_byte_days")
 
 
 class DynamoUsageRecorder:
-    def __init__(self, dynamodb: Any, table_name: str):
+    """With an outbox table, billed counters also get an outbox entry in the same transaction,
+    so what the provider must be told is recorded exactly when (and only when) it is counted."""
+
+    def __init__(self, dynamodb: Any, table_name: str, outbox_table: str | None = None):
         self.clients = as_source("dynamodb", dynamodb)
         self.table = table_name
+        self.outbox_table = outbox_table
 
     def record(self, event: UsageEvent) -> bool:
         counters = {k: v for k, v in event.counters.items() if k in METRICS and v}
@@ -49,6 +59,7 @@ class DynamoUsageRecorder:
                                 "ExpressionAttributeValues": to_item(values),
                             }
                         },
+                        *self._outbox(event, counters),
                     ]
                 )
         except ClientError as exc:
@@ -56,6 +67,22 @@ class DynamoUsageRecorder:
                 return False  # this event was counted before
             raise
         return True
+
+    def _outbox(self, event: UsageEvent, counters: dict[str, int]) -> list[dict[str, Any]]:
+        billed = {k: v for k, v in counters.items() if k in BILLED_METRICS}
+        if not self.outbox_table or not billed:
+            return []
+        item = {
+            "PK": tenant_pk(event.tenant_id),
+            "SK": f"EVENT#{event.event_id}",
+            "tenant_id": event.tenant_id,
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at.isoformat(),
+            "counters": billed,
+            "pending": OUTBOX_PENDING,
+            "attempts": 0,
+        }
+        return [{"Put": {"TableName": self.outbox_table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}}]
 
     def totals(self, tenant_id: str, period: str) -> dict[str, int]:
         with storage_errors("the usage store"):
@@ -66,3 +93,71 @@ class DynamoUsageRecorder:
             )
         values = from_item(item) if item else {}
         return {metric: int(values.get(metric, 0)) for metric in METRICS}
+
+    def periods(self, tenant_id: str) -> dict[str, dict[str, int]]:
+        """Every period's totals for the tenant (export, invoices)."""
+        result: dict[str, dict[str, int]] = {}
+        cursor: str | None = None
+        while True:
+            items, cursor = query_partition(
+                self.clients(tenant_id), self.table, tenant_pk(tenant_id), "PERIOD#", limit=100, cursor=cursor, what="the usage store"
+            )
+            for item in items:
+                result[item["SK"].removeprefix("PERIOD#")] = {m: int(item.get(m, 0)) for m in METRICS}
+            if cursor is None:
+                return result
+
+
+class QuotaLedger:
+    """Monthly reservations against tier limits: conditional, so concurrent requests can never
+    take the counter past the limit; reconciled with actual cost after the call."""
+
+    def __init__(self, dynamodb: Any, table_name: str):
+        self.clients = as_source("dynamodb", dynamodb)
+        self.table = table_name
+
+    def _key(self, tenant_id: str, period: str) -> dict[str, Any]:
+        return to_item({"PK": tenant_pk(tenant_id), "SK": f"QUOTA#{period}"})
+
+    def reserve(self, tenant_id: str, period: str, *, cost_microusd: int, query_limit: int, cost_limit_microusd: int) -> tuple[int, int]:
+        """Takes one query and `cost_microusd` of budget; returns the new (queries, cost) totals.
+
+        Raises QuotaExceeded naming the metric when either would pass its limit."""
+        try:
+            with storage_errors("the quota store"):
+                result = self.clients(tenant_id).update_item(
+                    TableName=self.table,
+                    Key=self._key(tenant_id, period),
+                    UpdateExpression="ADD queries :one, cost_microusd :cost",
+                    ConditionExpression="(attribute_not_exists(queries) OR queries < :qlimit) AND "
+                    "(attribute_not_exists(cost_microusd) OR cost_microusd <= :cmax)",
+                    ExpressionAttributeValues=to_item(
+                        {":one": 1, ":cost": cost_microusd, ":qlimit": query_limit, ":cmax": cost_limit_microusd - cost_microusd}
+                    ),
+                    ReturnValues="UPDATED_NEW",
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            queries, _spent = self.used(tenant_id, period)
+            raise QuotaExceeded("queries" if queries >= query_limit else "llm_budget") from None
+        values = from_item(result["Attributes"])
+        return int(values.get("queries", 0)), int(values.get("cost_microusd", 0))
+
+    def adjust(self, tenant_id: str, period: str, *, queries: int = 0, cost_microusd: int = 0) -> None:
+        """Reconciles a reservation (actual minus estimate) or releases it (negative values)."""
+        if not queries and not cost_microusd:
+            return
+        with storage_errors("the quota store"):
+            self.clients(tenant_id).update_item(
+                TableName=self.table,
+                Key=self._key(tenant_id, period),
+                UpdateExpression="ADD queries :q, cost_microusd :c",
+                ExpressionAttributeValues=to_item({":q": queries, ":c": cost_microusd}),
+            )
+
+    def used(self, tenant_id: str, period: str) -> tuple[int, int]:
+        with storage_errors("the quota store"):
+            item = self.clients(tenant_id).get_item(TableName=self.table, Key=self._key(tenant_id, period), ConsistentRead=True).get("Item")
+        values = from_item(item) if item else {}
+        return int(values.get("queries", 0)), int(values.get("cost_microusd", 0))

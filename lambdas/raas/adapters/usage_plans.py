@@ -55,6 +55,16 @@ class UsagePlanKeys:
                 apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": str(enabled).lower()}]
             )
 
+    def delete(self, key_id: str) -> bool:
+        try:
+            with storage_errors("API Gateway"):
+                self.apigateway.delete_api_key(apiKey=key_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                return False
+            raise
+        return True
+
     def value(self, key_id: str) -> str:
         with storage_errors("API Gateway"):
             return str(self.apigateway.get_api_key(apiKey=key_id, includeValue=True)["value"])

@@ -47,6 +47,7 @@ class TierLimits(BaseModel):
     rate_limit_rps: int
     burst: int
     query_history_days: int
+    monthly_llm_budget_usd: float
 
 
 def _load(name: str) -> dict:

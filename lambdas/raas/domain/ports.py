@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from raas.domain.audit import AuditEntry
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion
 from raas.domain.documents import Chunk, Document
+from raas.domain.events import PlatformEvent
 from raas.domain.generation import Generation, GenerationRequest
 from raas.domain.retrieval import Condition, Hit
-from raas.domain.tenants import ApiKey, Tenant, TenantStatus
+from raas.domain.tenants import ApiKey, DeletionStep, Tenant, TenantStatus
 from raas.domain.usage import UsageEvent
 
 
@@ -38,8 +40,14 @@ class TenantStore(Protocol):
         status: TenantStatus | None = None,
         expected_status: tuple[TenantStatus, ...] | None = None,
         usage_key: tuple[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
+        remove: tuple[str, ...] = (),
     ) -> Tenant:
-        """Raises NotFound for an unknown tenant, VersionConflict when the status is not the expected one."""
+        """Raises NotFound for an unknown tenant, VersionConflict when the status is not the expected one.
+
+        `fields` sets further profile attributes (Stripe customer, deletion state); `remove` drops some."""
+
+    def record_deletion_step(self, tenant_id: str, step: DeletionStep) -> None: ...
 
 
 class KeyStore(Protocol):
@@ -162,3 +170,50 @@ class Reranker(Protocol):
 class UsageRecorder(Protocol):
     def record(self, event: UsageEvent) -> bool:
         """Counts the event once; a replay of the same event id is ignored (returns False)."""
+
+
+# --- lifecycle, audit, metering and billing ----------------------------------------------------
+
+
+class EventPublisher(Protocol):
+    def publish(self, event: PlatformEvent) -> None:
+        """Puts the event on the platform bus (EventBridge in AWS, the local dispatcher locally)."""
+
+
+class AuditLog(Protocol):
+    def record(self, tenant_id: str, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None) -> None:
+        """Appends an immutable entry; writes nothing once the tenant is being deleted."""
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]: ...
+
+
+class UsagePlans(Protocol):
+    def create(self, tenant_id: str, tier: str) -> tuple[str, str]: ...
+
+    def move(self, key_id: str, from_tier: str, to_tier: str) -> None: ...
+
+    def set_enabled(self, key_id: str, enabled: bool) -> None: ...
+
+    def delete(self, key_id: str) -> bool:
+        """Deletes the key; False when it was already gone."""
+
+
+class BillingProvider(Protocol):
+    def ensure_customer(self, tenant_id: str, name: str) -> str:
+        """The tenant's customer id, created once (idempotent on the tenant id)."""
+
+    def archive_customer(self, customer_id: str) -> bool:
+        """False when the customer was already gone."""
+
+    def send_meter_event(self, customer_id: str, metric: str, value: int, identifier: str, timestamp: int) -> None:
+        """Reports usage; the provider drops a repeated `identifier`."""
+
+
+class TenantPurger(Protocol):
+    """Removes every trace of a tenant's data (platform credentials; runs only while `deleting`)."""
+
+    def delete_objects(self, tenant_id: str) -> int:
+        """Every object version and delete marker under the tenant's prefix; returns how many."""
+
+    def delete_items(self, tenant_id: str, keep: tuple[tuple[str, str], ...]) -> dict[str, int]:
+        """Every item in the tenant's partition of every table but `keep` ((table, SK)); counts per table."""

@@ -38,6 +38,24 @@ def role_allows(role: Role, required: Role) -> bool:
     return _ROLE_RANK[role] >= _ROLE_RANK[required]
 
 
+class DeletionStep(BaseModel):
+    step: str
+    count: int = Field(description="objects, items or resources removed by this step")
+    completed_at: datetime
+    detail: str = ""
+
+
+class DeletionReceipt(BaseModel):
+    """What was deleted and when; kept on the tenant's tombstone after everything else is gone."""
+
+    tenant_id: str
+    requested_at: datetime
+    completed_at: datetime
+    steps: list[DeletionStep]
+    export_key: str | None = Field(default=None, description="the export bundle written before deletion, when asked for")
+    notes: list[str] = []
+
+
 class Tenant(BaseModel):
     tenant_id: str
     name: str
@@ -48,6 +66,13 @@ class Tenant(BaseModel):
     # The tenant's API Gateway usage-plan key (cloud only); never part of an API response.
     usage_key_id: str | None = Field(default=None, exclude=True)
     usage_key_value: str | None = Field(default=None, exclude=True, repr=False)
+    annual_billing: bool = False
+    stripe_customer_id: str | None = None
+    payment_failed_at: datetime | None = None
+    deletion_requested_at: datetime | None = None
+    deletion_export: bool = Field(default=False, exclude=True)
+    deletion_steps: dict[str, DeletionStep] = Field(default_factory=dict, exclude=True)
+    deletion_receipt: DeletionReceipt | None = None
 
 
 class ApiKey(BaseModel):

@@ -7,6 +7,7 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -92,7 +93,7 @@ def make_app() -> APIGatewayRestResolver:
     def _domain_error(exc: RaasError) -> Response:
         if exc.status >= 500:
             logger.exception("request failed", extra={"code": exc.code})
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(exc: RequestValidationError) -> Response:
@@ -191,6 +192,27 @@ def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any
         if media_type:
             body = {"error": {"code": "unsupported_media_type", "message": f"send the body as {JSON} (got {media_type})", "details": []}}
             return {"statusCode": 415, "headers": {"Content-Type": JSON}, "body": json.dumps(body), "isBase64Encoded": False}
-        return app.resolve(event, context)
+        response = app.resolve(event, context)
+        _count_api_call(event)
+        return response
 
     return handler
+
+
+def _count_api_call(event: dict[str, Any]) -> None:
+    """One `api_calls` usage event per tenant request, keyed on API Gateway's request id (a
+    retried Lambda invocation of the same request is not counted twice)."""
+    request = event.get("requestContext") or {}
+    tenant_id = (request.get("authorizer") or {}).get("tenant_id")
+    request_id = request.get("requestId")
+    if not tenant_id or not request_id:
+        return
+    from raas.domain.usage import UsageEvent
+    from raas.wiring import usage_recorder
+
+    try:
+        usage_recorder().record(
+            UsageEvent(event_id=f"api-{request_id}", tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters={"api_calls": 1})
+        )
+    except Exception:  # metering must not fail a request that has already been served
+        logger.exception("could not count the API call", extra={"tenant_id": tenant_id})

@@ -94,7 +94,7 @@ def get_document(document_id: str) -> Document:
 )
 def delete_document(document_id: str) -> Response[None]:
     caller = require_tenant(app, Role.EDITOR)
-    document_service().delete(caller.tenant_id, document_id)
+    document_service().delete(caller.tenant_id, document_id, actor=caller.actor)
     return Response(204)
 
 

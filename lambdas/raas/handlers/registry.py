@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 # function group -> module exposing `router`, `app` and `handler`
 API_HANDLERS: dict[str, str] = {
@@ -14,18 +16,66 @@ API_HANDLERS: dict[str, str] = {
     "config": "raas.handlers.config",
     "documents": "raas.handlers.documents",
     "query": "raas.handlers.query",
+    "account": "raas.handlers.account",
+    "billing": "raas.handlers.billing",
 }
 
 # Functions driven by events rather than HTTP: name -> module exposing `handler`.
 EVENT_HANDLERS: dict[str, str] = {
-    "ingest": "raas.handlers.ingest",
+    "ingest": "raas.handlers.ingest",  # S3 -> SQS
+    "lifecycle": "raas.handlers.lifecycle",  # platform bus
+    "audit": "raas.handlers.audit_events",  # platform bus
+    "metering": "raas.handlers.metering",  # schedules
+}
+
+# The one routing table of the platform bus: event type -> the functions that take it.
+# The CDK app generates one rule per (function, its event types) from this, and the local
+# platform dispatches through it, so the two cannot drift. TenantDeleted has no function
+# target: it is for the operator's own integrations (the stack sends it to the alarm topic).
+EVENT_ROUTES: dict[str, tuple[str, ...]] = {
+    "TenantCreated": ("lifecycle", "audit"),
+    "TenantProvisioned": ("audit",),
+    "TenantSuspended": ("lifecycle", "audit"),
+    "TenantResumed": ("lifecycle", "audit"),
+    "TenantTierChanged": ("lifecycle", "audit"),
+    "TenantDeletionRequested": ("lifecycle",),
+    "TenantDeleted": (),
+    "QuotaThresholdReached": ("audit",),
+}
+
+# Scheduled invocations: name -> (function, schedule expression, input). UTC.
+SCHEDULES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "daily-metering": ("metering", "cron(10 0 * * ? *)", {"action": "daily"}),
+    "monthly-invoicing": ("metering", "cron(30 0 1 * ? *)", {"action": "invoice"}),
+    "drain-billing-outbox": ("metering", "rate(15 minutes)", {"action": "drain_outbox"}),
 }
 
 AUTHORIZER = "raas.handlers.authorizer"
 
 # (method, path template) served without the authorizer
-PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/health"), ("GET", "/v1/openapi.json")})
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/v1/health"),
+        ("GET", "/v1/openapi.json"),
+        ("POST", "/v1/pricing/estimate"),
+        ("POST", "/v1/billing/stripe/webhook"),  # Stripe signs it; the handler verifies the signature
+    }
+)
 
 
 def load(group: str) -> ModuleType:
     return importlib.import_module(API_HANDLERS[group])
+
+
+def load_event_handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
+    handler: Callable[[dict[str, Any], Any], Any] = importlib.import_module(EVENT_HANDLERS[function]).handler
+    return handler
+
+
+def routes_by_function() -> dict[str, list[str]]:
+    """function -> the event types routed to it (what one EventBridge rule matches)."""
+    targets: dict[str, list[str]] = {}
+    for detail_type, functions in EVENT_ROUTES.items():
+        for function in functions:
+            targets.setdefault(function, []).append(detail_type)
+    return targets

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from raas.domain.audit import AuditEntry
+from raas.domain.billing import Invoice
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion, TenantConfig
 from raas.domain.documents import Document
 from raas.domain.tenants import ApiKey, Role, Tenant
+from raas.domain.usage import UsageReport
 
 
 class _Strict(BaseModel):
@@ -25,6 +29,7 @@ class CreateTenantRequest(_Strict):
 class UpdateTenantRequest(_Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     tier: Tier | None = None
+    annual_billing: bool | None = None
 
 
 class TenantCreated(BaseModel):
@@ -195,3 +200,51 @@ class QueryResponse(BaseModel):
 class QueryHistoryPage(BaseModel):
     queries: list[dict[str, Any]]
     next_cursor: str | None
+
+
+class DeleteTenantRequest(_Strict):
+    export_first: bool = Field(default=False, description="write an export bundle that outlives the tenant before deleting")
+
+
+class OperatorUsageRow(BaseModel):
+    tenant_id: str
+    name: str
+    tier: Tier
+    status: str
+    usage: UsageReport
+
+
+class OperatorUsagePage(BaseModel):
+    period: str
+    tenants: list[OperatorUsageRow]
+    next_cursor: str | None
+
+
+class InvoicePage(BaseModel):
+    invoices: list[Invoice]
+    next_cursor: str | None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+class ExportResult(BaseModel):
+    key: str
+    url: str = Field(description="presigned GET link to the zip")
+    expires_in: int
+    manifest: dict[str, Any]
+
+
+class EstimateRequest(_Strict):
+    tier: Tier
+    queries: int = Field(default=0, ge=0, le=10**12)
+    storage_gb: Decimal = Field(default=Decimal(0), ge=0, le=10**9)
+    api_calls: int = Field(default=0, ge=0, le=10**13)
+    annual: bool = False
+
+
+class WebhookAck(BaseModel):
+    received: bool
+    outcome: str

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from raas.domain.tenants import Role, Tenant
 from raas.handlers.api import JSON, lambda_handler, make_app, require, responses
-from raas.handlers.schemas import CreateTenantRequest, TenantCreated, TenantPage, UpdateTenantRequest
+from raas.handlers.schemas import CreateTenantRequest, DeleteTenantRequest, TenantCreated, TenantPage, UpdateTenantRequest
 from raas.wiring import tenant_service
 
 router = Router()
@@ -21,8 +21,8 @@ TAGS = ["operator"]
     "/v1/tenants", summary="Create a tenant and its first admin key", tags=TAGS, responses=responses(201, TenantCreated, "Created")
 )
 def create_tenant(body: CreateTenantRequest) -> Response[TenantCreated]:
-    require(app, Role.OPERATOR)
-    tenant, _key, secret = tenant_service().create(body.name, body.tier)
+    caller = require(app, Role.OPERATOR)
+    tenant, _key, secret = tenant_service().create(body.name, body.tier, actor=f"operator:{caller.key_id}")
     return Response(201, JSON, TenantCreated(tenant=tenant, api_key=secret))
 
 
@@ -47,7 +47,9 @@ def get_tenant(tenant_id: str) -> Tenant:
 )
 def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
     caller = require(app, Role.OPERATOR)
-    return tenant_service().update(tenant_id, name=body.name, tier=body.tier, actor=f"operator:{caller.key_id}")
+    return tenant_service().update(
+        tenant_id, name=body.name, tier=body.tier, annual_billing=body.annual_billing, actor=f"operator:{caller.key_id}"
+    )
 
 
 @router.post(
@@ -57,16 +59,29 @@ def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
     responses=responses(200, Tenant, "Suspended", 409),
 )
 def suspend_tenant(tenant_id: str) -> Tenant:
-    require(app, Role.OPERATOR)
-    return tenant_service().suspend(tenant_id)
+    caller = require(app, Role.OPERATOR)
+    return tenant_service().suspend(tenant_id, actor=f"operator:{caller.key_id}")
 
 
 @router.post(
     "/v1/tenants/<tenant_id>/resume", summary="Resume a suspended tenant", tags=TAGS, responses=responses(200, Tenant, "Active again", 409)
 )
 def resume_tenant(tenant_id: str) -> Tenant:
-    require(app, Role.OPERATOR)
-    return tenant_service().resume(tenant_id)
+    caller = require(app, Role.OPERATOR)
+    return tenant_service().resume(tenant_id, actor=f"operator:{caller.key_id}")
+
+
+@router.delete(
+    "/v1/tenants/<tenant_id>",
+    summary="Delete a tenant and all its data (202: the deletion runs; GET shows its progress and receipt)",
+    tags=TAGS,
+    responses=responses(202, Tenant, "Deletion started"),
+)
+def delete_tenant(tenant_id: str, body: DeleteTenantRequest | None = None) -> Response[Tenant]:
+    caller = require(app, Role.OPERATOR)
+    export_first = body.export_first if body else False
+    tenant = tenant_service().request_deletion(tenant_id, export_first=export_first, actor=f"operator:{caller.key_id}")
+    return Response(202, JSON, tenant)
 
 
 app = make_app()

@@ -70,13 +70,7 @@ def start_moto_server(host: str = "127.0.0.1") -> tuple[Any, str]:
 
 
 def table_names() -> dict[str, TableSpec]:
-    settings = get_settings()
-    physical = {
-        "tenants": settings.tenants_table,
-        "documents": settings.documents_table,
-        "usage": settings.usage_table,
-        "queries": settings.queries_table,
-    }
+    physical = get_settings().table_names()
     return {physical[spec.logical_name]: spec for spec in ALL_TABLES}
 
 
@@ -89,6 +83,7 @@ def ensure_resources() -> str:
     s3 = client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # as the deployed bucket
     return ensure_ingest_queue(bucket)
 
 

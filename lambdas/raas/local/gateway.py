@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from raas.domain import catalog
 from raas.domain.errors import RaasError
 from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
+from raas.local.ratelimit import TokenBuckets, retry_after_header
 
 STAGE = "v1"
 ACCOUNT = "000000000000"
@@ -65,8 +67,9 @@ def payload_too_large(limit: int) -> GatewayResponse:
 
 
 class LocalGateway:
-    def __init__(self, max_body_bytes: int = 10 * 1024 * 1024):
+    def __init__(self, max_body_bytes: int = 10 * 1024 * 1024, rate_limits: bool = True):
         self.max_body_bytes = max_body_bytes
+        self.buckets = TokenBuckets() if rate_limits else None
         self.authorizer = __import__(AUTHORIZER, fromlist=["handler"])
         self.routes: list[_Route] = []
         for group in API_HANDLERS:
@@ -100,6 +103,9 @@ class LocalGateway:
             if isinstance(outcome, GatewayResponse):
                 return outcome
             authorizer_context = outcome
+            throttled = self._throttle(authorizer_context)
+            if throttled is not None:
+                return throttled
 
         event = self._proxy_event(method, path, route, query, headers, body, source_ip, request_id, authorizer_context)
         result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
@@ -131,6 +137,19 @@ class LocalGateway:
         if statement["Effect"] != "Allow":
             return _error(403, context.get("error_code", "forbidden"), context.get("error_message", "access denied"))
         return {**context, "principalId": result["principalId"]}
+
+    def _throttle(self, context: dict[str, Any]) -> GatewayResponse | None:
+        """The tenant's tier rate and burst, as its usage plan applies them in AWS."""
+        tenant_id, tier = context.get("tenant_id"), context.get("tier")
+        if self.buckets is None or not tenant_id or not tier:
+            return None
+        limits = catalog.tier_limits(tier)
+        wait = self.buckets.take(tenant_id, limits.rate_limit_rps, limits.burst)
+        if not wait:
+            return None
+        return _error(
+            429, "rate_limited", f"the {tier} tier allows {limits.rate_limit_rps} requests/s", {"Retry-After": retry_after_header(wait)}
+        )
 
     @staticmethod
     def _proxy_event(

@@ -103,7 +103,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
         _reprovision_tenants()
     operator_key = _operator_key(state_dir)
     wiring.key_service().create_operator_key("local operator", secret=operator_key)
-    gateway = LocalGateway()
+    gateway = LocalGateway(rate_limits=wiring.get_settings().local_rate_limits)
     from raas.handlers import ingest
 
     pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler)
@@ -122,12 +122,14 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
 def _reprovision_tenants() -> None:
     """moto keeps no KMS state across restarts: give every restored tenant its key alias again."""
     from raas import wiring
+    from raas.domain.tenants import TenantStatus
 
     cursor = None
     while True:
         tenants, cursor = wiring.tenant_store().list_tenants(100, cursor)
         for tenant in tenants:
-            wiring.keyring().ensure(tenant.tenant_id)
+            if tenant.status not in (TenantStatus.DELETING, TenantStatus.DELETED):  # shredded keys stay shredded
+                wiring.keyring().ensure(tenant.tenant_id)
         if cursor is None:
             return
 

@@ -21,7 +21,7 @@ from raas.domain.config import (
     clamp_to_tier,
 )
 from raas.domain.errors import Conflict, NotFound, ServiceUnavailable
-from raas.domain.ports import ConfigStore, VersionConflict
+from raas.domain.ports import AuditLog, ConfigStore, VersionConflict
 
 logger = Logger(service="raas")
 
@@ -94,9 +94,10 @@ class ConfigCache:
 
 
 class ConfigService:
-    def __init__(self, store: ConfigStore, cache: ConfigCache, clock: Callable[[], datetime] | None = None):
+    def __init__(self, store: ConfigStore, cache: ConfigCache, clock: Callable[[], datetime] | None = None, audit: AuditLog | None = None):
         self.store = store
         self.cache = cache
+        self.audit = audit
         self._now = clock or (lambda: datetime.now(UTC))
 
     # --- reads -------------------------------------------------------------------------
@@ -199,5 +200,8 @@ class ConfigService:
                 logger.info("config write lost a race; retrying", extra={"tenant_id": tenant_id, "attempt": attempt + 1})
                 continue
             self.cache.store(tenant_id, new_version)
+            if self.audit is not None:
+                details = {"changed_fields": new_version.changed_fields, "rolled_back_from": rolled_back_from}
+                self.audit.record(tenant_id, actor, f"config.{mode}", f"v{new_version.version}", details)
             return new_version
         raise Conflict("configuration is being changed concurrently; try again", code="version_conflict")

@@ -20,7 +20,7 @@ from raas.domain.documents import (
     normalise_content_type,
 )
 from raas.domain.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
-from raas.domain.ports import DocumentStore, ObjectStore, QuotaExceeded, SearchIndex
+from raas.domain.ports import AuditLog, DocumentStore, ObjectStore, QuotaExceeded, SearchIndex
 
 
 def object_key(document_id: str) -> str:
@@ -74,7 +74,9 @@ class DocumentService:
         search: SearchIndex,
         presign_seconds: int = 900,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        audit: AuditLog | None = None,
     ):
+        self.audit = audit
         self.documents = documents
         self.objects = objects
         self.search = search
@@ -166,11 +168,13 @@ class DocumentService:
     def list(self, tenant_id: str, status: DocumentStatus | None, limit: int, cursor: str | None) -> tuple[list[Document], str | None]:
         return self.documents.list(tenant_id, status.value if status else None, limit, cursor)
 
-    def delete(self, tenant_id: str, document_id: str) -> Document:
+    def delete(self, tenant_id: str, document_id: str, actor: str = "tenant") -> Document:
         document = self.get(tenant_id, document_id)
         # Index first: once the record is gone nothing would remember the chunks.
         self.search.delete_document(tenant_id, document.document_id, document.chunk_count)
         self.objects.delete(tenant_id, object_key(document.document_id))
         self.documents.delete(tenant_id, document)
         self.documents.bump_generation(tenant_id)
+        if self.audit is not None:
+            self.audit.record(tenant_id, actor, "document.deleted", document.document_id, {"title": document.title})
         return document

@@ -25,6 +25,7 @@ from raas.domain.prompts import find_injection, render_prompt
 from raas.domain.retrieval import Condition, Hit, fuse, parse_filters
 from raas.domain.usage import UsageEvent, usd_to_micro
 from raas.services.config import ConfigService
+from raas.services.quota import QuotaGuard, Reservation
 
 logger = Logger(service="raas")
 
@@ -93,7 +94,9 @@ class QueryService:
         cache: ResponseCache,
         log: QueryLog,
         usage: UsageRecorder,
+        quota: QuotaGuard | None = None,
     ):
+        self.quota = quota
         self.configs = configs
         self.search = search
         self.embedder = embedder
@@ -151,6 +154,7 @@ class QueryService:
         cache_key = self._cache_key(tenant_id, current.version, request.query, how)
         cached = self.cache.get(tenant_id, cache_key)
         if cached is not None:
+            self._reserve(tenant_id, tier, 0.0)  # a cached answer still counts against the query quota
             response = {**cached, "cached": True, "query_id": query_id, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
             self._record(tenant_id, query_id, {"queries": 1})
             self._log(tenant_id, tier, query_id, request, response)
@@ -161,18 +165,28 @@ class QueryService:
         budget = min(CONTEXT_TOKEN_CAP, model.context_window - config.max_tokens - estimate_tokens(config.prompt_template) - 512)
         context = build_context(hits, budget)
         prompt = render_prompt(config.prompt_template, query=request.query, context=context.text, variables=config.prompt_variables)
-        generation = self.chat_for(model).generate(
-            GenerationRequest(
-                model_name=config.model,
-                model=model,
-                prompt=prompt,
-                max_tokens=config.max_tokens,
-                temperature=config.temperature,
-                query=request.query,
-                passages=[h.text for h in context.used],
+        chat = self.chat_for(model)
+        # Worst case: the whole prompt plus max_tokens of answer, reserved before the call.
+        reservation = self._reserve(tenant_id, tier, model.cost_usd(estimate_tokens(prompt), config.max_tokens))
+        try:
+            generation = chat.generate(
+                GenerationRequest(
+                    model_name=config.model,
+                    model=model,
+                    prompt=prompt,
+                    max_tokens=config.max_tokens,
+                    temperature=config.temperature,
+                    query=request.query,
+                    passages=[h.text for h in context.used],
+                )
             )
-        )
+        except Exception:
+            if reservation is not None and self.quota is not None:
+                self.quota.release(reservation)
+            raise
         cost = 0.0 if generation.offline else model.cost_usd(generation.prompt_tokens, generation.completion_tokens)
+        if reservation is not None and self.quota is not None:
+            self.quota.settle(reservation, cost)
         answer: dict[str, Any] = {
             "query_id": query_id,
             "answer": generation.text,
@@ -231,6 +245,9 @@ class QueryService:
             sort_keys=True,
         )
         return hashlib.sha256(material.encode()).hexdigest()
+
+    def _reserve(self, tenant_id: str, tier: Tier, estimated_cost_usd: float) -> Reservation | None:
+        return self.quota.reserve(tenant_id, tier, estimated_cost_usd) if self.quota is not None else None
 
     def _record(self, tenant_id: str, event_id: str, counters: dict[str, int]) -> None:
         self.usage.record(UsageEvent(event_id=event_id, tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters=counters))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
 
 from raas.domain import catalog, ids
 from raas.domain.catalog import Tier
 from raas.domain.errors import Conflict, Forbidden, NotFound
-from raas.domain.ports import KeyStore, TenantStore, VersionConflict
+from raas.domain.events import TenantCreated, TenantDeletionRequested, TenantResumed, TenantSuspended, TenantTierChanged
+from raas.domain.ports import AuditLog, EventPublisher, KeyStore, TenantStore, VersionConflict
 from raas.domain.tenants import (
     ApiKey,
     Principal,
@@ -20,7 +20,6 @@ from raas.domain.tenants import (
     hash_secret,
     visible_prefix,
 )
-from raas.services.config import ConfigService
 
 Clock = Callable[[], datetime]
 
@@ -36,37 +35,27 @@ def new_key(owner: str | None, name: str, role: Role, now: datetime) -> tuple[Ap
     return key, secret, hash_secret(secret)
 
 
-class Provisioner(Protocol):
-    def provision(self, tenant: Tenant) -> tuple[str, str] | None:
-        """Creates the tenant's resources (KMS key, search index, usage-plan key); idempotent.
-
-        Returns the usage-plan key (id, value) when the deployment has usage plans."""
-
-    def change_tier(self, tenant: Tenant, tier: Tier) -> None:
-        """Moves the tenant's usage-plan key to the new tier's plan."""
-
-
 class TenantService:
-    def __init__(self, tenants: TenantStore, configs: ConfigService, provisioner: Provisioner, clock: Clock = _utcnow):
+    """Operator actions on tenants. Each writes the registry, then announces the change on the
+    platform bus; the lifecycle function does the work on AWS resources (see LifecycleService)."""
+
+    def __init__(self, tenants: TenantStore, events: EventPublisher, audit: AuditLog, clock: Clock = _utcnow):
         self.tenants = tenants
-        self.configs = configs
-        self.provisioner = provisioner
+        self.events = events
+        self.audit = audit
         self._now = clock
 
-    def create(self, name: str, tier: Tier) -> tuple[Tenant, ApiKey, str]:
+    def create(self, name: str, tier: Tier, actor: str = "operator") -> tuple[Tenant, ApiKey, str]:
         now = self._now()
         # The registry entry and first admin key are written atomically; the tenant stays
-        # `provisioning` (its keys refused) until its resources exist, then becomes `active`.
+        # `provisioning` (its keys refused) until the lifecycle function has made its resources.
         tenant = Tenant(
             tenant_id=ids.new_tenant_id(), name=name, tier=tier, status=TenantStatus.PROVISIONING, created_at=now, updated_at=now
         )
         key, secret, key_hash = new_key(tenant.tenant_id, "initial admin key", Role.ADMIN, now)
         self.tenants.create_tenant(tenant, key, key_hash)
-        usage_key = self.provisioner.provision(tenant)
-        active = self.tenants.update_tenant(
-            tenant.tenant_id, status=TenantStatus.ACTIVE, expected_status=(TenantStatus.PROVISIONING,), usage_key=usage_key
-        )
-        return active, key, secret
+        self.events.publish(TenantCreated(tenant_id=tenant.tenant_id, tier=tier, actor=actor))
+        return self.get(tenant.tenant_id), key, secret
 
     def get(self, tenant_id: str) -> Tenant:
         tenant = self.tenants.get_tenant(tenant_id) if ids.is_tenant_id(tenant_id) else None
@@ -77,27 +66,61 @@ class TenantService:
     def list(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
         return self.tenants.list_tenants(limit, cursor)
 
-    def update(self, tenant_id: str, *, name: str | None, tier: Tier | None, actor: str) -> Tenant:
-        before = self.get(tenant_id)
+    def update(self, tenant_id: str, *, name: str | None, tier: Tier | None, actor: str, annual_billing: bool | None = None) -> Tenant:
+        before = self._live(tenant_id)
+        extra = {"annual_billing": annual_billing} if annual_billing is not None else None
+        updated = self.tenants.update_tenant(tenant_id, name=name, tier=tier, fields=extra)
+        if annual_billing is not None and annual_billing != before.annual_billing:
+            self.audit.record(tenant_id, actor, "tenant.billing_cycle", tenant_id, {"annual": annual_billing})
+        if name is not None and name != before.name:
+            self.audit.record(tenant_id, actor, "tenant.renamed", tenant_id, {"from": before.name, "to": name})
         if tier is not None and tier != before.tier:
-            self.provisioner.change_tier(before, tier)
-        updated = self.tenants.update_tenant(tenant_id, name=name, tier=tier)
-        if tier is not None and tier != before.tier:
-            self.configs.clamp_to_tier(tenant_id, tier, actor=actor)
+            # The lifecycle function moves the usage-plan key and clamps the configuration.
+            self.events.publish(TenantTierChanged(tenant_id=tenant_id, previous_tier=before.tier, tier=tier, actor=actor))
+            updated = self.get(tenant_id)
         return updated
 
-    def suspend(self, tenant_id: str) -> Tenant:
-        return self._transition(tenant_id, TenantStatus.SUSPENDED, from_statuses=(TenantStatus.ACTIVE,))
+    def suspend(self, tenant_id: str, actor: str = "operator", reason: str = "operator") -> Tenant:
+        tenant, changed = self._transition(tenant_id, TenantStatus.SUSPENDED, from_statuses=(TenantStatus.ACTIVE,))
+        if changed:
+            self.events.publish(TenantSuspended(tenant_id=tenant_id, actor=actor, reason=reason))
+        return tenant
 
-    def resume(self, tenant_id: str) -> Tenant:
-        return self._transition(tenant_id, TenantStatus.ACTIVE, from_statuses=(TenantStatus.SUSPENDED,))
+    def resume(self, tenant_id: str, actor: str = "operator") -> Tenant:
+        tenant, changed = self._transition(tenant_id, TenantStatus.ACTIVE, from_statuses=(TenantStatus.SUSPENDED,))
+        if changed:
+            self.events.publish(TenantResumed(tenant_id=tenant_id, actor=actor))
+        return tenant
 
-    def _transition(self, tenant_id: str, to: TenantStatus, from_statuses: tuple[TenantStatus, ...]) -> Tenant:
+    def request_deletion(self, tenant_id: str, *, export_first: bool, actor: str) -> Tenant:
+        """Marks the tenant `deleting` (its keys are refused from now on) and starts the deletion."""
+        current = self.get(tenant_id)
+        if current.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+            return current  # a repeated DELETE starts nothing new
+        try:
+            tenant = self.tenants.update_tenant(
+                tenant_id,
+                status=TenantStatus.DELETING,
+                expected_status=(TenantStatus.PROVISIONING, TenantStatus.ACTIVE, TenantStatus.SUSPENDED),
+                fields={"deletion_requested_at": self._now(), "deletion_export": export_first, "deletion_steps": {}},
+            )
+        except VersionConflict:
+            return self.get(tenant_id)
+        self.events.publish(TenantDeletionRequested(tenant_id=tenant_id, export_first=export_first, actor=actor))
+        return self.get(tenant_id) if tenant.status is TenantStatus.DELETING else tenant
+
+    def _live(self, tenant_id: str) -> Tenant:
+        tenant = self.get(tenant_id)
+        if tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+            raise Conflict(f"tenant is {tenant.status.value}", code="invalid_status_transition")
+        return tenant
+
+    def _transition(self, tenant_id: str, to: TenantStatus, from_statuses: tuple[TenantStatus, ...]) -> tuple[Tenant, bool]:
         current = self.get(tenant_id)
         if current.status is to:
-            return current  # idempotent: suspending a suspended tenant changes nothing
+            return current, False  # idempotent: suspending a suspended tenant changes nothing
         try:
-            return self.tenants.update_tenant(tenant_id, status=to, expected_status=from_statuses)
+            return self.tenants.update_tenant(tenant_id, status=to, expected_status=from_statuses), True
         except VersionConflict:
             latest = self.get(tenant_id)
             raise Conflict(
@@ -107,9 +130,15 @@ class TenantService:
 
 
 class KeyService:
-    def __init__(self, keys: KeyStore, clock: Clock = _utcnow):
+    def __init__(self, keys: KeyStore, audit: AuditLog | None = None, clock: Clock = _utcnow):
         self.keys = keys
+        self.audit = audit
         self._now = clock
+
+    def _audit(self, principal: Principal, action: str, key: ApiKey) -> None:
+        if self.audit is not None and principal.tenant_id:
+            actor = f"{principal.role.value}:{principal.key_id}"
+            self.audit.record(principal.tenant_id, actor, action, key.key_id, {"name": key.name, "role": key.role.value})
 
     def create(self, principal: Principal, name: str, role: Role) -> tuple[ApiKey, str]:
         tenant_id = _tenant_of(principal)
@@ -122,6 +151,7 @@ class KeyService:
             raise Conflict(f"the {principal.tier.value} tier allows {limit} active API keys", code="key_limit_reached")
         key, secret, key_hash = new_key(tenant_id, name, role, self._now())
         self.keys.put_key(key, key_hash)
+        self._audit(principal, "key.created", key)
         return key, secret
 
     def list(self, principal: Principal) -> list[ApiKey]:
@@ -138,7 +168,9 @@ class KeyService:
             other_admins = [k for k in self.keys.list_keys(tenant_id) if k.active and k.role is Role.ADMIN and k.key_id != key_id]
             if not other_admins:
                 raise Conflict("cannot revoke the last active admin key; create another admin key first", code="last_admin_key")
-        return self.keys.revoke_key(tenant_id, key_id)
+        revoked = self.keys.revoke_key(tenant_id, key_id)
+        self._audit(principal, "key.revoked", revoked)
+        return revoked
 
     def create_operator_key(self, name: str, secret: str | None = None) -> tuple[ApiKey, str]:
         """An operator key; `secret` lets a deployment pin a known key (local platform, bootstrap)."""

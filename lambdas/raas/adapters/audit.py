@@ -1,0 +1,89 @@
+"""Audit log on DynamoDB: append-only entries in the tenant's partition of the audit table.
+
+Each entry is written in one transaction with a check that the tenant is not being deleted,
+so nothing lands in a partition the deletion has already emptied. The tenant data role may
+only put and read here (no update or delete), which is what makes the log immutable.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from raas.adapters.dynamo import is_condition_failure, query_partition, storage_errors, to_item
+from raas.adapters.registry import PROFILE_SK, tenant_pk
+from raas.domain.audit import AuditEntry
+from raas.domain.tenants import TenantStatus
+from raas.security.credentials import as_source
+
+LIVE_STATUSES = (TenantStatus.PROVISIONING, TenantStatus.ACTIVE, TenantStatus.SUSPENDED)
+
+
+class DynamoAuditLog:
+    def __init__(self, dynamodb: Any, audit_table: str, tenants_table: str):
+        self.clients = as_source("dynamodb", dynamodb)
+        self.table = audit_table
+        self.tenants_table = tenants_table
+
+    def record(self, tenant_id: str, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None) -> None:
+        now = datetime.now(UTC)
+        entry_id = uuid.uuid4().hex[:12]
+        item = {
+            "PK": tenant_pk(tenant_id),
+            "SK": f"AUDIT#{now.isoformat()}#{entry_id}",
+            "entry_id": entry_id,
+            "at": now.isoformat(),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "details": json.dumps(details or {}, default=str),
+        }
+        statuses = {f":s{i}": s.value for i, s in enumerate(LIVE_STATUSES)}
+        try:
+            with storage_errors("the audit log"):
+                self.clients(tenant_id).transact_write_items(
+                    TransactItems=[
+                        {
+                            "ConditionCheck": {
+                                "TableName": self.tenants_table,
+                                "Key": to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                                "ConditionExpression": f"#status IN ({', '.join(statuses)})",
+                                "ExpressionAttributeNames": {"#status": "status"},
+                                "ExpressionAttributeValues": to_item(statuses),
+                            }
+                        },
+                        {"Put": {"TableName": self.table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}},
+                    ]
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            # The tenant is gone or going: its deletion receipt is the record from here on.
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
+        items, next_cursor = query_partition(
+            self.clients(tenant_id),
+            self.table,
+            tenant_pk(tenant_id),
+            "AUDIT#",
+            limit=limit,
+            cursor=cursor,
+            what="the audit log",
+            newest_first=True,
+        )
+        entries = [
+            AuditEntry(
+                entry_id=i["entry_id"],
+                at=i["at"],
+                actor=i["actor"],
+                action=i["action"],
+                target=i.get("target", ""),
+                details=json.loads(i["details"]),
+            )
+            for i in items
+        ]
+        return entries, next_cursor

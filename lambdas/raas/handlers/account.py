@@ -1,0 +1,79 @@
+"""Tenant account API: usage, invoices, audit log and export; the operator's usage view."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import Router
+
+from raas.domain.billing import Invoice
+from raas.domain.tenants import Role
+from raas.domain.usage import UsageReport
+from raas.handlers.api import JSON, lambda_handler, make_app, require, require_tenant, responses
+from raas.handlers.schemas import AuditPage, ExportResult, InvoicePage, OperatorUsagePage, OperatorUsageRow
+from raas.wiring import audit_log, export_service, metering_service
+
+router = Router()
+PERIOD = r"^20\d\d-(0[1-9]|1[0-2])$"
+Period = Annotated[str | None, Query(pattern=PERIOD, description="YYYY-MM (UTC); default: this month")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+
+
+@router.get("/v1/usage", summary="The tenant's usage in a month", tags=["usage"], responses=responses(200, UsageReport, "Usage"))
+def get_usage(period: Period = None) -> UsageReport:
+    caller = require_tenant(app, Role.ADMIN)
+    return metering_service().report(caller.tenant_id, period)
+
+
+@router.get(
+    "/v1/operator/usage", summary="Every tenant's usage in a month", tags=["operator"], responses=responses(200, OperatorUsagePage, "Usage")
+)
+def operator_usage(period: Period = None, limit: Limit = 50, cursor: Cursor = None) -> OperatorUsagePage:
+    require(app, Role.OPERATOR)
+    month, rows, next_cursor = metering_service().operator_report(period, limit, cursor)
+    return OperatorUsagePage(
+        period=month,
+        tenants=[OperatorUsageRow(tenant_id=t.tenant_id, name=t.name, tier=t.tier, status=t.status.value, usage=u) for t, u in rows],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/v1/invoices", summary="The tenant's invoices, newest first", tags=["billing"], responses=responses(200, InvoicePage, "Invoices")
+)
+def list_invoices(limit: Limit = 24, cursor: Cursor = None) -> InvoicePage:
+    caller = require_tenant(app, Role.ADMIN)
+    invoices, next_cursor = metering_service().list_invoices(caller.tenant_id, limit, cursor)
+    return InvoicePage(invoices=invoices, next_cursor=next_cursor)
+
+
+@router.get("/v1/invoices/<period>", summary="One month's invoice", tags=["billing"], responses=responses(200, Invoice, "The invoice"))
+def get_invoice(period: str) -> Invoice:
+    caller = require_tenant(app, Role.ADMIN)
+    return metering_service().get_invoice(caller.tenant_id, period)
+
+
+@router.get("/v1/audit", summary="The tenant's audit log, newest first", tags=["audit"], responses=responses(200, AuditPage, "Entries"))
+def list_audit(limit: Limit = 50, cursor: Cursor = None) -> AuditPage:
+    caller = require_tenant(app, Role.ADMIN)
+    entries, next_cursor = audit_log().list(caller.tenant_id, limit, cursor)
+    return AuditPage(entries=entries, next_cursor=next_cursor)
+
+
+@router.post(
+    "/v1/export",
+    summary="Export the tenant's data as a zip (documents, chunk metadata, configuration, usage, audit log)",
+    tags=["audit"],
+    responses=responses(201, ExportResult, "The bundle and a presigned link"),
+)
+def export() -> Response[ExportResult]:
+    caller = require_tenant(app, Role.ADMIN)
+    return Response(201, JSON, ExportResult.model_validate(export_service().export(caller.tenant_id, caller.actor)))
+
+
+app = make_app()
+app.include_router(router)
+handler = lambda_handler(app)

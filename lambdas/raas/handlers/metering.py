@@ -1,0 +1,34 @@
+"""Metering function (schedules): daily storage snapshot and grace enforcement, monthly
+invoices for the period just closed, and draining the billing outbox to Stripe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from raas.domain.usage import period_of, previous_period
+from raas.wiring import billing_service, metering_service
+
+logger = Logger(service="raas")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    action = str(event.get("action", ""))
+    now = datetime.now(UTC)
+    billing = billing_service()
+    if action == "daily":
+        result: dict[str, Any] = {"storage_snapshots": metering_service().snapshot_storage(now)}
+        result["suspended_for_payment"] = billing.enforce_grace() if billing else 0
+    elif action == "invoice":
+        period = str(event.get("period") or previous_period(period_of(now)))
+        result = {"period": period, "invoices": metering_service().close_period(period)}
+    elif action == "drain_outbox":
+        drained = billing.drain_outbox() if billing else None
+        result = {"sent": drained.sent, "skipped": drained.skipped, "failed": drained.failed} if drained else {"billing": "not configured"}
+    else:
+        raise ValueError(f"unknown metering action {action!r}")
+    logger.info("metering run", extra={"action": action, **result})
+    return result

@@ -1,0 +1,151 @@
+"""Payment provider side of billing: drain the usage outbox, act on webhooks, enforce grace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from raas.domain.billing import Invoice, OutboxEntry
+from raas.domain.errors import ServiceUnavailable
+from raas.domain.ports import BillingProvider, TenantStore
+from raas.domain.tenants import Tenant, TenantStatus
+from raas.domain.usage import period_of
+from raas.services.metering import all_tenants
+from raas.services.tenants import TenantService
+
+logger = Logger(service="raas")
+
+PAYMENT_SUSPENSION_REASON = "payment_failed"
+
+
+class Outbox(Protocol):
+    def pending(self, limit: int) -> list[OutboxEntry]: ...
+
+    def mark_sent(self, entry: OutboxEntry) -> None: ...
+
+    def mark_failed(self, entry: OutboxEntry, error: str) -> None: ...
+
+
+class PaidInvoices(Protocol):
+    def mark_paid(self, tenant_id: str, period: str, paid_at: str, reference: str) -> Invoice | None: ...
+
+
+class CustomerDirectory(Protocol):
+    def tenant_of_customer(self, customer_id: str) -> str | None: ...
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class BillingService:
+    def __init__(
+        self,
+        tenants: TenantStore,
+        tenant_service: TenantService,
+        outbox: Outbox,
+        provider: BillingProvider,
+        invoices: PaidInvoices,
+        grace_days: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.tenants = tenants
+        self.tenant_service = tenant_service
+        self.outbox = outbox
+        self.provider = provider
+        self.invoices = invoices
+        self.grace = timedelta(days=grace_days)
+        self._now = clock
+
+    # --- usage to the provider ---------------------------------------------------------------
+    def drain_outbox(self, batch: int = 100, max_batches: int = 50) -> DrainResult:
+        """Reports pending usage; stops at the first provider outage (the rest waits for the next run)."""
+        result = DrainResult()
+        customers: dict[str, Tenant | None] = {}
+        for _ in range(max_batches):
+            entries = self.outbox.pending(batch)
+            if not entries:
+                break
+            progressed = False
+            for entry in entries:
+                if entry.tenant_id not in customers:
+                    customers[entry.tenant_id] = self.tenants.get_tenant(entry.tenant_id)
+                tenant = customers[entry.tenant_id]
+                if tenant is None or tenant.status is TenantStatus.DELETED:
+                    self.outbox.mark_sent(entry)  # nobody left to bill
+                    result.skipped += 1
+                    progressed = True
+                    continue
+                if not tenant.stripe_customer_id:
+                    result.skipped += 1  # provisioning has not made the customer yet; next run
+                    continue
+                try:
+                    for metric, value in sorted(entry.counters.items()):
+                        self.provider.send_meter_event(
+                            tenant.stripe_customer_id,
+                            metric,
+                            value,
+                            identifier=f"{entry.event_id}:{metric}",  # the provider drops a repeat
+                            timestamp=int(entry.occurred_at.timestamp()),
+                        )
+                except ServiceUnavailable as exc:
+                    self.outbox.mark_failed(entry, exc.message)
+                    result.failed += 1
+                    logger.warning("billing provider unavailable; outbox drain stops", extra={"tenant_id": entry.tenant_id})
+                    return result
+                self.outbox.mark_sent(entry)
+                result.sent += 1
+                progressed = True
+            if not progressed:
+                break
+        return result
+
+    # --- webhooks ----------------------------------------------------------------------------
+    def handle_webhook(self, event: dict[str, Any], directory: CustomerDirectory) -> str:
+        kind = str(event.get("type", ""))
+        obj = (event.get("data") or {}).get("object") or {}
+        if kind not in ("invoice.payment_failed", "invoice.paid"):
+            return "ignored"
+        customer = obj.get("customer")
+        tenant_id = (obj.get("metadata") or {}).get("raas_tenant_id") or (directory.tenant_of_customer(customer) if customer else None)
+        tenant = self.tenants.get_tenant(tenant_id) if tenant_id else None
+        if tenant is None or tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+            return "unknown tenant"
+        if kind == "invoice.payment_failed":
+            if tenant.payment_failed_at is None:
+                self.tenants.update_tenant(tenant.tenant_id, fields={"payment_failed_at": self._now()})
+            self.enforce_grace(tenant.tenant_id)
+            return "payment failure recorded"
+        period = (obj.get("metadata") or {}).get("raas_period") or _period_of_timestamp(obj.get("period_start"))
+        if period:
+            self.invoices.mark_paid(tenant.tenant_id, period, self._now().isoformat(), str(obj.get("id", "")))
+        if tenant.payment_failed_at is not None:
+            self.tenants.update_tenant(tenant.tenant_id, remove=("payment_failed_at",))
+            if tenant.status is TenantStatus.SUSPENDED:
+                self.tenant_service.resume(tenant.tenant_id, actor="billing")
+        return "payment recorded"
+
+    def enforce_grace(self, tenant_id: str | None = None) -> int:
+        """Suspends tenants whose failed payment is older than the grace period."""
+        suspended = 0
+        candidates = [self.tenants.get_tenant(tenant_id)] if tenant_id else list(all_tenants(self.tenants))
+        for tenant in candidates:
+            if tenant is None or tenant.payment_failed_at is None or tenant.status is not TenantStatus.ACTIVE:
+                continue
+            if self._now() - tenant.payment_failed_at >= self.grace:
+                self.tenant_service.suspend(tenant.tenant_id, actor="billing", reason=PAYMENT_SUSPENSION_REASON)
+                suspended += 1
+        return suspended
+
+
+def _period_of_timestamp(value: Any) -> str | None:
+    if not isinstance(value, int | float):
+        return None
+    return period_of(datetime.fromtimestamp(value, UTC))

@@ -1,0 +1,138 @@
+"""Usage reports, the daily storage snapshot and monthly invoices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
+
+from raas.domain import ids
+from raas.domain.billing import Invoice
+from raas.domain.errors import NotFound
+from raas.domain.ports import TenantStore, UsageRecorder
+from raas.domain.pricing import BillableUsage, quote
+from raas.domain.tenants import Tenant, TenantStatus
+from raas.domain.usage import UsageEvent, UsageReport, parse_period, period_of
+
+logger = Logger(service="raas")
+
+BILLABLE_STATUSES = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED)
+
+
+class UsageTotals(Protocol):
+    def totals(self, tenant_id: str, period: str) -> dict[str, int]: ...
+
+
+class StoredBytes(Protocol):
+    def stats(self, tenant_id: str) -> dict[str, int]: ...
+
+
+class InvoiceStore(Protocol):
+    def put_if_absent(self, invoice: Invoice) -> Invoice: ...
+
+    def get(self, tenant_id: str, period: str) -> Invoice | None: ...
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Invoice], str | None]: ...
+
+
+def all_tenants(tenants: TenantStore) -> Iterator[Tenant]:
+    cursor: str | None = None
+    while True:
+        page, cursor = tenants.list_tenants(100, cursor)
+        yield from page
+        if cursor is None:
+            return
+
+
+class MeteringService:
+    def __init__(
+        self,
+        tenants: TenantStore,
+        usage: UsageTotals,
+        recorder: UsageRecorder,
+        stored: StoredBytes,
+        invoices: InvoiceStore,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.tenants = tenants
+        self.usage = usage
+        self.recorder = recorder
+        self.stored = stored
+        self.invoices = invoices
+        self._now = clock
+
+    def report(self, tenant_id: str, period: str | None) -> UsageReport:
+        period = parse_period(period) if period else period_of(self._now())
+        return UsageReport.of(period, self.usage.totals(tenant_id, period))
+
+    def operator_report(
+        self, period: str | None, limit: int, cursor: str | None
+    ) -> tuple[str, list[tuple[Tenant, UsageReport]], str | None]:
+        period = parse_period(period) if period else period_of(self._now())
+        page, next_cursor = self.tenants.list_tenants(limit, cursor)
+        rows = [(t, self.report(t.tenant_id, period)) for t in page if t.status is not TenantStatus.DELETED]
+        return period, rows, next_cursor
+
+    def snapshot_storage(self, day: datetime | None = None) -> int:
+        """Counts one day of each tenant's stored bytes (once per tenant and day, whatever the retries)."""
+        day = (day or self._now()).astimezone(UTC)
+        counted = 0
+        for tenant in all_tenants(self.tenants):
+            if tenant.status not in BILLABLE_STATUSES:
+                continue
+            stored = self.stored.stats(tenant.tenant_id)["bytes"]
+            event = UsageEvent(
+                event_id=f"storage-{tenant.tenant_id}-{day:%Y-%m-%d}",
+                tenant_id=tenant.tenant_id,
+                occurred_at=day,
+                counters={"storage_byte_days": stored},
+            )
+            counted += int(self.recorder.record(event))
+        return counted
+
+    def invoice_for(self, tenant: Tenant, period: str) -> Invoice:
+        """The tenant's invoice for a closed period, computed once and then read back (idempotent)."""
+        existing = self.invoices.get(tenant.tenant_id, period)
+        if existing is not None:
+            return existing
+        report = self.report(tenant.tenant_id, period)
+        priced = quote(
+            tenant.tier,
+            BillableUsage(queries=report.queries, storage_gb=report.storage_gb, api_calls=report.api_calls),
+            tenant.annual_billing,
+        )
+        invoice = Invoice(
+            tenant_id=tenant.tenant_id,
+            period=period,
+            tier=tenant.tier,
+            annual=priced.annual,
+            currency=priced.currency,
+            lines=priced.lines,
+            subtotal_cents=priced.subtotal_cents,
+            discount_cents=priced.discount_cents,
+            total_cents=priced.total_cents,
+            issued_at=self._now(),
+        )
+        return self.invoices.put_if_absent(invoice)
+
+    def close_period(self, period: str) -> int:
+        """Issues every billable tenant's invoice for `period`; safe to run again."""
+        parse_period(period)
+        issued = 0
+        for tenant in all_tenants(self.tenants):
+            if tenant.status in BILLABLE_STATUSES and period_of(tenant.created_at) <= period:
+                self.invoice_for(tenant, period)
+                issued += 1
+        logger.info("invoices issued", extra={"period": period, "count": issued})
+        return issued
+
+    def list_invoices(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Invoice], str | None]:
+        return self.invoices.list(tenant_id, limit, cursor)
+
+    def get_invoice(self, tenant_id: str, period: str) -> Invoice:
+        invoice = self.invoices.get(tenant_id, parse_period(period)) if ids.is_tenant_id(tenant_id) else None
+        if invoice is None:
+            raise NotFound(f"no invoice for {period}", code="invoice_not_found")
+        return invoice

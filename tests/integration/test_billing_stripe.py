@@ -1,0 +1,151 @@
+"""Stripe through the real stripe SDK against a loopback fake (never the network): customers,
+meter events from the outbox with no duplicates or losses, webhooks with signatures."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import stripe
+
+from raas import wiring
+from raas.domain.tenants import TenantStatus
+from raas.domain.usage import UsageEvent, period_of
+from tests.conftest import OPERATOR_KEY, TenantHandle, create_tenant
+from tests.helpers import ApiClient, expect
+from tests.stripe_fake import FakeStripe
+
+pytestmark = pytest.mark.usefixtures("aws", "chat")
+
+WEBHOOK_SECRET = "whsec_test_secret_for_raas"
+
+
+@pytest.fixture
+def fake_stripe(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
+    fake = FakeStripe()
+    monkeypatch.setenv("RAAS_STRIPE_API_KEY", "sk_test_raas")
+    monkeypatch.setenv("RAAS_STRIPE_API_BASE", fake.url)
+    monkeypatch.setenv("RAAS_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "0")
+    wiring.reset()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def billed(api: ApiClient, fake_stripe: FakeStripe) -> TenantHandle:
+    return create_tenant(api, "paying customer", "smb")
+
+
+def _customer(tenant: TenantHandle) -> str:
+    profile = wiring.tenant_store().get_tenant(tenant.tenant_id)
+    assert profile is not None and profile.stripe_customer_id
+    return profile.stripe_customer_id
+
+
+def test_provisioning_makes_one_customer_even_when_retried(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    customer = _customer(billed)
+    assert fake_stripe.customers[customer]["metadata"] == {"raas_tenant_id": billed.tenant_id}
+    # a retry of the creation (same idempotency key) returns the same customer
+    assert wiring.billing_provider().ensure_customer(billed.tenant_id, "paying customer") == customer  # type: ignore[union-attr]
+    assert len(fake_stripe.customers) == 1
+
+
+def _record(tenant: TenantHandle, event_id: str, **counters: int) -> bool:
+    return wiring.usage_recorder().record(UsageEvent(event_id=event_id, tenant_id=tenant.tenant_id, occurred_at=datetime.now(UTC), counters=counters))
+
+
+def test_usage_reaches_stripe_once_despite_replays_and_outages(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    billing = wiring.billing_service()
+    assert billing is not None
+    billing.drain_outbox()  # whatever provisioning produced
+    sent_before = len(fake_stripe.meter_events)
+    for i in range(12):
+        assert _record(billed, f"usage-event-{i:04d}", queries=1, prompt_tokens=50)
+        assert not _record(billed, f"usage-event-{i:04d}", queries=1, prompt_tokens=50)  # a replay is not counted again
+
+    fake_stripe.fail_next(50)  # Stripe is down: more failures than the SDK's retries
+    first = billing.drain_outbox()
+    assert first.failed == 1 and first.sent == 0
+    fake_stripe.fail_next(0)
+    second = billing.drain_outbox()
+    assert second.sent == 12
+    assert billing.drain_outbox().sent == 0  # nothing left
+
+    new_events = fake_stripe.meter_events[sent_before:]
+    identifiers = [e["identifier"] for e in new_events if e["event_name"] == "raas_queries"]
+    assert len(identifiers) == len(set(identifiers)) == 12
+    assert fake_stripe.totals()[(_customer(billed), "raas_queries")] == 12
+    assert all(e["identifier"].endswith(":queries") for e in new_events if e["event_name"] == "raas_queries")
+
+
+def test_a_lost_acknowledgement_is_not_double_counted(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    """Stripe took the event but our drain crashed before marking it sent: the resend carries the
+    same idempotency key and identifier, so Stripe counts it once."""
+    billing = wiring.billing_service()
+    assert billing is not None
+    billing.drain_outbox()  # what the fixture's own requests produced
+    posts_before = sum(1 for method, path in fake_stripe.requests if path == "/v1/billing/meter_events")
+    _record(billed, "usage-event-ack", queries=3)
+    outbox = billing.outbox
+    original = outbox.mark_sent
+    outbox.mark_sent = lambda entry: None  # type: ignore[method-assign]
+    billing.drain_outbox(max_batches=1)
+    outbox.mark_sent = original  # type: ignore[method-assign]
+    billing.drain_outbox()
+    assert sum(1 for method, path in fake_stripe.requests if path == "/v1/billing/meter_events") - posts_before == 2  # sent twice
+    assert fake_stripe.totals()[(_customer(billed), "raas_queries")] == 3
+
+
+def _signed(payload: dict[str, Any], secret: str = WEBHOOK_SECRET) -> tuple[str, str]:
+    body = json.dumps(payload)
+    timestamp = int(time.time())
+    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{body}", secret)
+    return body, f"t={timestamp},v1={signature}"
+
+
+def _webhook(api: ApiClient, payload: dict[str, Any], secret: str = WEBHOOK_SECRET) -> Any:
+    body, header = _signed(payload, secret)
+    return api.request("POST", "/v1/billing/stripe/webhook", json_body=json.loads(body), headers={"Stripe-Signature": header})
+
+
+def test_payment_failure_suspends_and_payment_resumes(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    customer = _customer(billed)
+    period = period_of(datetime.now(UTC))
+    wiring.metering_service().close_period(period)
+    failed = _webhook(api, {"id": "evt_1", "type": "invoice.payment_failed", "data": {"object": {"id": "in_1", "customer": customer}}})
+    assert expect(failed, 200)["outcome"] == "payment failure recorded"
+    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]
+    assert api.request("GET", "/v1/config", key=billed.admin_key).status == 403
+
+    paid = {"id": "evt_2", "type": "invoice.paid", "data": {"object": {"id": "in_1", "customer": customer, "metadata": {"raas_period": period}}}}
+    assert expect(_webhook(api, paid), 200)["outcome"] == "payment recorded"
+    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
+    invoice = expect(api.request("GET", f"/v1/invoices/{period}", key=billed.admin_key), 200)
+    assert (invoice["status"], invoice["payment_reference"]) == ("paid", "in_1")
+
+
+def test_webhooks_without_a_valid_signature_are_refused(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    payload = {"id": "evt_3", "type": "invoice.payment_failed", "data": {"object": {"customer": _customer(billed)}}}
+    forged = _webhook(api, payload, secret="whsec_someone_else")
+    assert (forged.status, forged.json()["error"]["code"]) == (400, "invalid_signature")
+    unsigned = api.request("POST", "/v1/billing/stripe/webhook", json_body=payload)
+    assert unsigned.status == 400
+    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
+
+
+def test_deleting_a_tenant_archives_its_customer(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    customer = _customer(billed)
+    expect(api.request("DELETE", f"/v1/tenants/{billed.tenant_id}", key=OPERATOR_KEY), 202)
+    assert fake_stripe.customers[customer].get("deleted") is True
+    receipt = expect(api.request("GET", f"/v1/tenants/{billed.tenant_id}", key=OPERATOR_KEY), 200)["deletion_receipt"]
+    assert next(s for s in receipt["steps"] if s["step"] == "billing_customer")["count"] == 1
+
+
+def test_without_stripe_billing_routes_say_so(api: ApiClient) -> None:
+    reply = api.request("POST", "/v1/billing/stripe/webhook", json_body={"type": "invoice.paid"})
+    assert (reply.status, reply.json()["error"]["code"]) == (503, "billing_not_configured")
