@@ -18,12 +18,13 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_wafv2 as waf
 from constructs import Construct
 
-from raas.adapters.dynamo_schema import ALL_TABLES
+from raas.adapters.dynamo_schema import AUDIT, TENANT_TABLES
 from raas.domain import catalog
 from raas.handlers.api import route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, EVENT_HANDLERS, PUBLIC_ROUTES, load
 from raas.security.tenant_policy import tenant_data_policy
 from stacks.data import DataStack
+from stacks.lifecycle import PlatformEvents
 from stacks.nag import acknowledge
 from stacks.search import SearchStack
 from stacks.settings import DeploymentSettings
@@ -32,13 +33,24 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_CODE = ROOT / "lambdas"
 
 # memory (MB) and timeout (s) per function; API functions stay under API Gateway's 29 s
-SIZING: dict[str, tuple[int, int]] = {"query": (1024, 29), "documents": (1024, 29), "ingest": (2048, 300), "authorizer": (512, 10)}
+SIZING: dict[str, tuple[int, int]] = {
+    "query": (1024, 29),
+    "documents": (1024, 29),
+    "account": (1024, 29),
+    "ingest": (2048, 300),
+    "authorizer": (512, 10),
+    "lifecycle": (1024, 900),  # a deletion walks every object version and item of the tenant
+    "metering": (1024, 900),
+    "audit": (256, 30),
+}
 DEFAULT_SIZING = (512, 29)
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
 TABLE_WRITE = [*TABLE_READ, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
 # Handler groups that touch tenant data and may assume the tenant data role.
-TENANT_DATA_GROUPS = ("config", "keys", "documents", "query", "ingest")
+TENANT_DATA_GROUPS = ("config", "keys", "documents", "query", "ingest", "account")
+# Every API function counts its tenant's API calls in the usage table.
+USAGE_COUNTING = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
 
 ERROR_TEMPLATE = '{"error": {"code": "%s", "message": "%s", "details": []}}'
 
@@ -81,16 +93,16 @@ class ApiStack(Stack):
         self.code = lambda_.Code.from_asset(str(LAMBDA_CODE), exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"])
         self.llm_keys = secrets.Secret(
             self,
-            "LlmProviderKeys",
-            secret_name=settings.prefix("llm-provider-keys"),
+            "ProviderKeys",
+            secret_name=settings.prefix("provider-keys"),
             # Secrets Manager's own key: granting the platform key through Secrets Manager would write the
             # API roles into the Data stack's key policy (a cross-stack cycle).
-            description='{"openai": "...", "anthropic": "..."}: set after deploy',
+            description='{"openai": "...", "anthropic": "...", "stripe": "sk_...", "stripe_webhook": "whsec_..."}: set after deploy',
         )
         acknowledge(
             self.llm_keys,
             "AwsSolutions-SMG4",
-            "Third-party LLM provider keys cannot be rotated by a Lambda; operators rotate them at the provider.",
+            "Third-party LLM and payment provider keys cannot be rotated by a Lambda; operators rotate them at the provider.",
         )
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
@@ -107,6 +119,9 @@ class ApiStack(Stack):
         )
         self.api = self._rest_api()
         self.usage_plans = self._usage_plans()
+        self.platform_events = PlatformEvents(
+            self, "PlatformEvents", bus_name=settings.bus_name, functions=self.functions, prefix=settings.prefix("events")
+        )
         self._waf()
         self._nag()
 
@@ -119,6 +134,12 @@ class ApiStack(Stack):
             "RAAS_DOCUMENTS_TABLE": s.table_name("documents"),
             "RAAS_USAGE_TABLE": s.table_name("usage"),
             "RAAS_QUERIES_TABLE": s.table_name("queries"),
+            "RAAS_AUDIT_TABLE": s.table_name("audit"),
+            "RAAS_OUTBOX_TABLE": s.table_name("outbox"),
+            "RAAS_IDEMPOTENCY_TABLE": s.table_name("idempotency"),
+            "RAAS_EVENT_BUS_NAME": s.bus_name,
+            "RAAS_BILLING": s.billing,
+            "RAAS_PAYMENT_GRACE_DAYS": str(s.payment_grace_days),
             "RAAS_DOCUMENTS_BUCKET": s.bucket_name(Aws.ACCOUNT_ID, self.region),
             "RAAS_INGEST_QUEUE_URL": f"https://sqs.{self.region}.{Aws.URL_SUFFIX}/{Aws.ACCOUNT_ID}/{s.ingest_queue_name}",
             "RAAS_SEARCH_ENGINE": "opensearch",
@@ -127,7 +148,7 @@ class ApiStack(Stack):
             "RAAS_EMBEDDER": s.embedder,
             "RAAS_RERANKER": s.reranker,
             "RAAS_OFFLINE_ANSWERS": "false",
-            "RAAS_LLM_KEYS_SECRET_ARN": self.llm_keys.secret_arn,
+            "RAAS_PROVIDER_KEYS_SECRET_ARN": self.llm_keys.secret_arn,
             "POWERTOOLS_SERVICE_NAME": "raas",
             "POWERTOOLS_METRICS_NAMESPACE": "raas",
             "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -210,7 +231,11 @@ class ApiStack(Stack):
         role.assume_role_policy.add_statements(  # type: ignore[union-attr]
             iam.PolicyStatement(actions=["sts:TagSession"], principals=[iam.ArnPrincipal(r.role_arn) for r in tenant_roles])
         )
-        document = tenant_data_policy([self._table_arn(spec.logical_name) for spec in ALL_TABLES], self._bucket_arn)
+        document = tenant_data_policy(
+            [self._table_arn(spec.logical_name) for spec in TENANT_TABLES if spec is not AUDIT],
+            self._bucket_arn,
+            append_only_table_arns=[self._table_arn(AUDIT.logical_name)],
+        )
         iam.Policy(self, "TenantDataPolicy", document=iam.PolicyDocument.from_json(document), roles=[role])
         self._platform_key(role)
         for group in TENANT_DATA_GROUPS:
@@ -219,11 +244,11 @@ class ApiStack(Stack):
         return role
 
     def _grant(self) -> None:
-        for group in ("tenants", "keys", "config"):
-            self._tables(group, "tenants", TABLE_WRITE, ("tenants_by_created",) if group == "tenants" else ())
+        for group in ("tenants", "keys", "config", "lifecycle", "metering", "billing"):
+            self._tables(group, "tenants", TABLE_WRITE, ("tenants_by_created",) if group in ("tenants", "lifecycle", "metering") else ())
         self._tables("authorizer", "tenants", [*TABLE_READ, "dynamodb:UpdateItem"], ("by_key_hash",))
-        for group in ("ingest", "query"):
-            self._tables(group, "tenants", TABLE_READ)
+        for group in ("ingest", "query", "documents", "account", "audit"):
+            self._tables(group, "tenants", TABLE_READ, ("tenants_by_created",) if group == "account" else ())
         for group in ("documents", "ingest"):
             self._tables(group, "documents", TABLE_WRITE)
             self._allow(group, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{self._bucket_arn}/tenants/*"])
@@ -236,20 +261,73 @@ class ApiStack(Stack):
             )
         self._tables("query", "documents", TABLE_READ)
         self._tables("query", "queries", TABLE_WRITE)
-        for group in ("query", "ingest"):
+        for group in ("query", "ingest", "account", "metering", "billing"):
             self._tables(group, "usage", TABLE_WRITE)
-            self.llm_keys.grant_read(self.roles[group])
-        for group in ("authorizer", "tenants", "keys", "config", "documents", "ingest", "query"):
+        for group in API_HANDLERS:
+            if group not in ("query", "account", "billing"):
+                self._tables(group, "usage", USAGE_COUNTING)
+        for group in ("query", "ingest", "lifecycle", "metering", "billing", "account"):
+            self.llm_keys.grant_read(self.roles[group])  # LLM keys (query, ingest) and Stripe's (billing, metering, lifecycle)
+        # the audit log: services append (a condition check on the tenant's profile in the same transaction)
+        for group in ("tenants", "keys", "config", "documents", "audit", "account", "lifecycle", "billing", "metering"):
+            self._tables(group, "audit", ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"])
+        for group in ("query", "ingest", "account", "metering"):
+            self._tables(group, "outbox", ["dynamodb:PutItem", "dynamodb:DescribeTable"])
+        self._tables("metering", "outbox", TABLE_WRITE, ("pending",))
+        for group in ("lifecycle", "audit"):
+            self._tables(group, "idempotency", TABLE_WRITE)
+        for group in ("account", "lifecycle", "metering"):
+            self._tables(group, "documents", TABLE_READ)
+        self._tables("account", "queries", TABLE_READ)
+        # deletion empties the tenant's partition of every tenant table
+        for spec in TENANT_TABLES:
+            self._tables("lifecycle", spec.logical_name, TABLE_WRITE)
+        for group in (
+            "authorizer",
+            "tenants",
+            "keys",
+            "config",
+            "documents",
+            "ingest",
+            "query",
+            "account",
+            "lifecycle",
+            "audit",
+            "metering",
+            "billing",
+        ):
             self._platform_key(self.roles[group])
-        for group in ("tenants", "documents", "query", "ingest"):
+        for group in ("documents", "query", "ingest", "lifecycle"):
             self.search.grant(self, self.roles[group], f"Search{group.capitalize()}")
-        # provisioning: the tenant's KMS key and alias, its API Gateway key in the tier's usage plan
-        self._allow("tenants", ["kms:CreateKey", "kms:TagResource"], ["*"], {"StringLike": {"aws:RequestTag/raas:tenant_id": "t*"}})
+        # the platform bus: services announce lifecycle changes and quota thresholds
+        bus_arn = f"arn:{Aws.PARTITION}:events:{self.region}:{Aws.ACCOUNT_ID}:event-bus/{self.settings.bus_name}"
+        for group in ("tenants", "query", "lifecycle", "metering", "billing"):
+            self._allow(group, ["events:PutEvents"], [bus_arn])
+        # export bundles (tenant-initiated, and retained ones before a deletion) and the deletion itself
+        self._allow("account", ["s3:GetObject", "s3:PutObject"], [f"{self._bucket_arn}/tenants/*"])
+        self._allow(
+            "lifecycle",
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            [f"{self._bucket_arn}/tenants/*", f"{self._bucket_arn}/retained/*"],
+        )
+        self._allow(
+            "lifecycle", ["s3:ListBucketVersions", "s3:ListBucket"], [self._bucket_arn], {"StringLike": {"s3:prefix": ["tenants/*"]}}
+        )
+        for group in ("account", "lifecycle"):
+            self._allow(
+                group,
+                ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                ["*"],
+                {"StringLike": {"aws:ResourceTag/raas:tenant_id": "t*"}},
+            )
+        # provisioning and crypto-shredding: the tenant's KMS key and alias, its API Gateway key in the tier's plan
+        self._allow("lifecycle", ["kms:CreateKey", "kms:TagResource"], ["*"], {"StringLike": {"aws:RequestTag/raas:tenant_id": "t*"}})
         kms_prefix = f"arn:{Aws.PARTITION}:kms:{self.region}:{Aws.ACCOUNT_ID}"
-        self._allow("tenants", ["kms:CreateAlias", "kms:DescribeKey"], [f"{kms_prefix}:alias/raas/tenant/*", f"{kms_prefix}:key/*"])
+        self._allow("lifecycle", ["kms:CreateAlias", "kms:DescribeKey"], [f"{kms_prefix}:alias/raas/tenant/*", f"{kms_prefix}:key/*"])
+        self._allow("lifecycle", ["kms:ScheduleKeyDeletion"], ["*"], {"StringLike": {"aws:ResourceTag/raas:tenant_id": "t*"}})
         apigateway = f"arn:{Aws.PARTITION}:apigateway:{self.region}::"
         self._allow(
-            "tenants",
+            "lifecycle",
             ["apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"],
             [f"{apigateway}/apikeys", f"{apigateway}/apikeys/*", f"{apigateway}/usageplans/*"],
         )
@@ -376,8 +454,10 @@ class ApiStack(Stack):
             string_value=json.dumps({name: plan.usage_plan_id for name, plan in plans.items()}),
             description="usage plan id per tier, read by tenant provisioning",
         )
-        self.functions["tenants"].add_environment("RAAS_USAGE_PLANS_PARAMETER", parameter_name)
-        self._allow("tenants", ["ssm:GetParameter"], [f"arn:{Aws.PARTITION}:ssm:{self.region}:{Aws.ACCOUNT_ID}:parameter{parameter_name}"])
+        self.functions["lifecycle"].add_environment("RAAS_USAGE_PLANS_PARAMETER", parameter_name)
+        self._allow(
+            "lifecycle", ["ssm:GetParameter"], [f"arn:{Aws.PARTITION}:ssm:{self.region}:{Aws.ACCOUNT_ID}:parameter{parameter_name}"]
+        )
         self.functions["authorizer"].add_environment("RAAS_OPERATOR_USAGE_KEY_ID", operator_key.key_id)
         return plans
 
@@ -441,6 +521,11 @@ class ApiStack(Stack):
             self,
             f"AwsSolutions-IAM5[Resource::{self._nag_bucket('tenants/*')}]",
             "Document functions work on any tenant's objects under tenants/; per-tenant fencing is the tenant data role's job.",
+        )
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::{self._nag_bucket('retained/*')}]",
+            "Deletion exports go under retained/<tenant_id>/; the tenant id is known only at run time.",
         )
         acknowledge(
             self,

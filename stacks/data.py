@@ -62,6 +62,8 @@ class DataStack(Stack):
             lifecycle_rules=[
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
                 s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30)),
+                # export bundles: tenants' under their prefix, deletion exports under retained/
+                s3.LifecycleRule(prefix="retained/", expiration=Duration.days(90)),
             ],
             cors=[
                 s3.CorsRule(
@@ -100,7 +102,7 @@ class DataStack(Stack):
             s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.ingest_queue), s3.NotificationKeyFilter(prefix="tenants/")
         )
 
-        self.bus = events.EventBus(self, "PlatformBus", event_bus_name=settings.prefix("platform"))
+        self.bus = events.EventBus(self, "PlatformBus", event_bus_name=settings.bus_name)
         self.bus.archive(
             "PlatformArchive", event_pattern=events.EventPattern(source=events.Match.prefix("raas")), retention=Duration.days(365)
         )

@@ -25,6 +25,8 @@ class DeploymentSettings(BaseModel):
     reranker: Literal["none", "bedrock"] = "none"
     bedrock_rerank_model_arn: str = ""
     waf_rate_limit_per_5min: int = Field(default=2000, ge=100)
+    billing: Literal["none", "stripe"] = "none"
+    payment_grace_days: int = Field(default=7, ge=0, le=90)
 
     @field_validator("allowed_models")
     @classmethod
@@ -77,6 +79,10 @@ class DeploymentSettings(BaseModel):
     @property
     def ingest_queue_name(self) -> str:
         return self.prefix("ingest")
+
+    @property
+    def bus_name(self) -> str:
+        return self.prefix("platform")
 
     @property
     def platform_key_alias(self) -> str:

@@ -9,8 +9,8 @@ must not reveal anything of A. Afterwards A's state must be exactly as before.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from raas.domain.usage import period_of

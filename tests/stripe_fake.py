@@ -87,11 +87,19 @@ class FakeStripe:
     def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         parts = path.strip("/").split("/")
         if method == "POST" and path == "/v1/customers":
-            customer = {"id": f"cus_{next(self._ids):06d}", "object": "customer", "name": params.get("name"), "metadata": params.get("metadata", {})}
+            customer = {
+                "id": f"cus_{next(self._ids):06d}",
+                "object": "customer",
+                "name": params.get("name"),
+                "metadata": params.get("metadata", {}),
+            }
             self.customers[customer["id"]] = customer
             return 200, customer
         if len(parts) == 3 and parts[:2] == ["v1", "customers"]:
-            customer = self.customers.get(parts[2])
+            found = self.customers.get(parts[2])
+            if found is None or found.get("deleted"):
+                return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such customer"}}
+            customer = found
             if customer is None or customer.get("deleted"):
                 return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such customer"}}
             if method == "DELETE":
@@ -99,7 +107,7 @@ class FakeStripe:
                 return 200, {"id": customer["id"], "object": "customer", "deleted": True}
             return 200, customer
         if method == "POST" and path == "/v1/billing/meter_events":
-            identifier = params.get("identifier")
+            identifier = str(params.get("identifier"))
             if any(e["identifier"] == identifier for e in self.meter_events):
                 # Stripe accepts the call and drops the repeat when it aggregates.
                 self.duplicates.append(identifier)

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     key_touch_interval_seconds: int = Field(default=60, ge=0, description="how often a key's last_used_at is written")
     max_body_bytes: int = 10 * 1024 * 1024
 
+    provider_keys_secret_arn: str | None = Field(
+        default=None, description='Secrets Manager JSON {"openai", "anthropic", "stripe", "stripe_webhook"} (AWS); env keys win'
+    )
+    billing: str = Field(default="none", description="stripe = bill through Stripe (the key comes from the env or the secret)")
     stripe_api_key: str | None = None
     stripe_api_base: str | None = Field(default=None, description="another Stripe endpoint (tests point it at a fake)")
     stripe_webhook_secret: str | None = None
@@ -59,6 +63,10 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_jwks_url: str | None = None
+
+    @property
+    def billing_enabled(self) -> bool:
+        return self.billing == "stripe" or bool(self.stripe_api_key)
 
     def table_names(self) -> dict[str, str]:
         """Logical table name (dynamo_schema) -> this deployment's table name."""

@@ -151,14 +151,34 @@ def purger() -> AwsTenantPurger:
     return AwsTenantPurger(client("s3"), settings.documents_bucket, client("dynamodb"), [names[t.logical_name] for t in TENANT_TABLES])
 
 
+def provider_key(name: str) -> str | None:
+    """A provider credential: from the environment (local, tests), else from the deployment's
+    Secrets Manager secret, cached by Powertools for five minutes so a rotation is picked up."""
+    settings = get_settings()
+    from_env = {
+        "openai": settings.openai_api_key or os.environ.get("OPENAI_API_KEY"),
+        "anthropic": settings.anthropic_api_key or os.environ.get("ANTHROPIC_API_KEY"),
+        "stripe": settings.stripe_api_key,
+        "stripe_webhook": settings.stripe_webhook_secret,
+    }.get(name)
+    if from_env or not settings.provider_keys_secret_arn:
+        return from_env
+    from aws_lambda_powertools.utilities import parameters
+
+    keys = parameters.get_secret(settings.provider_keys_secret_arn, transform="json", max_age=300)
+    value = keys.get(name) if isinstance(keys, dict) else None
+    return str(value) if value else None
+
+
 @cache
 def billing_provider() -> BillingProvider | None:
     settings = get_settings()
-    if not settings.stripe_api_key:
+    api_key = provider_key("stripe") if settings.billing_enabled else None
+    if not api_key:
         return None
     from raas.adapters.stripe_billing import StripeBilling
 
-    return StripeBilling(settings.stripe_api_key, settings.stripe_api_base)
+    return StripeBilling(api_key, settings.stripe_api_base)
 
 
 @cache
@@ -259,7 +279,7 @@ def embedder() -> Embedder:
     if settings.embedder == "openai":
         from raas.adapters.embedders import OpenAIEmbedder
 
-        api_key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY")
+        api_key = provider_key("openai")
         if not api_key:
             raise ServiceUnavailable("RAAS_EMBEDDER=openai needs an OpenAI API key", code="embedder_not_configured")
         return OpenAIEmbedder(
@@ -321,10 +341,7 @@ def chat_model(model: ModelInfo) -> ChatModel:
     settings = get_settings()
     if model.provider in _chat_clients:
         return _chat_clients[model.provider]
-    api_key = {
-        "openai": settings.openai_api_key or os.environ.get("OPENAI_API_KEY"),
-        "anthropic": settings.anthropic_api_key or os.environ.get("ANTHROPIC_API_KEY"),
-    }.get(model.provider)
+    api_key = provider_key(model.provider)
     chat: ChatModel
     if api_key:
         from raas.adapters.llm import provider_client
@@ -347,7 +364,7 @@ def chat_model(model: ModelInfo) -> ChatModel:
 def usage_recorder() -> DynamoUsageRecorder:
     settings = get_settings()
     # Usage is queued for the payment provider only when the deployment bills through one.
-    return DynamoUsageRecorder(clients("dynamodb"), settings.usage_table, settings.outbox_table if settings.stripe_api_key else None)
+    return DynamoUsageRecorder(clients("dynamodb"), settings.usage_table, settings.outbox_table if settings.billing_enabled else None)
 
 
 @cache

@@ -11,7 +11,7 @@ from stacks.api import api_routes
 
 from raas.adapters.dynamo_schema import ALL_TABLES
 from raas.domain import catalog
-from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS, PUBLIC_ROUTES
+from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS, EVENT_ROUTES, PUBLIC_ROUTES, SCHEDULES, routes_by_function
 from tests.infra.conftest import ROOT, resources, synth
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
@@ -91,7 +91,7 @@ def test_every_table_is_encrypted_recoverable_and_keyed_as_the_code_expects(temp
         replica = props["Replicas"][0]
         assert replica["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True  # cdk-nag does not check TableV2
         assert replica["SSESpecification"]["KMSMasterKeyId"]
-        assert {k["AttributeName"] for k in props["KeySchema"]} == {spec.partition_key, spec.sort_key}
+        assert {k["AttributeName"] for k in props["KeySchema"]} == {spec.partition_key, spec.sort_key} - {None}
         assert {i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])} == {i.name for i in spec.indexes}
         if spec.ttl_attribute:
             assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
@@ -133,9 +133,31 @@ def test_every_async_target_has_a_dead_letter_queue(templates: dict[str, dict[st
     assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "tenants/"}]
     mappings = resources(templates["api"], "AWS::Lambda::EventSourceMapping")
     assert [m["Properties"]["FunctionResponseTypes"] for m in mappings.values()] == [["ReportBatchItemFailures"]]
-    for rule in resources(templates["data"], "AWS::Events::Rule").values():  # lifecycle rules, when present
+    rules = resources(templates["api"], "AWS::Events::Rule")
+    assert rules
+    for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert "DeadLetterConfig" in target
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    invoke_configs = resources(templates["api"], "AWS::Lambda::EventInvokeConfig")
+    assert len(invoke_configs) == len({f for fs in EVENT_ROUTES.values() for f in fs} | {f for f, _, _ in SCHEDULES.values()})
+    for config in invoke_configs.values():
+        assert "OnFailure" in config["Properties"]["DestinationConfig"]
+
+
+def test_event_rules_are_generated_from_the_routing_table(templates: dict[str, dict[str, Any]]) -> None:
+    rules = [r["Properties"] for r in resources(templates["api"], "AWS::Events::Rule").values()]
+    pattern_rules = {r["Name"]: r for r in rules if "EventPattern" in r}
+    assert set(pattern_rules) == {f"raas-prod-events-{function}" for function in routes_by_function()}
+    for function, detail_types in routes_by_function().items():
+        rule = pattern_rules[f"raas-prod-events-{function}"]
+        assert rule["EventPattern"] == {"source": ["raas.platform"], "detail-type": sorted(detail_types)}
+        assert "raas-prod-platform" in json.dumps(rule["EventBusName"])
+    schedules = {r["Name"]: r for r in rules if "ScheduleExpression" in r}
+    for name, (_function, expression, payload) in SCHEDULES.items():
+        rule = schedules[f"raas-prod-events-{name}"]
+        assert rule["ScheduleExpression"] == expression
+        assert json.loads(rule["Targets"][0]["Input"]) == payload
 
 
 def test_usage_plans_per_tier_match_the_tier_file(templates: dict[str, dict[str, Any]]) -> None:
@@ -187,6 +209,10 @@ def test_tenant_data_role_carries_the_tenant_scoped_policy(templates: dict[str, 
     assert "dynamodb:LeadingKeys" in rendered
     assert "TENANT#${aws:PrincipalTag/tenant_id}#*" in rendered
     assert "dynamodb:Scan" not in rendered
+    by_sid = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
+    assert "raas-prod-audit" in json.dumps(by_sid["TenantAppendOnly"]["Resource"])
+    assert "raas-prod-audit" not in json.dumps(by_sid["TenantItemsOnly"]["Resource"])
+    assert "raas-prod-idempotency" not in rendered  # platform-only tables never reach the tenant role
     role = next(r["Properties"] for lid, r in resources(api, "AWS::IAM::Role").items() if lid.startswith("TenantDataRole"))
     assert any("sts:TagSession" in json.dumps(s["Action"]) for s in role["AssumeRolePolicyDocument"]["Statement"])
 

@@ -43,7 +43,8 @@ def billed(api: ApiClient, fake_stripe: FakeStripe) -> TenantHandle:
 
 def _customer(tenant: TenantHandle) -> str:
     profile = wiring.tenant_store().get_tenant(tenant.tenant_id)
-    assert profile is not None and profile.stripe_customer_id
+    assert profile is not None
+    assert profile.stripe_customer_id
     return profile.stripe_customer_id
 
 
@@ -56,7 +57,9 @@ def test_provisioning_makes_one_customer_even_when_retried(api: ApiClient, fake_
 
 
 def _record(tenant: TenantHandle, event_id: str, **counters: int) -> bool:
-    return wiring.usage_recorder().record(UsageEvent(event_id=event_id, tenant_id=tenant.tenant_id, occurred_at=datetime.now(UTC), counters=counters))
+    return wiring.usage_recorder().record(
+        UsageEvent(event_id=event_id, tenant_id=tenant.tenant_id, occurred_at=datetime.now(UTC), counters=counters)
+    )
 
 
 def test_usage_reaches_stripe_once_despite_replays_and_outages(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
@@ -70,7 +73,8 @@ def test_usage_reaches_stripe_once_despite_replays_and_outages(api: ApiClient, f
 
     fake_stripe.fail_next(50)  # Stripe is down: more failures than the SDK's retries
     first = billing.drain_outbox()
-    assert first.failed == 1 and first.sent == 0
+    assert first.failed == 1
+    assert first.sent == 0
     fake_stripe.fail_next(0)
     second = billing.drain_outbox()
     assert second.sent == 12
@@ -122,7 +126,11 @@ def test_payment_failure_suspends_and_payment_resumes(api: ApiClient, fake_strip
     assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]
     assert api.request("GET", "/v1/config", key=billed.admin_key).status == 403
 
-    paid = {"id": "evt_2", "type": "invoice.paid", "data": {"object": {"id": "in_1", "customer": customer, "metadata": {"raas_period": period}}}}
+    paid = {
+        "id": "evt_2",
+        "type": "invoice.paid",
+        "data": {"object": {"id": "in_1", "customer": customer, "metadata": {"raas_period": period}}},
+    }
     assert expect(_webhook(api, paid), 200)["outcome"] == "payment recorded"
     assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
     invoice = expect(api.request("GET", f"/v1/invoices/{period}", key=billed.admin_key), 200)

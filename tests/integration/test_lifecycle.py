@@ -195,10 +195,12 @@ def test_each_deletion_step_failing_once_and_each_event_twice_ends_the_same(
     wiring.tenant_service().request_deletion(tenant_a.tenant_id, export_first=True, actor="operator:test")
     # Each failing step was retried in place until it passed.
     tenant = wiring.tenant_store().get_tenant(tenant_a.tenant_id)
-    assert tenant is not None and tenant.status is TenantStatus.DELETED
+    assert tenant is not None
+    assert tenant.status is TenantStatus.DELETED
     assert not wiring.local_bus().dead_letters
     first_receipt = tenant.deletion_receipt
-    assert first_receipt is not None and first_receipt.steps[2].count >= 1  # counts from the run that did the work
+    assert first_receipt is not None
+    assert first_receipt.steps[2].count >= 1
 
     # Deliver the same deletion event again, through the handler: nothing changes, nothing is redone.
     handler = load_event_handler("lifecycle")
@@ -206,7 +208,8 @@ def test_each_deletion_step_failing_once_and_each_event_twice_ends_the_same(
     handler(envelope, LambdaContext("raas-lifecycle"))
     handler(envelope, LambdaContext("raas-lifecycle"))
     again = wiring.tenant_store().get_tenant(tenant_a.tenant_id)
-    assert again is not None and again.deletion_receipt == first_receipt
+    assert again is not None
+    assert again.deletion_receipt == first_receipt
     assert {t: sks for t, sks in _items_of(tenant_a.tenant_id).items() if sks} == {wiring.get_settings().tenants_table: ["PROFILE"]}
     assert _object_versions(tenant_a.tenant_id) == 0
 
@@ -214,7 +217,7 @@ def test_each_deletion_step_failing_once_and_each_event_twice_ends_the_same(
 def test_a_repeated_creation_event_provisions_once(api: ApiClient) -> None:
     tenant = create_tenant(api, "twice", "free")
     handler = load_event_handler("lifecycle")
-    envelope = eventbridge_envelope(TenantCreated(tenant_id=tenant.tenant_id, tier="free"), "raas-local")  # type: ignore[arg-type]
+    envelope = eventbridge_envelope(TenantCreated(tenant_id=tenant.tenant_id, tier="free"), "raas-local")
     first = handler(envelope, LambdaContext("raas-lifecycle"))
     second = handler(envelope, LambdaContext("raas-lifecycle"))
     assert first == second == {"outcome": "already active"}
@@ -228,7 +231,10 @@ def test_idempotency_records_are_keyed_by_tenant(api: ApiClient) -> None:
     b = create_tenant(api, "b", "free")
     handler = load_event_handler("audit")
     for tenant in (a, b):
-        handler(eventbridge_envelope(TenantCreated(event_id="same-event-id-1", tenant_id=tenant.tenant_id, tier="free"), "x"), LambdaContext("raas-audit"))  # type: ignore[arg-type]
+        handler(
+            eventbridge_envelope(TenantCreated(event_id="same-event-id-1", tenant_id=tenant.tenant_id, tier="free"), "x"),
+            LambdaContext("raas-audit"),
+        )
     for tenant in (a, b):
         entries = expect(api.request("GET", "/v1/audit?limit=100", key=tenant.admin_key), 200)["entries"]
         assert sum(1 for e in entries if e["action"] == "lifecycle.TenantCreated") == 2  # the bus's and ours, not one shared
@@ -241,7 +247,7 @@ def test_a_failing_target_is_dead_lettered_after_its_retries(monkeypatch: pytest
         raise RuntimeError("lifecycle is broken")
 
     monkeypatch.setattr(wiring, "lifecycle_service", lambda: type("S", (), {"handle": staticmethod(broken)})())
-    bus.publish(TenantCreated(tenant_id="t000000000000001", tier="free"))  # type: ignore[arg-type]
+    bus.publish(TenantCreated(tenant_id="t000000000000001", tier="free"))
     assert [d.function for d in bus.dead_letters] == ["lifecycle"]
     assert "lifecycle is broken" in bus.dead_letters[0].error
 
@@ -266,12 +272,16 @@ def test_export_bundles_the_tenants_data_behind_a_presigned_link(api: ApiClient,
     _give_data_without_query(api, tenant_a, ingest_queue)
     expect(api.request("PATCH", "/v1/config", key=tenant_a.admin_key, json_body={"top_k": 4}), 200)
     exported = expect(api.request("POST", "/v1/export", key=tenant_a.admin_key), 201)
-    assert exported["url"].startswith("https://") and "Signature" in exported["url"]
-    body = boto3.client("s3").get_object(Bucket=wiring.get_settings().documents_bucket, Key=f"tenants/{tenant_a.tenant_id}/{exported['key']}")
+    assert exported["url"].startswith("https://")
+    assert "Signature" in exported["url"]
+    body = boto3.client("s3").get_object(
+        Bucket=wiring.get_settings().documents_bucket, Key=f"tenants/{tenant_a.tenant_id}/{exported['key']}"
+    )
     bundle = zipfile.ZipFile(io.BytesIO(body["Body"].read()))
     names = set(bundle.namelist())
     assert {"manifest.json", "documents.jsonl", "config_versions.json", "usage.json", "audit.jsonl"} <= names
     assert any(n.startswith("documents/") and n.endswith(".txt") for n in names)
     manifest = json.loads(bundle.read("manifest.json"))
-    assert manifest["documents"] == 1 and manifest["config_versions"] == 1
+    assert manifest["documents"] == 1
+    assert manifest["config_versions"] == 1
     assert body["ServerSideEncryption"] == "aws:kms"

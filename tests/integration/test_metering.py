@@ -33,11 +33,21 @@ def test_usage_counts_queries_tokens_and_api_calls(api: ApiClient, tenant_a: Ten
     usage = expect(api.request("GET", "/v1/usage", key=tenant_a.admin_key), 200)
     assert usage["period"] == period_of(datetime.now(UTC))
     assert usage["queries"] == 2
-    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert usage["prompt_tokens"] > 0
+    assert usage["completion_tokens"] > 0
     assert usage["cost_usd"] > 0
     assert usage["bytes_ingested"] == len("alpha beta")
     assert usage["api_calls"] == 4  # the fixture's key listing, the document, two queries (this GET counts after it answers)
-    assert set(usage) >= {"period", "queries", "prompt_tokens", "completion_tokens", "cost_usd", "bytes_ingested", "storage_gb", "api_calls"}
+    assert set(usage) >= {
+        "period",
+        "queries",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "bytes_ingested",
+        "storage_gb",
+        "api_calls",
+    }
     again = expect(api.request("GET", "/v1/usage", key=tenant_a.admin_key), 200)
     assert again["api_calls"] == 5
     assert api.request("GET", "/v1/usage?period=2026-13", key=tenant_a.admin_key).status == 422

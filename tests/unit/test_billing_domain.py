@@ -22,13 +22,16 @@ def test_the_price_list_matches_the_product_brief() -> None:
     prices = price_list()
     assert prices.tiers[Tier.SMB].band_cents == (29_900, 99_900)
     assert prices.tiers[Tier.MIDMARKET].band_cents == (200_000, 1_000_000)
-    assert prices.tiers[Tier.ENTERPRISE].base_monthly_cents == 2_500_000 and prices.tiers[Tier.ENTERPRISE].custom
+    assert prices.tiers[Tier.ENTERPRISE].base_monthly_cents == 2_500_000
+    assert prices.tiers[Tier.ENTERPRISE].custom
     overage = sorted(t.query_overage_millicents for tier, t in prices.tiers.items() if tier is not Tier.FREE)
-    assert overage[0] == 1000 and overage[-1] == 5000  # $0.01 .. $0.05 per query
+    assert overage[0] == 1000
+    assert overage[-1] == 5000
     assert prices.storage_gb_month_millicents == 10_000  # $0.10 per GB-month
     assert prices.api_call_millicents == 100  # $0.001 per call
     discounts = [t.annual_discount_bp for tier, t in prices.tiers.items() if tier is not Tier.FREE]
-    assert min(discounts) >= 1500 and max(discounts) <= 2000
+    assert min(discounts) >= 1500
+    assert max(discounts) <= 2000
 
 
 def test_a_quote_lists_every_charge_in_integer_cents() -> None:

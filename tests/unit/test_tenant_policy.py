@@ -65,3 +65,13 @@ def test_only_handler_roles_with_a_well_formed_tag_may_assume_it() -> None:
 def test_policy_is_valid_json_for_iam() -> None:
     document = tenant_data_policy(TABLES, BUCKET)
     assert json.loads(json.dumps(document))["Version"] == "2012-10-17"
+
+
+def test_the_audit_log_is_append_only_for_the_tenant_role() -> None:
+    audit = "arn:aws:dynamodb:us-east-1:111122223333:table/raas-prod-audit"
+    policy = {s["Sid"]: s for s in tenant_data_policy(TABLES, BUCKET, append_only_table_arns=[audit])["Statement"]}
+    append_only = policy["TenantAppendOnly"]
+    assert append_only["Resource"] == [audit]
+    assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & set(append_only["Action"])
+    assert append_only["Condition"] == policy["TenantItemsOnly"]["Condition"]
+    assert audit not in policy["TenantItemsOnly"]["Resource"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from raas import wiring
 from raas.domain.events import PlatformEvent
 from raas.handlers.platform_events import platform_event_handler
-from raas import wiring
 
 _BASE_FIELDS = {"version", "event_id", "tenant_id", "occurred_at", "actor"}
 

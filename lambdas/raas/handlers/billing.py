@@ -11,8 +11,7 @@ from raas.domain.errors import BadRequest, ServiceUnavailable
 from raas.domain.pricing import BillableUsage, Quote, quote
 from raas.handlers.api import lambda_handler, make_app, responses
 from raas.handlers.schemas import EstimateRequest, WebhookAck
-from raas.settings import get_settings
-from raas.wiring import billing_provider, billing_service
+from raas.wiring import billing_provider, billing_service, provider_key
 
 logger = Logger(service="raas")
 router = Router()
@@ -33,7 +32,7 @@ def estimate(body: EstimateRequest) -> Quote:
     responses=responses(200, WebhookAck, "Handled"),
 )
 def stripe_webhook() -> WebhookAck:
-    secret = get_settings().stripe_webhook_secret
+    secret = provider_key("stripe_webhook")
     service, provider = billing_service(), billing_provider()
     if not secret or service is None or provider is None:
         raise ServiceUnavailable("billing is not configured on this deployment", code="billing_not_configured")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from raas import wiring
 from raas.domain.events import PlatformEvent
 from raas.handlers.platform_events import platform_event_handler
-from raas import wiring
 
 
 def _handle(event: PlatformEvent) -> str:

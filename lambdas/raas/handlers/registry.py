@@ -31,7 +31,7 @@ EVENT_HANDLERS: dict[str, str] = {
 # The one routing table of the platform bus: event type -> the functions that take it.
 # The CDK app generates one rule per (function, its event types) from this, and the local
 # platform dispatches through it, so the two cannot drift. TenantDeleted has no function
-# target: it is for the operator's own integrations (the stack sends it to the alarm topic).
+# target: it is for the operator's own integrations (a rule of theirs on the bus).
 EVENT_ROUTES: dict[str, tuple[str, ...]] = {
     "TenantCreated": ("lifecycle", "audit"),
     "TenantProvisioned": ("audit",),

@@ -42,8 +42,33 @@ S3_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetO
 KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey")
 
 
-def tenant_data_policy(table_arns: list[str], bucket_arn: str, tenant_index_arns: list[str] | None = None) -> dict[str, Any]:
+# Append-only tables (the audit log): the tenant role may add and read entries, never change them.
+APPEND_ONLY_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+
+
+def _leading_key_condition() -> dict[str, Any]:
+    return {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TENANT#{PRINCIPAL_TENANT}#*"]},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+
+
+def tenant_data_policy(
+    table_arns: list[str],
+    bucket_arn: str,
+    tenant_index_arns: list[str] | None = None,
+    append_only_table_arns: list[str] | None = None,
+) -> dict[str, Any]:
     resources = [*table_arns, *(tenant_index_arns or [])]
+    append_only = [
+        {
+            "Sid": "TenantAppendOnly",
+            "Effect": "Allow",
+            "Action": list(APPEND_ONLY_ACTIONS),
+            "Resource": append_only_table_arns,
+            "Condition": _leading_key_condition(),
+        }
+    ]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -52,11 +77,9 @@ def tenant_data_policy(table_arns: list[str], bucket_arn: str, tenant_index_arns
                 "Effect": "Allow",
                 "Action": list(DYNAMODB_ITEM_ACTIONS),
                 "Resource": resources,
-                "Condition": {
-                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TENANT#{PRINCIPAL_TENANT}#*"]},
-                    "Null": {"dynamodb:LeadingKeys": "false"},
-                },
+                "Condition": _leading_key_condition(),
             },
+            *(append_only if append_only_table_arns else []),
             {
                 "Sid": "TenantObjectsOnly",
                 "Effect": "Allow",
