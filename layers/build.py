@@ -61,14 +61,38 @@ def build(arch: str = "arm64", python: str = "3.12", force: bool = False) -> Pat
     return target
 
 
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+
+
+def size_report(arch: str) -> list[tuple[str, int, int]]:
+    """(function, code bytes, layer bytes) for every function the CDK app deploys. Every function
+    ships the same code asset (lambdas/, without caches) and the one dependency layer."""
+    sys.path.insert(0, str(ROOT / "lambdas"))
+    from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS
+
+    code = sum(
+        f.stat().st_size
+        for f in (ROOT / "lambdas").rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts and ".egg-info" not in str(f)
+    )
+    layer = directory_size(layer_dir(arch))
+    return [(name, code, layer) for name in [*API_HANDLERS, *EVENT_HANDLERS, "authorizer"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
     parser.add_argument("--python", default="3.12")
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--report", action="store_true", help="print each function's unzipped size (code + layer) against the limit")
     args = parser.parse_args()
     target = build(args.arch, args.python, args.force)
     print(f"layer: {target} ({directory_size(target) / 1e6:.1f} MB unzipped)")
+    if args.report:
+        print(f"{'function':<12} {'code MB':>8} {'layer MB':>9} {'total MB':>9}  (limit {LAMBDA_UNZIPPED_LIMIT / 1e6:.0f} MB)")
+        for name, code, layer in size_report(args.arch):
+            flag = "" if code + layer < LAMBDA_UNZIPPED_LIMIT else "  OVER THE LIMIT"
+            print(f"{name:<12} {code / 1e6:>8.2f} {layer / 1e6:>9.1f} {(code + layer) / 1e6:>9.1f}{flag}")
 
 
 if __name__ == "__main__":

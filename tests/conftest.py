@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from raas.local.aws import isolate_from_real_aws
+from raas.local.aws import isolate_from_real_aws, serialize_moto_dynamodb_writes
 
 # Never let a test reach real AWS, whatever the developer's shell has.
 isolate_from_real_aws()
+serialize_moto_dynamodb_writes()  # moto's transactions are not atomic across threads; DynamoDB's are
 os.environ.update({"POWERTOOLS_METRICS_NAMESPACE": "raas-test", "POWERTOOLS_LOG_LEVEL": "WARNING"})
 
 from tests.helpers import ApiClient, GatewayClient, HashingEmbedder, RecordingChat, expect  # noqa: E402

@@ -12,7 +12,7 @@ from stacks.api import api_routes
 from raas.adapters.dynamo_schema import ALL_TABLES
 from raas.domain import catalog
 from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS, EVENT_ROUTES, PUBLIC_ROUTES, SCHEDULES, routes_by_function
-from tests.infra.conftest import ROOT, resources, synth
+from tests.infra.conftest import resources, synth
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 
@@ -217,12 +217,18 @@ def test_tenant_data_role_carries_the_tenant_scoped_policy(templates: dict[str, 
     assert any("sts:TagSession" in json.dumps(s["Action"]) for s in role["AssumeRolePolicyDocument"]["Statement"])
 
 
-def test_every_function_fits_lambdas_unzipped_limit() -> None:
-    from layers.build import directory_size, layer_dir
+def test_every_function_fits_lambdas_unzipped_limit(templates: dict[str, dict[str, Any]]) -> None:
+    from layers.build import size_report
 
-    code = directory_size(ROOT / "lambdas" / "raas")
-    layer = directory_size(layer_dir("arm64"))
-    assert code + layer < LAMBDA_UNZIPPED_LIMIT, f"code {code} + layer {layer} bytes"
+    report = size_report("arm64")  # what `python layers/build.py --report` prints
+    deployed = {
+        r["Properties"]["FunctionName"]
+        for r in resources(templates["api"], "AWS::Lambda::Function").values()
+        if "FunctionName" in r["Properties"]
+    }
+    assert {f"raas-prod-{name}" for name, _, _ in report} <= deployed
+    for name, code, layer in report:
+        assert code + layer < LAMBDA_UNZIPPED_LIMIT, f"{name}: code {code} + layer {layer} bytes"
 
 
 def test_a_managed_domain_forbids_explicit_indexes_in_bulk_bodies(tmp_path: Path) -> None:

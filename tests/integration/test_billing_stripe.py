@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ import stripe
 from raas import wiring
 from raas.domain.tenants import TenantStatus
 from raas.domain.usage import UsageEvent, period_of
+from raas.services.billing import BillingService
 from tests.conftest import OPERATOR_KEY, TenantHandle, create_tenant
 from tests.helpers import ApiClient, expect
 from tests.stripe_fake import FakeStripe
@@ -157,3 +158,27 @@ def test_deleting_a_tenant_archives_its_customer(api: ApiClient, fake_stripe: Fa
 def test_without_stripe_billing_routes_say_so(api: ApiClient) -> None:
     reply = api.request("POST", "/v1/billing/stripe/webhook", json_body={"type": "invoice.paid"})
     assert (reply.status, reply.json()["error"]["code"]) == (503, "billing_not_configured")
+
+
+def test_a_failed_payment_suspends_only_after_the_grace_period(
+    api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "7")
+    wiring.reset()
+    failed = {"id": "evt_9", "type": "invoice.payment_failed", "data": {"object": {"customer": _customer(billed)}}}
+    expect(_webhook(api, failed), 200)
+    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
+    service = wiring.billing_service()
+    assert service is not None
+    assert service.enforce_grace() == 0
+    later = BillingService(
+        service.tenants,
+        service.tenant_service,
+        service.outbox,
+        service.provider,
+        service.invoices,
+        grace_days=7,
+        clock=lambda: datetime.now(UTC) + timedelta(days=7, minutes=1),
+    )
+    assert later.enforce_grace() == 1  # what the daily metering run does
+    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]

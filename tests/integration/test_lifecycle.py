@@ -285,3 +285,23 @@ def test_export_bundles_the_tenants_data_behind_a_presigned_link(api: ApiClient,
     assert manifest["documents"] == 1
     assert manifest["config_versions"] == 1
     assert body["ServerSideEncryption"] == "aws:kms"
+
+
+def test_each_provisioning_step_failing_once_still_provisions_once(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = wiring.lifecycle_service()
+    flaky = LifecycleService(
+        real.tenants,
+        real.configs,
+        FailOnce(real.keyring, ("ensure",)),
+        FailOnce(real.search, ("ensure_index",)),
+        real.purger,
+        real.events,
+        tenants_table=real.tenants_table,
+        sleep=lambda _seconds: None,
+    )
+    monkeypatch.setattr(wiring, "lifecycle_service", lambda: flaky)
+    tenant = create_tenant(api, "flaky start", "smb")
+    assert expect(api.request("GET", f"/v1/tenants/{tenant.tenant_id}", key=OPERATOR_KEY), 200)["status"] == "active"
+    assert not wiring.local_bus().dead_letters
+    aliases = [a for a in boto3.client("kms").list_aliases()["Aliases"] if tenant.tenant_id in a["AliasName"]]
+    assert len(aliases) == 1

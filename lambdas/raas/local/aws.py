@@ -29,6 +29,33 @@ def release_moto_tracking() -> None:
     reset_model_data()
 
 
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
+_dynamodb_lock = threading.RLock()
+
+
+def serialize_moto_dynamodb_writes() -> None:
+    """Makes moto's DynamoDB writes atomic with respect to each other, as DynamoDB's are.
+
+    moto runs a transaction by snapshotting every table it touches and, if any condition
+    fails, putting the snapshots back, with no lock: a write another thread committed in
+    between is silently undone (two racing hash claims can then both "win"). The local
+    platform and the tests serve concurrent requests, so every write goes through one lock.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_WRITES:
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_raas_serialized", False):
+            continue
+
+        def locked(self: Any, *args: Any, __method: Any = method, **kwargs: Any) -> Any:
+            with _dynamodb_lock:
+                return __method(self, *args, **kwargs)
+
+        locked._raas_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
+
+
 def isolate_from_real_aws(endpoint_url: str | None = None) -> None:
     """Dummy credentials, no profile, no instance metadata: nothing can reach real AWS.
 
@@ -63,6 +90,7 @@ def isolate_from_real_aws(endpoint_url: str | None = None) -> None:
 def start_moto_server(host: str = "127.0.0.1") -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer  # local-only dependency
 
+    serialize_moto_dynamodb_writes()
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
     bound_host, port = server.get_host_and_port()

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -30,6 +31,7 @@ from raas.services.config import ConfigService
 logger = Logger(service="raas")
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 class Keyring(Protocol):
@@ -99,14 +101,17 @@ class LifecycleService:
     def provision(self, tenant: Tenant) -> str:
         if tenant.status is not TenantStatus.PROVISIONING:
             return f"already {tenant.status.value}"
-        self.keyring.ensure(tenant.tenant_id)
-        self.search.ensure_index(tenant.tenant_id)
-        if self.usage_plans is not None and not tenant.usage_key_id:
+        tenant_id = tenant.tenant_id
+        self._retrying(tenant_id, "kms_key", lambda: self.keyring.ensure(tenant_id))
+        self._retrying(tenant_id, "search_index", lambda: self.search.ensure_index(tenant_id))
+        plans, billing = self.usage_plans, self.billing
+        if plans is not None and not tenant.usage_key_id:
             # Saved at once, so a retry after a later failure does not make a second key.
-            tenant = self.tenants.update_tenant(tenant.tenant_id, usage_key=self.usage_plans.create(tenant.tenant_id, tenant.tier.value))
-        if self.billing is not None and not tenant.stripe_customer_id:
-            customer = self.billing.ensure_customer(tenant.tenant_id, tenant.name)
-            tenant = self.tenants.update_tenant(tenant.tenant_id, fields={"stripe_customer_id": customer})
+            usage_key = self._retrying(tenant_id, "usage_plan_key", lambda: plans.create(tenant_id, tenant.tier.value))
+            tenant = self.tenants.update_tenant(tenant_id, usage_key=usage_key)
+        if billing is not None and not tenant.stripe_customer_id:
+            customer = self._retrying(tenant_id, "billing_customer", lambda: billing.ensure_customer(tenant_id, tenant.name))
+            tenant = self.tenants.update_tenant(tenant_id, fields={"stripe_customer_id": customer})
         try:
             self.tenants.update_tenant(tenant.tenant_id, status=TenantStatus.ACTIVE, expected_status=(TenantStatus.PROVISIONING,))
         except VersionConflict:
@@ -143,7 +148,7 @@ class LifecycleService:
         for name in DELETION_STEPS:
             if name in done:
                 continue
-            count, detail = self._with_retries(tenant, name)
+            count, detail = self._retrying(tenant_id, name, partial(self._run_step, tenant, name))
             step = DeletionStep(step=name, count=count, completed_at=self._now(), detail=detail)
             self.tenants.record_deletion_step(tenant_id, step)
             done[name] = step
@@ -175,16 +180,16 @@ class LifecycleService:
         self.events.publish(TenantDeleted(tenant_id=tenant_id))
         return "deleted"
 
-    def _with_retries(self, tenant: Tenant, name: str) -> tuple[int, str]:
+    def _retrying(self, tenant_id: str, step: str, work: Callable[[], T]) -> T:
         """A step that fails is tried again with backoff; after the last try the event fails and
         Lambda's own retries (then the function's DLQ) take over, resuming at this step."""
         for attempt in range(1, STEP_ATTEMPTS + 1):
             try:
-                return self._run_step(tenant, name)
+                return work()
             except Exception as exc:
                 if attempt == STEP_ATTEMPTS:
                     raise
-                logger.warning("deletion step failed; retrying", extra={"tenant_id": tenant.tenant_id, "step": name, "error": str(exc)})
+                logger.warning("lifecycle step failed; retrying", extra={"tenant_id": tenant_id, "step": step, "error": str(exc)})
                 self._sleep(STEP_BACKOFF_SECONDS * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
