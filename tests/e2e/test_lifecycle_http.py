@@ -9,12 +9,16 @@ import zipfile
 import httpx
 
 from tests.conftest import OPERATOR_KEY, create_tenant
+from tests.e2e.test_isolation_http import wait_indexed
 from tests.helpers import HttpClient, expect
 
 
 def test_a_tenant_from_creation_to_deletion(http_api: HttpClient) -> None:
     tenant = create_tenant(http_api, "short-lived", "smb")
-    expect(http_api.request("POST", "/v1/documents", key=tenant.admin_key, json_body={"title": "n", "text": "otters hold hands"}), 202)
+    accepted = expect(
+        http_api.request("POST", "/v1/documents", key=tenant.admin_key, json_body={"title": "n", "text": "otters hold hands"}), 202
+    )
+    wait_indexed(http_api, tenant, accepted["document_id"])
     usage = expect(http_api.request("GET", "/v1/usage", key=tenant.admin_key), 200)
     assert usage["bytes_ingested"] == len("otters hold hands")
     assert usage["api_calls"] >= 2
