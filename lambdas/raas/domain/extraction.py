@@ -143,3 +143,21 @@ def _flatten(value: Any, path: str, out: list[str], depth: int) -> None:
             _flatten(item, f"{path}[{index}]", out, depth + 1)
     elif value is not None:
         out.append(f"{path}: {value}" if path else str(value))
+
+
+def check_declared_type(data: bytes, content_type: str) -> None:
+    """Refuses bytes that are not what their declared type says, and zip bombs, before any work
+    is queued: a PDF starts with %PDF-, a DOCX is a zip that inflates within bounds, text is UTF-8."""
+    kind = SUPPORTED_TYPES.get(content_type)
+    if kind == "pdf":
+        if not data.lstrip()[:5] == b"%PDF-":
+            raise ExtractionError("the content is not a PDF")
+    elif kind == "docx":
+        if not data.startswith(b"PK\x03\x04"):
+            raise ExtractionError("the content is not a DOCX (zip) file")
+        check_zip(data)
+    else:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ExtractionError(f"the content is not UTF-8 text, as {content_type} must be") from None

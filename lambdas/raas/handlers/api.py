@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import warnings
@@ -190,13 +191,31 @@ def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         media_type = non_json_body(event)
         if media_type:
-            body = {"error": {"code": "unsupported_media_type", "message": f"send the body as {JSON} (got {media_type})", "details": []}}
-            return {"statusCode": 415, "headers": {"Content-Type": JSON}, "body": json.dumps(body), "isBase64Encoded": False}
+            return _raw_error(415, "unsupported_media_type", f"send the body as {JSON} (got {media_type})")
+        if not utf8_body(event):
+            return _raw_error(400, "invalid_json", "request body is not valid UTF-8 JSON")
         response = app.resolve(event, context)
         _count_api_call(event)
         return response
 
     return handler
+
+
+def _raw_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """An error answered before the resolver runs (it could not parse the request)."""
+    body = {"error": {"code": code, "message": message, "details": []}}
+    return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body), "isBase64Encoded": False}
+
+
+def utf8_body(event: dict[str, Any]) -> bool:
+    """False for a base64 body that is not UTF-8 text (JSON must be); Powertools would raise on it."""
+    if not event.get("body") or not event.get("isBase64Encoded"):
+        return True
+    try:
+        base64.b64decode(event["body"], validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def _count_api_call(event: dict[str, Any]) -> None:

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from raas.domain import catalog
 from raas.domain.errors import RaasError
 from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
 from raas.local.ratelimit import TokenBuckets, retry_after_header
+
+logger = Logger(service="raas")
 
 STAGE = "v1"
 ACCOUNT = "000000000000"
@@ -108,7 +112,11 @@ class LocalGateway:
                 return throttled
 
         event = self._proxy_event(method, path, route, query, headers, body, source_ip, request_id, authorizer_context)
-        result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
+        try:
+            result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
+        except Exception:  # a function that raises: API Gateway answers 502, and so do we (never a dropped connection)
+            logger.exception("handler raised", extra={"group": route.group, "path": path})
+            return _error(502, "upstream_error", "the request failed inside the platform; it has been logged")
         return self._to_response(result)
 
     def _authorize(

@@ -77,6 +77,13 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None) -> type[BaseHTT
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, CONNECT, made-up ones) goes to the gateway too, which
+            # answers 405/404 as API Gateway does, instead of http.server's 501.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             if os.environ.get("RAAS_LOCAL_ACCESS_LOG", "1") != "0":
                 sys.stderr.write(f"{self.address_string()} {format % args}\n")

@@ -14,12 +14,14 @@ from raas.domain.documents import (
     Document,
     DocumentStatus,
     MetadataValue,
+    UnsupportedContentType,
     check_filename,
     check_metadata,
     content_hash,
     normalise_content_type,
 )
 from raas.domain.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
+from raas.domain.extraction import ExtractionError, check_declared_type
 from raas.domain.ports import AuditLog, DocumentStore, ObjectStore, QuotaExceeded, SearchIndex
 
 
@@ -55,7 +57,12 @@ def decode_inline(text: str | None, content_base64: str | None, content_type: st
         data = base64.b64decode(content_base64 or "", validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest("content_base64 is not valid base64", code="invalid_base64") from None
-    return data, normalise_content_type(content_type)
+    kind = normalise_content_type(content_type)
+    try:
+        check_declared_type(data, kind)
+    except ExtractionError as exc:
+        raise UnsupportedContentType(str(exc), code="content_type_mismatch") from None
+    return data, kind
 
 
 @dataclass(frozen=True)
