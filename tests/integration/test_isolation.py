@@ -7,7 +7,7 @@ from raas.domain.usage import period_of
 from raas.handlers.registry import PUBLIC_ROUTES
 from raas.local.events import QueuePump
 from tests.conftest import TenantHandle
-from tests.helpers import ApiClient, Reply
+from tests.helpers import ApiClient, Reply, expect
 from tests.isolation import A_MARKER, enumerate_calls, give_a_document, minimal_body, run_isolation_harness
 
 
@@ -94,3 +94,31 @@ def test_minimal_body_satisfies_required_fields_and_bounds() -> None:
         "s": "xxxx",
         "query": "probe",
     }
+
+
+def test_concurrent_requests_of_two_tenants_never_see_each_other(api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
+    """The handlers keep the current request on a module-level resolver, as Lambda allows (one
+    request per container); the local server is threaded, so this must hold under concurrency:
+    each tenant's concurrent writes land in its own configuration with its own values."""
+    import threading
+
+    values = {tenant_a.tenant_id: [2, 3, 4, 5], tenant_b.tenant_id: [6, 7, 8, 9]}
+    barrier = threading.Barrier(8)
+
+    def write(tenant: TenantHandle, top_k: int) -> None:
+        barrier.wait()
+        expect(api.request("PATCH", "/v1/config", key=tenant.admin_key, json_body={"top_k": top_k}), 200)
+
+    threads = [threading.Thread(target=write, args=(t, v)) for t in (tenant_a, tenant_b) for v in values[t.tenant_id]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for tenant in (tenant_a, tenant_b):
+        versions = expect(api.request("GET", "/v1/config/versions?limit=50", key=tenant.admin_key), 200)["versions"]
+        assert len(versions) == 4
+        seen = {v["version"]: v for v in versions}
+        for version in seen.values():
+            assert version["created_by"].endswith(tenant.admin_key_id)
+        current = expect(api.request("GET", "/v1/config", key=tenant.admin_key), 200)
+        assert current["config"]["top_k"] in values[tenant.tenant_id]

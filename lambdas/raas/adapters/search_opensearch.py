@@ -7,10 +7,13 @@ from the tenant id, through `index_name`, which refuses anything else.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from raas.adapters.search_common import index_name
 from raas.domain.documents import Chunk, chunk_id
+from raas.domain.errors import GatewayTimeout, ServiceUnavailable
 from raas.domain.retrieval import Condition, Hit
 
 _SOURCE_FIELDS = ["chunk_id", "document_id", "title", "text", "position", "metadata"]
@@ -113,6 +116,25 @@ def _hits(response: dict[str, Any]) -> list[Hit]:
     return hits
 
 
+@contextmanager
+def search_errors() -> Iterator[None]:
+    """Maps an unreachable, overloaded or slow search engine (after the client's own retries) to
+    503/504 the caller can retry, instead of an internal error."""
+    from opensearchpy.exceptions import ConnectionError as SearchConnectionError
+    from opensearchpy.exceptions import ConnectionTimeout, TransportError
+
+    try:
+        yield
+    except ConnectionTimeout as exc:
+        raise GatewayTimeout("the search engine did not answer in time; try again", code="search_timeout") from exc
+    except SearchConnectionError as exc:
+        raise ServiceUnavailable("the search engine is unavailable; try again", code="search_unavailable") from exc
+    except TransportError as exc:
+        if isinstance(exc.status_code, int) and exc.status_code in (429, 500, 502, 503, 504):
+            raise ServiceUnavailable("the search engine is overloaded or failing; try again", code="search_unavailable") from exc
+        raise
+
+
 class OpenSearchIndex:
     def __init__(self, client: Any, dimension: int, refresh: str | bool = "wait_for"):
         self.client = client
@@ -123,13 +145,14 @@ class OpenSearchIndex:
         from opensearchpy.exceptions import RequestError
 
         index = index_name(tenant_id)
-        if self.client.indices.exists(index=index):
-            return
-        try:
-            self.client.indices.create(index=index, body=index_body(self.dimension))
-        except RequestError as exc:
-            if "resource_already_exists" not in str(exc):
-                raise
+        with search_errors():
+            if self.client.indices.exists(index=index):
+                return
+            try:
+                self.client.indices.create(index=index, body=index_body(self.dimension))
+            except RequestError as exc:
+                if "resource_already_exists" not in str(exc):
+                    raise
 
     def replace(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]], remove: list[tuple[str, int]]) -> None:
         from opensearchpy import helpers
@@ -138,6 +161,10 @@ class OpenSearchIndex:
         if not actions:
             return
         # streaming_bulk retries 429s with exponential backoff; any other item error raises.
+        with search_errors():
+            self._bulk(helpers, actions)
+
+    def _bulk(self, helpers: Any, actions: list[dict[str, Any]]) -> None:
         for ok, item in helpers.streaming_bulk(
             self.client,
             actions,
@@ -156,13 +183,16 @@ class OpenSearchIndex:
         self.replace(tenant_id, [], [], [(document_id, chunk_count)])
 
     def lexical(self, tenant_id: str, query: str, k: int, conditions: list[Condition]) -> list[Hit]:
-        return _hits(self.client.search(index=index_name(tenant_id), body=lexical_body(query, k, conditions)))
+        with search_errors():
+            return _hits(self.client.search(index=index_name(tenant_id), body=lexical_body(query, k, conditions)))
 
     def semantic(self, tenant_id: str, vector: list[float], k: int, conditions: list[Condition]) -> list[Hit]:
-        return _hits(self.client.search(index=index_name(tenant_id), body=knn_body(vector, k, conditions)))
+        with search_errors():
+            return _hits(self.client.search(index=index_name(tenant_id), body=knn_body(vector, k, conditions)))
 
     def drop_index(self, tenant_id: str) -> None:
-        self.client.indices.delete(index=index_name(tenant_id), ignore=[404])
+        with search_errors():
+            self.client.indices.delete(index=index_name(tenant_id), ignore=[404])
 
 
 def sigv4_client(endpoint: str, region: str, service: str) -> Any:

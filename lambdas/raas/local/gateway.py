@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -76,6 +77,11 @@ class LocalGateway:
         self.buckets = TokenBuckets() if rate_limits else None
         self.authorizer = __import__(AUTHORIZER, fromlist=["handler"])
         self.routes: list[_Route] = []
+        # A Lambda container serves one request at a time, and the handlers rely on it (the
+        # Powertools resolver keeps the current event on the module's app). The local server is
+        # threaded, so each function group takes one request at a time here too; without this,
+        # concurrent requests to one group could read each other's body or caller.
+        self._function_locks = {group: threading.Lock() for group in API_HANDLERS}
         for group in API_HANDLERS:
             module = load(group)
             self.routes.extend(_Route(group, module, info) for info in route_table(module.app))
@@ -113,7 +119,8 @@ class LocalGateway:
 
         event = self._proxy_event(method, path, route, query, headers, body, source_ip, request_id, authorizer_context)
         try:
-            result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
+            with self._function_locks[route.group]:
+                result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
         except Exception:  # a function that raises: API Gateway answers 502, and so do we (never a dropped connection)
             logger.exception("handler raised", extra={"group": route.group, "path": path})
             return _error(502, "upstream_error", "the request failed inside the platform; it has been logged")

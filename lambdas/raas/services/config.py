@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from raas.domain.ports import AuditLog, ConfigStore, VersionConflict
 logger = Logger(service="raas")
 
 DEFAULT_VERSION = 0
-_WRITE_ATTEMPTS = 5
+_WRITE_ATTEMPTS = 8
+_BACKOFF_SECONDS = 0.01
 
 
 def default_version() -> ConfigVersion:
@@ -198,6 +200,8 @@ class ConfigService:
                 self.store.write(tenant_id, new_version, expected_current=current.version)
             except VersionConflict:
                 logger.info("config write lost a race; retrying", extra={"tenant_id": tenant_id, "attempt": attempt + 1})
+                # full jitter, so writers that collided do not collide again in lockstep
+                time.sleep(random.uniform(0, _BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - not cryptographic
                 continue
             self.cache.store(tenant_id, new_version)
             if self.audit is not None:
