@@ -62,3 +62,23 @@ def test_without_usage_plans_no_key_is_made_or_returned() -> None:
     tenant, _key, secret = wiring.tenant_service().create("local", Tier.FREE)
     assert wiring.tenant_store().get_tenant(tenant.tenant_id).usage_key_id is None  # type: ignore[union-attr]
     assert "usageIdentifierKey" not in authorize(f"Bearer {secret}")
+
+
+def test_suspending_disables_the_usage_plan_key_and_resuming_enables_it(plans: dict[str, str]) -> None:
+    tenant, _key, _secret = wiring.tenant_service().create("acme", Tier.SMB)
+    key_id = wiring.tenant_store().get_tenant(tenant.tenant_id).usage_key_id  # type: ignore[union-attr]
+    apigateway = boto3.client("apigateway")
+    wiring.tenant_service().suspend(tenant.tenant_id)
+    assert apigateway.get_api_key(apiKey=key_id)["enabled"] is False
+    wiring.tenant_service().resume(tenant.tenant_id)
+    assert apigateway.get_api_key(apiKey=key_id)["enabled"] is True
+
+
+def test_deleting_a_tenant_deletes_its_usage_plan_key(plans: dict[str, str]) -> None:
+    tenant, _key, _secret = wiring.tenant_service().create("acme", Tier.SMB)
+    key_id = wiring.tenant_store().get_tenant(tenant.tenant_id).usage_key_id  # type: ignore[union-attr]
+    wiring.tenant_service().request_deletion(tenant.tenant_id, export_first=False, actor="operator:test")
+    assert key_id not in {k["id"] for k in boto3.client("apigateway").get_api_keys()["items"]}
+    receipt = wiring.tenant_store().get_tenant(tenant.tenant_id).deletion_receipt  # type: ignore[union-attr]
+    assert receipt is not None
+    assert next(s for s in receipt.steps if s.step == "usage_plan_key").count == 1

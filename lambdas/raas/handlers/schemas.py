@@ -195,6 +195,9 @@ class QueryResponse(BaseModel):
     retrieval: RetrievalInfo
     cached: bool
     latency_ms: float
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="embedding_ms and generation_ms: the part of latency_ms spent in the embedder and the LLM"
+    )
 
 
 class QueryHistoryPage(BaseModel):

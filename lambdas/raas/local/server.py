@@ -48,6 +48,9 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None) -> type[BaseHTT
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "raas-local"
+        # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK
+        # would hold the body back ~40 ms on every response.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             url = urlsplit(self.path)

@@ -108,10 +108,16 @@ class QueryService:
         self.usage = usage
 
     # --- retrieval ----------------------------------------------------------------------------
-    def retrieve(self, tenant_id: str, query: str, how: Plan) -> list[Hit]:
+    def retrieve(self, tenant_id: str, query: str, how: Plan, timings: dict[str, float] | None = None) -> list[Hit]:
         candidates = min(MAX_CANDIDATES, max(how.top_k * 4, 20))
         lexical = self.search.lexical(tenant_id, query, candidates, how.conditions) if how.alpha < 1 else []
-        semantic = self.search.semantic(tenant_id, self.embedder.embed([query])[0], candidates, how.conditions) if how.alpha > 0 else []
+        semantic: list[Hit] = []
+        if how.alpha > 0:
+            started = time.perf_counter()
+            vector = self.embedder.embed([query])[0]
+            if timings is not None:
+                timings["embedding_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            semantic = self.search.semantic(tenant_id, vector, candidates, how.conditions)
         fused = fuse(lexical, semantic, how.alpha)
         if how.rerank and self.reranker is not None and fused:
             return self.reranker.rerank(query, fused[:RERANK_POOL], how.top_k)
@@ -155,19 +161,27 @@ class QueryService:
         cached = self.cache.get(tenant_id, cache_key)
         if cached is not None:
             self._reserve(tenant_id, tier, 0.0)  # a cached answer still counts against the query quota
-            response = {**cached, "cached": True, "query_id": query_id, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+            response = {
+                **cached,
+                "cached": True,
+                "query_id": query_id,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                "timings": {"embedding_ms": 0.0, "generation_ms": 0.0},
+            }
             self._record(tenant_id, query_id, {"queries": 1})
             self._log(tenant_id, tier, query_id, request, response)
             return response
 
         model = catalog.models()[config.model]
-        hits = self.retrieve(tenant_id, request.query, how)
+        timings: dict[str, float] = {"embedding_ms": 0.0}
+        hits = self.retrieve(tenant_id, request.query, how, timings)
         budget = min(CONTEXT_TOKEN_CAP, model.context_window - config.max_tokens - estimate_tokens(config.prompt_template) - 512)
         context = build_context(hits, budget)
         prompt = render_prompt(config.prompt_template, query=request.query, context=context.text, variables=config.prompt_variables)
         chat = self.chat_for(model)
         # Worst case: the whole prompt plus max_tokens of answer, reserved before the call.
         reservation = self._reserve(tenant_id, tier, model.cost_usd(estimate_tokens(prompt), config.max_tokens))
+        generation_started = time.perf_counter()
         try:
             generation = chat.generate(
                 GenerationRequest(
@@ -184,6 +198,7 @@ class QueryService:
             if reservation is not None and self.quota is not None:
                 self.quota.release(reservation)
             raise
+        timings["generation_ms"] = round((time.perf_counter() - generation_started) * 1000, 1)
         cost = 0.0 if generation.offline else model.cost_usd(generation.prompt_tokens, generation.completion_tokens)
         if reservation is not None and self.quota is not None:
             self.quota.settle(reservation, cost)
@@ -217,6 +232,7 @@ class QueryService:
             "cached": False,
         }
         answer["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        answer["timings"] = timings  # what the embedder and the LLM took of latency_ms
         self.cache.put(tenant_id, cache_key, answer)
         self._record(
             tenant_id,

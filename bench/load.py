@@ -1,0 +1,176 @@
+"""Load on the local platform over HTTP: many tenants at once, mixed traffic, bounded time.
+
+    python bench/load.py [--tenants 8] [--workers 8] [--seconds 30]
+
+Starts `raas local` as its own process (moto, embedded search, offline MiniLM embedder and
+extractive answerer), creates the tenants, then runs two phases of the same length in the
+same run: a bare `GET /v1/health` baseline, and the mix (per worker, round robin over the
+tenants: 60 % queries, 15 % searches, 10 % document ingests, 10 % config reads, 5 % config
+writes). Prints throughput, p50/p99 latency and errors per phase and per request kind, and for
+queries the platform's own overhead: client latency minus the embedder's and the LLM's share
+(the `timings` each answer reports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+OPERATOR_KEY = "raasop_bench_operator_key_0123456789"
+WORDS = ["otter", "river", "kelp", "tide", "estuary", "salmon", "heron", "marsh", "delta", "reed", "current", "pebble"]
+
+
+@dataclass
+class Samples:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    overhead_ms: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, kind: str, seconds: float, ok: bool, overhead_ms: float | None = None) -> None:
+        with self.lock:
+            self.latencies[kind].append(seconds * 1000)
+            if not ok:
+                self.errors[kind] += 1
+            if overhead_ms is not None:
+                self.overhead_ms.append(overhead_ms)
+
+
+def start_platform() -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"RAAS_OPERATOR_KEY": OPERATOR_KEY, "RAAS_LOCAL_ACCESS_LOG": "0", "POWERTOOLS_LOG_LEVEL": "ERROR"})
+    env.update({"POWERTOOLS_METRICS_DISABLED": "true", "RAAS_LOCAL_RATE_LIMITS": "false"})  # load, not throttling, is measured
+    command = [sys.executable, "-m", "raas.cli", "local", "--port", "0", "--state-dir", tempfile.mkdtemp(prefix="raas-load-")]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)  # noqa: S603
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "listening on " in line:
+            url = line.rsplit(" ", 1)[-1].strip()
+            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+            return process, url
+    raise SystemExit("raas local did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_phase(seconds: float, workers: int, step: Callable[[httpx.Client, int, random.Random, Samples], None]) -> tuple[Samples, float]:
+    samples = Samples()
+    deadline = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        with httpx.Client(timeout=60) as http:
+            while time.monotonic() < deadline:
+                step(http, index, rng, samples)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples, time.monotonic() - started
+
+
+def report(title: str, samples: Samples, elapsed: float) -> None:
+    total = sum(len(v) for v in samples.latencies.values())
+    errors = sum(samples.errors.values())
+    print(f"\n{title}: {total} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s, errors {errors}")
+    print(f"  {'kind':<10} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for kind, values in sorted(samples.latencies.items()):
+        print(f"  {kind:<10} {len(values):>6} {percentile(values, 0.5):>8.1f} {percentile(values, 0.99):>8.1f} {samples.errors[kind]:>7}")
+    if samples.overhead_ms:
+        print(
+            f"  query platform overhead (latency - embedding - LLM): p50 {percentile(samples.overhead_ms, 0.5):.1f} ms, "
+            f"p99 {percentile(samples.overhead_ms, 0.99):.1f} ms, mean {statistics.fmean(samples.overhead_ms):.1f} ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+
+    process, url = start_platform()
+    try:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+            keys = []
+            for i in range(args.tenants):
+                created = (
+                    http.post("/v1/tenants", json={"name": f"load-{i}", "tier": "enterprise"}, headers=operator).raise_for_status().json()
+                )
+                keys.append(created["api_key"])
+            for i, key in enumerate(keys):  # something to find, and the model warmed up
+                for j in range(5):
+                    text = " ".join(random.Random(i * 10 + j).choices(WORDS, k=40))
+                    http.post("/v1/documents", json={"title": f"seed {j}", "text": text}, headers={"Authorization": f"Bearer {key}"})
+            http.post("/v1/search", json={"query": "otter"}, headers={"Authorization": f"Bearer {keys[0]}"})
+            time.sleep(5)  # let the seeded ingests drain
+
+        def health(client: httpx.Client, _index: int, _rng: random.Random, samples: Samples) -> None:
+            started = time.perf_counter()
+            ok = client.get(f"{url}/v1/health").status_code == 200
+            samples.add("health", time.perf_counter() - started, ok)
+
+        def mixed(client: httpx.Client, index: int, rng: random.Random, samples: Samples) -> None:
+            key = keys[(index + rng.randrange(len(keys))) % len(keys)]
+            headers = {"Authorization": f"Bearer {key}"}
+            roll = rng.random()
+            query = " ".join(rng.choices(WORDS, k=3)) + f" {rng.randrange(10**6)}"  # distinct: no cache hits
+            request: tuple[str, str, dict[str, Any] | None]
+            if roll < 0.60:
+                kind, request = "query", ("POST", "/v1/query", {"query": query})
+            elif roll < 0.75:
+                kind, request = "search", ("POST", "/v1/search", {"query": query})
+            elif roll < 0.85:
+                kind, request = "ingest", ("POST", "/v1/documents", {"title": "load", "text": " ".join(rng.choices(WORDS, k=60))})
+            elif roll < 0.95:
+                kind, request = "config", ("GET", "/v1/config", None)
+            else:
+                kind, request = "config_w", ("PATCH", "/v1/config", {"top_k": rng.randint(3, 8)})
+            method, path, body = request
+            started = time.perf_counter()
+            response = client.request(method, f"{url}{path}", json=body, headers=headers)
+            elapsed = time.perf_counter() - started
+            overhead = None
+            if kind == "query" and response.status_code == 200:
+                timings = response.json().get("timings", {})
+                overhead = elapsed * 1000 - timings.get("embedding_ms", 0.0) - timings.get("generation_ms", 0.0)
+            samples.add(kind, elapsed, response.status_code < 400, overhead)
+
+        baseline, baseline_elapsed = run_phase(args.seconds, args.workers, health)
+        mix, mix_elapsed = run_phase(args.seconds, args.workers, mixed)
+        print(f"raas local, {args.tenants} tenants (enterprise), {args.workers} client threads, {args.seconds:.0f} s per phase")
+        report("baseline GET /v1/health", baseline, baseline_elapsed)
+        report("mixed traffic", mix, mix_elapsed)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
