@@ -52,6 +52,10 @@ class ObservabilityStack(Stack):
             "IngestDeadLetters": (dlq_depth, 0, 1, "a document failed ingestion 5 times and waits in the dead-letter queue"),
             "AuthorizerErrors": (authorizer_errors, 5, 2, "the authorizer is failing, so every request is refused"),
         }
+        # Each event function's dead letters (failed lifecycle, audit or metering runs) need a human.
+        for function, queue in sorted(api.platform_events.dead_letters.items()):
+            depth = queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5), statistic="Maximum")
+            specs[f"{function.capitalize()}DeadLetters"] = (depth, 0, 1, f"a {function} event failed all its retries and waits in its DLQ")
         self.alarms = {
             name: cloudwatch.Alarm(
                 self,

@@ -17,7 +17,7 @@ isolate_from_real_aws()
 serialize_moto_dynamodb_writes()  # moto's transactions are not atomic across threads; DynamoDB's are
 os.environ.update({"POWERTOOLS_METRICS_NAMESPACE": "raas-test", "POWERTOOLS_LOG_LEVEL": "WARNING"})
 
-from tests.helpers import ApiClient, GatewayClient, HashingEmbedder, RecordingChat, expect  # noqa: E402
+from tests.helpers import ApiClient, FakeProviderServer, GatewayClient, HashingEmbedder, RecordingChat, expect  # noqa: E402
 
 if TYPE_CHECKING:
     from raas.local.events import QueuePump
@@ -103,3 +103,18 @@ def tenant_a(api: ApiClient) -> TenantHandle:
 @pytest.fixture
 def tenant_b(api: ApiClient) -> TenantHandle:
     return create_tenant(api, "tenant B", "enterprise")
+
+
+@pytest.fixture
+def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviderServer]:
+    """The OpenAI path against a scripted loopback server: the SDK's own transport, retries and timeout run."""
+    from raas import wiring
+
+    server = FakeProviderServer()
+    monkeypatch.setenv("RAAS_OPENAI_API_KEY", "sk-fake")
+    monkeypatch.setenv("RAAS_OPENAI_BASE_URL", f"{server.url}/v1")
+    monkeypatch.setenv("RAAS_LLM_MAX_RETRIES", "1")
+    monkeypatch.setenv("RAAS_LLM_TIMEOUT_SECONDS", "1.5")
+    wiring.reset()
+    yield server
+    server.close()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from raas.domain.config import ConfigVersion
@@ -195,12 +196,20 @@ class ScriptedReply:
     delay_seconds: float = 0.0
 
 
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """A threaded HTTP server on a free loopback port, serving in the background; (server, url)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
 class FakeProviderServer:
     """A loopback HTTP server that plays an LLM/billing provider: scripted replies per path,
     every request recorded. SDKs reach it through their `base_url`, over real HTTP."""
 
     def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.scripts: dict[str, list[ScriptedReply]] = {}
         self.defaults: dict[str, ScriptedReply] = {}
@@ -240,10 +249,7 @@ class FakeProviderServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_on_loopback(Handler)
 
     def script(self, path: str, *replies: ScriptedReply) -> None:
         self.scripts.setdefault(path, []).extend(replies)

@@ -10,9 +10,11 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.helpers import serve_on_loopback
 
 
 def _unflatten(form: list[tuple[str, str]]) -> dict[str, Any]:
@@ -61,10 +63,7 @@ class FakeStripe:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_on_loopback(Handler)
 
     def fail_next(self, count: int) -> None:
         """The next `count` requests answer 500 (the SDK's retries count too)."""

@@ -194,7 +194,8 @@ def test_gateway_refusals_use_the_api_error_shape(templates: dict[str, dict[str,
 def test_alarms_notify_the_topic(templates: dict[str, dict[str, Any]]) -> None:
     observability = templates["observability"]
     alarms = resources(observability, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 4
+    event_functions = {f for fs in EVENT_ROUTES.values() for f in fs} | {f for f, _, _ in SCHEDULES.values()}
+    assert len(alarms) == 4 + len(event_functions)  # 5xx, p99, ingest DLQ, authorizer errors + one per event function's DLQ
     topic = next(iter(resources(observability, "AWS::SNS::Topic")))
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]

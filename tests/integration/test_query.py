@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -195,17 +194,6 @@ def test_without_a_provider_key_local_mode_answers_offline_and_says_so(api: ApiC
     assert answer["model"] == "offline-extractive"
     assert "within 30 days" in answer["answer"]
     assert answer["usage"]["cost_usd"] == 0
-
-
-@pytest.fixture
-def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviderServer]:
-    server = FakeProviderServer()
-    monkeypatch.setenv("RAAS_OPENAI_API_KEY", "sk-fake")
-    monkeypatch.setenv("RAAS_OPENAI_BASE_URL", f"{server.url}/v1")
-    monkeypatch.setenv("RAAS_LLM_MAX_RETRIES", "1")
-    wiring.reset()
-    yield server
-    server.close()
 
 
 def test_the_openai_provider_path_end_to_end(
