@@ -142,6 +142,7 @@ class ApiStack(Stack):
             "RAAS_PAYMENT_GRACE_DAYS": str(s.payment_grace_days),
             "RAAS_DOCUMENTS_BUCKET": s.bucket_name(Aws.ACCOUNT_ID, self.region),
             "RAAS_INGEST_QUEUE_URL": f"https://sqs.{self.region}.{Aws.URL_SUFFIX}/{Aws.ACCOUNT_ID}/{s.ingest_queue_name}",
+            "RAAS_USAGE_BUFFER_QUEUE_URL": f"https://sqs.{self.region}.{Aws.URL_SUFFIX}/{Aws.ACCOUNT_ID}/{s.usage_buffer_queue_name}",
             "RAAS_SEARCH_ENGINE": "opensearch",
             "RAAS_OPENSEARCH_ENDPOINT": self.search.endpoint,
             "RAAS_OPENSEARCH_SERVICE": self.search.service,
@@ -299,6 +300,11 @@ class ApiStack(Stack):
             self._platform_key(self.roles[group])
         for group in ("documents", "query", "ingest", "lifecycle"):
             self.search.grant(self, self.roles[group], f"Search{group.capitalize()}")
+        # usage events buffered while the usage table is unavailable, replayed by metering
+        buffer_arn = f"arn:{Aws.PARTITION}:sqs:{self.region}:{Aws.ACCOUNT_ID}:{self.settings.usage_buffer_queue_name}"
+        for group in [*API_HANDLERS, "ingest", "metering"]:
+            self._allow(group, ["sqs:SendMessage"], [buffer_arn])
+        self._allow("metering", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], [buffer_arn])
         # the platform bus: services announce lifecycle changes and quota thresholds
         bus_arn = f"arn:{Aws.PARTITION}:events:{self.region}:{Aws.ACCOUNT_ID}:event-bus/{self.settings.bus_name}"
         for group in ("tenants", "query", "lifecycle", "metering", "billing"):

@@ -102,6 +102,24 @@ class DataStack(Stack):
             s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.ingest_queue), s3.NotificationKeyFilter(prefix="tenants/")
         )
 
+        # Usage events wait here while the usage table is unavailable; the metering function replays them.
+        self.usage_buffer_dlq = sqs.Queue(
+            self, "UsageBufferDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14)
+        )
+        acknowledge(
+            self.usage_buffer_dlq, "AwsSolutions-SQS3", "This queue is the dead-letter queue of the usage buffer; it needs none of its own."
+        )
+        self.usage_buffer = sqs.Queue(
+            self,
+            "UsageBuffer",
+            queue_name=settings.usage_buffer_queue_name,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            visibility_timeout=Duration.minutes(16),  # longer than the metering function's timeout
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=50, queue=self.usage_buffer_dlq),
+        )
+
         self.bus = events.EventBus(self, "PlatformBus", event_bus_name=settings.bus_name)
         self.bus.archive(
             "PlatformArchive", event_pattern=events.EventPattern(source=events.Match.prefix("raas")), retention=Duration.days(365)

@@ -81,6 +81,10 @@ class DeploymentSettings(BaseModel):
         return self.prefix("ingest")
 
     @property
+    def usage_buffer_queue_name(self) -> str:
+        return self.prefix("usage-buffer")
+
+    @property
     def bus_name(self) -> str:
         return self.prefix("platform")
 

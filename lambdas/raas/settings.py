@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     event_bus_name: str | None = Field(default=None, description="the platform EventBridge bus; unset = the local dispatcher")
     documents_bucket: str = "raas-documents"
     ingest_queue_url: str | None = None
+    usage_buffer_queue_url: str | None = Field(default=None, description="where usage events wait while the usage table is unavailable")
 
     search_engine: str = Field(default="embedded", description="embedded | opensearch")
     search_dir: str | None = Field(default=None, description="where the embedded engine keeps its files")

@@ -22,7 +22,7 @@ from raas.adapters.objects import KmsKeyring, S3ObjectStore
 from raas.adapters.purge import AwsTenantPurger
 from raas.adapters.queries import DynamoQueryLog, DynamoResponseCache
 from raas.adapters.registry import DynamoConfigStore, DynamoKeyStore, DynamoTenantStore
-from raas.adapters.usage import DynamoUsageRecorder, QuotaLedger
+from raas.adapters.usage import BufferedUsageRecorder, DynamoUsageRecorder, QuotaLedger
 from raas.adapters.usage_plans import UsagePlanKeys
 from raas.domain.catalog import ModelInfo
 from raas.domain.errors import NotFound, ServiceUnavailable
@@ -361,10 +361,13 @@ def chat_model(model: ModelInfo) -> ChatModel:
 
 
 @cache
-def usage_recorder() -> DynamoUsageRecorder:
+def usage_recorder() -> DynamoUsageRecorder | BufferedUsageRecorder:
     settings = get_settings()
     # Usage is queued for the payment provider only when the deployment bills through one.
-    return DynamoUsageRecorder(clients("dynamodb"), settings.usage_table, settings.outbox_table if settings.billing_enabled else None)
+    recorder = DynamoUsageRecorder(clients("dynamodb"), settings.usage_table, settings.outbox_table if settings.billing_enabled else None)
+    if settings.usage_buffer_queue_url:
+        return BufferedUsageRecorder(recorder, client("sqs"), settings.usage_buffer_queue_url)
+    return recorder
 
 
 @cache

@@ -126,6 +126,8 @@ def test_every_async_target_has_a_dead_letter_queue(templates: dict[str, dict[st
     queues = resources(templates["data"], "AWS::SQS::Queue")
     ingest = next(q["Properties"] for q in queues.values() if q["Properties"].get("QueueName") == "raas-prod-ingest")
     assert ingest["RedrivePolicy"]["maxReceiveCount"] == 5
+    buffer = next(q["Properties"] for q in queues.values() if q["Properties"].get("QueueName") == "raas-prod-usage-buffer")
+    assert "deadLetterTargetArn" in buffer["RedrivePolicy"]
     assert ingest["VisibilityTimeout"] >= 6 * 300
     notifications = resources(templates["data"], "Custom::S3BucketNotifications")
     config = next(iter(notifications.values()))["Properties"]["NotificationConfiguration"]["QueueConfigurations"][0]

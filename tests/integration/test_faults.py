@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from raas import wiring
+from raas.adapters.aws import client as aws_client
+from raas.handlers.registry import load_event_handler
+from raas.local.gateway import LambdaContext
 from raas.security.credentials import ClientSource
 from tests.conftest import TenantHandle
 from tests.helpers import ApiClient, FakeProviderServer, ScriptedReply, expect
@@ -46,15 +49,22 @@ class Throttled:
         return fail
 
 
+def with_dynamodb(dynamodb: Any) -> Callable[[str], ClientSource]:
+    """wiring.clients with the DynamoDB client replaced (the other services untouched)."""
+
+    def clients(service: str) -> ClientSource:
+        return ClientSource(service, dynamodb if service == "dynamodb" else aws_client(service), None)
+
+    return clients
+
+
 def _documents(api: ApiClient, tenant: TenantHandle) -> list[Any]:
     return list(expect(api.request("GET", "/v1/documents", key=tenant.admin_key), 200)["documents"])
 
 
 def test_dynamodb_throttling_is_a_503_and_writes_nothing(api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     throttled = Throttled(boto3.client("dynamodb"), {"transact_write_items"})
-    monkeypatch.setattr(
-        wiring, "clients", lambda service: ClientSource(service, throttled if service == "dynamodb" else boto3.client(service), None)
-    )
+    monkeypatch.setattr(wiring, "clients", with_dynamodb(throttled))
     wiring.reset()
     reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "throttled"})
     assert (reply.status, reply.json()["error"]["code"]) == (503, "storage_unavailable")
@@ -193,3 +203,37 @@ def test_concurrent_config_updates_lose_nothing(api: ApiClient, tenant_a: Tenant
     assert config["config"]["enable_reranking"] is True
     versions = expect(api.request("GET", "/v1/config/versions?limit=50", key=tenant_a.admin_key), 200)["versions"]
     assert sorted(v["version"] for v in versions) == list(range(1, len(fields) + 1))
+
+
+@pytest.mark.usefixtures("chat")
+def test_usage_is_buffered_while_the_usage_table_is_down_and_replayed_once(
+    api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    throttled = Throttled(boto3.client("dynamodb"), {"transact_write_items"})
+
+    monkeypatch.setattr(wiring, "clients", with_dynamodb(throttled))
+    wiring.reset()
+    answered = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "anything at all"})
+    assert answered.status == 200  # the answer is not held hostage to the usage table
+    monkeypatch.undo()
+    wiring.reset()
+    period = datetime.now(UTC).strftime("%Y-%m")
+    assert wiring.usage_recorder().totals(tenant_a.tenant_id, period)["queries"] == 0
+    handler = load_event_handler("metering")
+    first = handler({"action": "replay_usage"}, LambdaContext("raas-metering"))
+    assert first["replayed"] >= 2  # the query and its API call
+    assert handler({"action": "replay_usage"}, LambdaContext("raas-metering")) == {"replayed": 0}
+    totals = wiring.usage_recorder().totals(tenant_a.tenant_id, period)
+    assert totals["queries"] == 1
+    assert totals["api_calls"] >= 1
+
+
+def test_the_local_scheduler_runs_every_schedule_and_survives_failures() -> None:
+    from raas.handlers.registry import SCHEDULES
+    from raas.local.schedules import LocalScheduler, interval_seconds
+
+    scheduler = LocalScheduler()
+    assert set(scheduler.run_due(now=10**9)) == set(SCHEDULES)  # all due: each ran without raising
+    assert scheduler.run_due(now=10**9 + 1) == []  # and none again until its interval has passed
+    assert interval_seconds("rate(15 minutes)") == 900
+    assert interval_seconds("cron(30 0 1 * ? *)") == 3600

@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
+from raas.domain.errors import ServiceUnavailable
 from raas.domain.ports import QuotaExceeded
 from raas.domain.usage import METRICS, UsageEvent
 from raas.security.credentials import as_source
+
+logger = Logger(service="raas")
 
 MARKER_RETENTION_SECONDS = 35 * 24 * 3600  # longer than any retry or replay window
 OUTBOX_PENDING = "pending"
@@ -161,3 +165,45 @@ class QuotaLedger:
             item = self.clients(tenant_id).get_item(TableName=self.table, Key=self._key(tenant_id, period), ConsistentRead=True).get("Item")
         values = from_item(item) if item else {}
         return int(values.get("queries", 0)), int(values.get("cost_microusd", 0))
+
+
+class BufferedUsageRecorder:
+    """Never loses a usage event to a DynamoDB outage: when the counters cannot be written
+    (after botocore's retries), the event goes to a queue, and the metering function replays
+    it later. Replays are safe because the recorder counts each event id once."""
+
+    def __init__(self, primary: DynamoUsageRecorder, sqs: Any, queue_url: str):
+        self.primary = primary
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def record(self, event: UsageEvent) -> bool:
+        try:
+            return self.primary.record(event)
+        except ServiceUnavailable:
+            logger.warning("usage store unavailable; event buffered", extra={"tenant_id": event.tenant_id, "event_id": event.event_id})
+            with storage_errors("the usage buffer"):
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=event.model_dump_json())
+            return True
+
+    def replay(self, max_messages: int = 1000) -> int:
+        """Records buffered events (each once); leaves the rest queued if the store is still down."""
+        replayed = 0
+        while replayed < max_messages:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                try:
+                    self.primary.record(UsageEvent.model_validate_json(message["Body"]))
+                except ServiceUnavailable:
+                    return replayed  # still down: the message comes back after its visibility timeout
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                replayed += 1
+        return replayed
+
+    def totals(self, tenant_id: str, period: str) -> dict[str, int]:
+        return self.primary.totals(tenant_id, period)
+
+    def periods(self, tenant_id: str) -> dict[str, dict[str, int]]:
+        return self.primary.periods(tenant_id)

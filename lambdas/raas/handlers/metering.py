@@ -8,8 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from raas.adapters.usage import BufferedUsageRecorder
 from raas.domain.usage import period_of, previous_period
-from raas.wiring import billing_service, metering_service
+from raas.wiring import billing_service, metering_service, usage_recorder
 
 logger = Logger(service="raas")
 
@@ -25,6 +26,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     elif action == "invoice":
         period = str(event.get("period") or previous_period(period_of(now)))
         result = {"period": period, "invoices": metering_service().close_period(period)}
+    elif action == "replay_usage":
+        recorder = usage_recorder()
+        result = {"replayed": recorder.replay() if isinstance(recorder, BufferedUsageRecorder) else 0}
     elif action == "drain_outbox":
         drained = billing.drain_outbox() if billing else None
         result = {"sent": drained.sent, "skipped": drained.skipped, "failed": drained.failed} if drained else {"billing": "not configured"}

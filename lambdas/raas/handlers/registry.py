@@ -48,6 +48,7 @@ SCHEDULES: dict[str, tuple[str, str, dict[str, str]]] = {
     "daily-metering": ("metering", "cron(10 0 * * ? *)", {"action": "daily"}),
     "monthly-invoicing": ("metering", "cron(30 0 1 * ? *)", {"action": "invoice"}),
     "drain-billing-outbox": ("metering", "rate(15 minutes)", {"action": "drain_outbox"}),
+    "replay-buffered-usage": ("metering", "rate(5 minutes)", {"action": "replay_usage"}),
 }
 
 AUTHORIZER = "raas.handlers.authorizer"

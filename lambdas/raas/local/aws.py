@@ -29,6 +29,7 @@ def release_moto_tracking() -> None:
     reset_model_data()
 
 
+USAGE_BUFFER_QUEUE = "raas-usage-buffer"
 _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
 _dynamodb_lock = threading.RLock()
 
@@ -107,6 +108,8 @@ def ensure_resources() -> str:
     from raas.local.events import ensure_ingest_queue
 
     ensure_tables()
+    # usage events wait here while the usage table is unavailable (BufferedUsageRecorder)
+    os.environ["RAAS_USAGE_BUFFER_QUEUE_URL"] = client("sqs").create_queue(QueueName=USAGE_BUFFER_QUEUE)["QueueUrl"]
     bucket = get_settings().documents_bucket
     s3 = client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, release_moto_tracking, start_moto_server
 from raas.local.events import QueuePump
 from raas.local.gateway import LocalGateway, payload_too_large
+from raas.local.schedules import LocalScheduler
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -29,6 +30,7 @@ class LocalPlatform:
     moto: Any
     state: StateDir | None
     pump: QueuePump
+    scheduler: LocalScheduler
     scratch: tempfile.TemporaryDirectory[str] | None
 
     def serve_forever(self) -> None:
@@ -37,6 +39,7 @@ class LocalPlatform:
     def close(self) -> None:
         """Stops the background work and persists state (after the HTTP server has stopped)."""
         self.pump.stop()
+        self.scheduler.stop()
         if self.state:
             self.state.stop()
         self.moto.stop()
@@ -118,6 +121,8 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
 
     pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler)
     pump.start()
+    scheduler = LocalScheduler()
+    scheduler.start()
     # Load the embedding model now rather than on the first upload or query.
     threading.Thread(target=lambda: wiring.embedder().embed(["warm up"]), name="raas-warm-up", daemon=True).start()
     http = ThreadingHTTPServer((host, port), _make_handler(gateway, state))
@@ -126,7 +131,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
         state.save()
         state.start()
     bound_port = http.server_address[1]
-    return LocalPlatform(f"http://{host}:{bound_port}", operator_key, http, moto, state, pump, scratch)
+    return LocalPlatform(f"http://{host}:{bound_port}", operator_key, http, moto, state, pump, scheduler, scratch)
 
 
 def _reprovision_tenants() -> None:

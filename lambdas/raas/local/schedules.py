@@ -1,0 +1,65 @@
+"""Plays EventBridge's schedules for the local platform, from the same SCHEDULES table the CDK
+app turns into rules. `rate(...)` schedules run at their rate; cron schedules (daily metering,
+monthly invoicing) run hourly here: their work is idempotent per day and per period, so
+running them more often than in AWS changes nothing but how soon their effect shows."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+
+from aws_lambda_powertools import Logger
+
+from raas.handlers.registry import SCHEDULES, load_event_handler
+from raas.local.gateway import LambdaContext
+
+logger = Logger(service="raas")
+
+_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+CRON_INTERVAL_SECONDS = 3600
+
+
+def interval_seconds(expression: str) -> int:
+    match = re.fullmatch(r"rate\((\d+) (\w+)\)", expression)
+    if match:
+        return int(match.group(1)) * _UNITS[match.group(2)]
+    return CRON_INTERVAL_SECONDS
+
+
+class LocalScheduler:
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.next_run = {name: time.monotonic() + min(60, interval_seconds(expr)) for name, (_f, expr, _p) in SCHEDULES.items()}
+
+    def run_due(self, now: float | None = None) -> list[str]:
+        """Runs every schedule that is due; returns their names."""
+        now = time.monotonic() if now is None else now
+        ran = []
+        for name, (function, expression, payload) in SCHEDULES.items():
+            if now < self.next_run[name]:
+                continue
+            self.next_run[name] = now + interval_seconds(expression)
+            try:
+                load_event_handler(function)(
+                    dict(payload), LambdaContext(function_name=f"raas-{function}", aws_request_id=str(uuid.uuid4()))
+                )
+                ran.append(name)
+            except Exception:  # a failed run is retried at its next turn, as the next scheduled event would
+                logger.exception("scheduled run failed", extra={"schedule": name})
+        return ran
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="raas-scheduler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(5):
+            self.run_due()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
