@@ -193,6 +193,7 @@ def lifecycle_service() -> LifecycleService:
         usage_plans=usage_plan_keys(),
         billing=billing_provider(),
         exporter=export_service(),
+        final_billing=billing_service(),
         tenants_table=get_settings().tenants_table,
     )
 

@@ -149,10 +149,13 @@ def test_webhooks_without_a_valid_signature_are_refused(api: ApiClient, fake_str
 
 def test_deleting_a_tenant_archives_its_customer(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
     customer = _customer(billed)
+    _record(billed, "usage-before-deletion", queries=7)  # not yet drained when the deletion starts
     expect(api.request("DELETE", f"/v1/tenants/{billed.tenant_id}", key=OPERATOR_KEY), 202)
+    assert fake_stripe.totals()[(customer, "raas_queries")] == 7  # reported before the outbox items went
     assert fake_stripe.customers[customer].get("deleted") is True
     receipt = expect(api.request("GET", f"/v1/tenants/{billed.tenant_id}", key=OPERATOR_KEY), 200)["deletion_receipt"]
     assert next(s for s in receipt["steps"] if s["step"] == "billing_customer")["count"] == 1
+    assert next(s for s in receipt["steps"] if s["step"] == "billing_flush")["count"] >= 1
 
 
 def test_without_stripe_billing_routes_say_so(api: ApiClient) -> None:

@@ -200,7 +200,7 @@ def test_each_deletion_step_failing_once_and_each_event_twice_ends_the_same(
     assert not wiring.local_bus().dead_letters
     first_receipt = tenant.deletion_receipt
     assert first_receipt is not None
-    assert first_receipt.steps[2].count >= 1
+    assert next(s for s in first_receipt.steps if s.step == "s3_objects").count >= 1
 
     # Deliver the same deletion event again, through the handler: nothing changes, nothing is redone.
     handler = load_event_handler("lifecycle")

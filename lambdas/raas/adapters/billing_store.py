@@ -92,6 +92,24 @@ class DynamoOutbox:
             )
         return [OutboxEntry.model_validate(from_item(i)) for i in page.get("Items", [])]
 
+    def pending_for(self, tenant_id: str) -> list[OutboxEntry]:
+        """The tenant's unsent entries (read from its own partition, consistently)."""
+        entries: list[OutboxEntry] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk",
+            "FilterExpression": "attribute_exists(pending)",
+            "ExpressionAttributeValues": to_item({":pk": tenant_pk(tenant_id)}),
+            "ConsistentRead": True,
+        }
+        with storage_errors("the billing outbox"):
+            while True:
+                page = self.dynamodb.query(**kwargs)
+                entries.extend(OutboxEntry.model_validate(from_item(i)) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return entries
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def mark_sent(self, entry: OutboxEntry) -> None:
         with storage_errors("the billing outbox"):
             self.dynamodb.update_item(

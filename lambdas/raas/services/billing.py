@@ -25,6 +25,8 @@ PAYMENT_SUSPENSION_REASON = "payment_failed"
 class Outbox(Protocol):
     def pending(self, limit: int) -> list[OutboxEntry]: ...
 
+    def pending_for(self, tenant_id: str) -> list[OutboxEntry]: ...
+
     def mark_sent(self, entry: OutboxEntry) -> None: ...
 
     def mark_failed(self, entry: OutboxEntry, error: str) -> None: ...
@@ -87,14 +89,7 @@ class BillingService:
                     result.skipped += 1  # provisioning has not made the customer yet; next run
                     continue
                 try:
-                    for metric, value in sorted(entry.counters.items()):
-                        self.provider.send_meter_event(
-                            tenant.stripe_customer_id,
-                            metric,
-                            value,
-                            identifier=f"{entry.event_id}:{metric}",  # the provider drops a repeat
-                            timestamp=int(entry.occurred_at.timestamp()),
-                        )
+                    self._send(tenant.stripe_customer_id, entry)
                 except ServiceUnavailable as exc:
                     self.outbox.mark_failed(entry, exc.message)
                     result.failed += 1
@@ -106,6 +101,26 @@ class BillingService:
             if not progressed:
                 break
         return result
+
+    def flush_tenant(self, tenant_id: str, customer_id: str) -> int:
+        """Reports every unsent usage entry of one tenant now (before its deletion removes them);
+        raises ServiceUnavailable if the provider is down, so the deletion step is retried."""
+        sent = 0
+        for entry in self.outbox.pending_for(tenant_id):
+            self._send(customer_id, entry)
+            self.outbox.mark_sent(entry)
+            sent += 1
+        return sent
+
+    def _send(self, customer_id: str, entry: OutboxEntry) -> None:
+        for metric, value in sorted(entry.counters.items()):
+            self.provider.send_meter_event(
+                customer_id,
+                metric,
+                value,
+                identifier=f"{entry.event_id}:{metric}",  # the provider drops a repeat
+                timestamp=int(entry.occurred_at.timestamp()),
+            )
 
     # --- webhooks ----------------------------------------------------------------------------
     def handle_webhook(self, event: dict[str, Any], directory: CustomerDirectory) -> str:

@@ -49,7 +49,20 @@ class Exporter(Protocol):
 STEP_ATTEMPTS = 3
 STEP_BACKOFF_SECONDS = 0.2
 
-DELETION_STEPS = ("export", "search_index", "s3_objects", "dynamodb_items", "usage_plan_key", "billing_customer", "kms_key")
+DELETION_STEPS = (
+    "export",
+    "billing_flush",  # unsent usage reaches the payment provider before the outbox items go
+    "search_index",
+    "s3_objects",
+    "dynamodb_items",
+    "usage_plan_key",
+    "billing_customer",
+    "kms_key",
+)
+
+
+class FinalBilling(Protocol):
+    def flush_tenant(self, tenant_id: str, customer_id: str) -> int: ...
 
 
 class LifecycleService:
@@ -64,6 +77,7 @@ class LifecycleService:
         usage_plans: UsagePlans | None = None,
         billing: BillingProvider | None = None,
         exporter: Exporter | None = None,
+        final_billing: FinalBilling | None = None,
         tenants_table: str = "",
         clock: Clock = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
@@ -78,6 +92,7 @@ class LifecycleService:
         self.usage_plans = usage_plans
         self.billing = billing
         self.exporter = exporter
+        self.final_billing = final_billing
         self.tenants_table = tenants_table
         self._now = clock
 
@@ -199,6 +214,10 @@ class LifecycleService:
             if not tenant.deletion_export or self.exporter is None:
                 return 0, "not requested"
             return 1, self.exporter.export_for_deletion(tenant_id)
+        if name == "billing_flush":
+            if self.final_billing is None or not tenant.stripe_customer_id:
+                return 0, "none"
+            return self.final_billing.flush_tenant(tenant_id, tenant.stripe_customer_id), "usage entries reported"
         if name == "search_index":
             self.search.drop_index(tenant_id)
             return 1, f"tenant_{tenant_id}_documents"
