@@ -13,6 +13,7 @@ from constructs import Construct
 
 from raas.adapters.dynamo_schema import ALL_TABLES, TableSpec
 from stacks.nag import acknowledge
+from stacks.queues import dead_letter_queue
 from stacks.settings import DeploymentSettings
 
 INGEST_VISIBILITY = Duration.minutes(30)  # six times the ingest function's 5-minute timeout
@@ -77,16 +78,7 @@ class DataStack(Stack):
             auto_delete_objects=removal == RemovalPolicy.DESTROY,
         )
 
-        self.ingest_dlq = sqs.Queue(
-            self,
-            "IngestDeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.ingest_dlq, "AwsSolutions-SQS3", "This queue is the dead-letter queue of the ingest queue; it needs none of its own."
-        )
+        self.ingest_dlq = dead_letter_queue(self, "IngestDeadLetters", "the ingest queue")
         self.ingest_queue = sqs.Queue(
             self,
             "IngestQueue",
@@ -103,12 +95,7 @@ class DataStack(Stack):
         )
 
         # Usage events wait here while the usage table is unavailable; the metering function replays them.
-        self.usage_buffer_dlq = sqs.Queue(
-            self, "UsageBufferDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14)
-        )
-        acknowledge(
-            self.usage_buffer_dlq, "AwsSolutions-SQS3", "This queue is the dead-letter queue of the usage buffer; it needs none of its own."
-        )
+        self.usage_buffer_dlq = dead_letter_queue(self, "UsageBufferDeadLetters", "the usage buffer")
         self.usage_buffer = sqs.Queue(
             self,
             "UsageBuffer",

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from raas.domain.events import SOURCE
 from raas.handlers.registry import SCHEDULES, routes_by_function
-from stacks.nag import acknowledge
+from stacks.queues import dead_letter_queue
 
 # Lambda's own retries of a failed async invocation (EventBridge -> Lambda is asynchronous);
 # each deletion step also retries in place, and every step is idempotent.
@@ -50,16 +50,12 @@ class PlatformEvents(Construct):
 
     def _dead_letters(self, function: str, prefix: str) -> sqs.Queue:
         if function not in self.dead_letters:
-            queue = sqs.Queue(
+            self.dead_letters[function] = dead_letter_queue(
                 self,
                 f"{function.capitalize()}DeadLetters",
+                f"the {function} function's event deliveries",
                 queue_name=f"{prefix}-{function}-dlq",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                retention_period=Duration.days(14),
             )
-            acknowledge(queue, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the function's event deliveries.")
-            self.dead_letters[function] = queue
         return self.dead_letters[function]
 
     def _target(self, fn: lambda_.Function, function: str, prefix: str, payload: dict[str, str] | None = None) -> targets.LambdaFunction:

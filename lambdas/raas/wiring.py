@@ -27,7 +27,6 @@ from raas.adapters.usage_plans import UsagePlanKeys
 from raas.domain.catalog import ModelInfo
 from raas.domain.errors import NotFound, ServiceUnavailable
 from raas.domain.ports import BillingProvider, ChatModel, Embedder, EventPublisher, Reranker, SearchIndex, TokenVerifier
-from raas.domain.tenants import TenantStatus
 from raas.security.credentials import ClientSource, TenantSessions
 from raas.services.auth import Authenticator
 from raas.services.billing import BillingService
@@ -140,7 +139,7 @@ def audit_log() -> DynamoAuditLog:
 def tenant_data_gate(tenant_id: str) -> None:
     """Refuses S3 and KMS access for a tenant that is being deleted or gone (see objects.TenantGate)."""
     tenant = tenant_store().get_tenant(tenant_id)
-    if tenant is None or tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+    if tenant is None or tenant.status.gone:
         raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
 
 
@@ -215,7 +214,7 @@ def invoice_store() -> DynamoInvoiceStore:
 
 @cache
 def metering_service() -> MeteringService:
-    return MeteringService(tenant_store(), usage_recorder(), usage_recorder(), document_store(), invoice_store())
+    return MeteringService(tenant_store(), usage_recorder(), document_store(), invoice_store())
 
 
 @cache

@@ -17,10 +17,8 @@ from botocore.exceptions import ClientError
 from raas.adapters.dynamo import is_condition_failure, query_partition, storage_errors, to_item
 from raas.adapters.registry import PROFILE_SK, tenant_pk
 from raas.domain.audit import AuditEntry
-from raas.domain.tenants import TenantStatus
+from raas.domain.tenants import LIVE_STATUSES
 from raas.security.credentials import as_source
-
-LIVE_STATUSES = (TenantStatus.PROVISIONING, TenantStatus.ACTIVE, TenantStatus.SUSPENDED)
 
 
 class DynamoAuditLog:

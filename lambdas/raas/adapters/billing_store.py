@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_all, query_partition, storage_errors, to_item
 from raas.adapters.dynamo_schema import OUTBOX_PENDING_INDEX
 from raas.adapters.registry import tenant_pk
 from raas.adapters.usage import OUTBOX_PENDING
@@ -94,21 +94,16 @@ class DynamoOutbox:
 
     def pending_for(self, tenant_id: str) -> list[OutboxEntry]:
         """The tenant's unsent entries (read from its own partition, consistently)."""
-        entries: list[OutboxEntry] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk",
-            "FilterExpression": "attribute_exists(pending)",
-            "ExpressionAttributeValues": to_item({":pk": tenant_pk(tenant_id)}),
-            "ConsistentRead": True,
-        }
-        with storage_errors("the billing outbox"):
-            while True:
-                page = self.dynamodb.query(**kwargs)
-                entries.extend(OutboxEntry.model_validate(from_item(i)) for i in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    return entries
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(
+            self.dynamodb,
+            "the billing outbox",
+            TableName=self.table,
+            KeyConditionExpression="PK = :pk",
+            FilterExpression="attribute_exists(pending)",
+            ExpressionAttributeValues=to_item({":pk": tenant_pk(tenant_id)}),
+            ConsistentRead=True,
+        )
+        return [OutboxEntry.model_validate(from_item(i)) for i in items]
 
     def mark_sent(self, entry: OutboxEntry) -> None:
         with storage_errors("the billing outbox"):

@@ -81,6 +81,18 @@ def decode_cursor(cursor: str | None, keep: tuple[str, ...], fixed: dict[str, st
     return to_item({**plain, **(fixed or {})})
 
 
+def query_all(client: Any, what: str, **query: Any) -> list[dict[str, Any]]:
+    """Every raw item a DynamoDB query matches, following LastEvaluatedKey to the end."""
+    items: list[dict[str, Any]] = []
+    with storage_errors(what):
+        while True:
+            page = client.query(**query)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
 def query_partition(
     client: Any,
     table: str,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from raas.adapters.dynamo import storage_errors, to_item
+from raas.adapters.dynamo import query_all, storage_errors, to_item
 from raas.adapters.objects import tenant_prefix
 from raas.adapters.registry import tenant_pk
 
@@ -52,21 +52,16 @@ class AwsTenantPurger:
         return counts
 
     def _keys(self, table: str, pk: str) -> list[dict[str, str]]:
-        keys: list[dict[str, str]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": to_item({":pk": pk}),
-            "ProjectionExpression": "PK, SK",
-            "ConsistentRead": True,
-        }
-        with storage_errors("the tenant's tables"):
-            while True:
-                page = self.dynamodb.query(**kwargs)
-                keys.extend({"PK": i["PK"]["S"], "SK": i["SK"]["S"]} for i in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    return keys
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(
+            self.dynamodb,
+            "the tenant's tables",
+            TableName=table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues=to_item({":pk": pk}),
+            ProjectionExpression="PK, SK",
+            ConsistentRead=True,
+        )
+        return [{"PK": i["PK"]["S"], "SK": i["SK"]["S"]} for i in items]
 
     def _delete_batch(self, table: str, keys: list[dict[str, str]]) -> None:
         requests: dict[str, Any] = {table: [{"DeleteRequest": {"Key": to_item(k)}} for k in keys]}

@@ -14,6 +14,7 @@ from raas.adapters.dynamo import (
     encode_cursor,
     from_item,
     is_condition_failure,
+    query_all,
     query_partition,
     storage_errors,
     to_item,
@@ -224,20 +225,14 @@ class DynamoKeyStore(_Table):
         return ApiKey.model_validate(item) if item else None
 
     def list_keys(self, owner: str | None) -> list[ApiKey]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
-            "ExpressionAttributeValues": to_item({":pk": owner_pk(owner), ":sk": "KEY#"}),
-            "ConsistentRead": True,
-        }
-        with storage_errors("the key store"):
-            while True:
-                page = self.clients(owner).query(**kwargs)
-                items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(
+            self.clients(owner),
+            "the key store",
+            TableName=self.table,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+            ExpressionAttributeValues=to_item({":pk": owner_pk(owner), ":sk": "KEY#"}),
+            ConsistentRead=True,
+        )
         return [ApiKey.model_validate(from_item(i)) for i in items]
 
     def revoke_key(self, owner: str | None, key_id: str) -> ApiKey:

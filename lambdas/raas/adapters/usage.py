@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
 from raas.domain.errors import ServiceUnavailable
+from raas.domain.paging import all_items
 from raas.domain.ports import QuotaExceeded
 from raas.domain.usage import METRICS, UsageEvent
 from raas.security.credentials import as_source
@@ -100,16 +101,12 @@ class DynamoUsageRecorder:
 
     def periods(self, tenant_id: str) -> dict[str, dict[str, int]]:
         """Every period's totals for the tenant (export, invoices)."""
-        result: dict[str, dict[str, int]] = {}
-        cursor: str | None = None
-        while True:
-            items, cursor = query_partition(
+        items = all_items(
+            lambda cursor: query_partition(
                 self.clients(tenant_id), self.table, tenant_pk(tenant_id), "PERIOD#", limit=100, cursor=cursor, what="the usage store"
             )
-            for item in items:
-                result[item["SK"].removeprefix("PERIOD#")] = {m: int(item.get(m, 0)) for m in METRICS}
-            if cursor is None:
-                return result
+        )
+        return {item["SK"].removeprefix("PERIOD#"): {m: int(item.get(m, 0)) for m in METRICS} for item in items}
 
 
 class QuotaLedger:

@@ -205,6 +205,9 @@ class BillingProvider(Protocol):
     def archive_customer(self, customer_id: str) -> bool:
         """False when the customer was already gone."""
 
+    def tenant_of_customer(self, customer_id: str) -> str | None:
+        """The tenant a customer was made for (from its metadata), or None."""
+
     def send_meter_event(self, customer_id: str, metric: str, value: int, identifier: str, timestamp: int) -> None:
         """Reports usage; the provider drops a repeated `identifier`."""
 

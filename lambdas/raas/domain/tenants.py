@@ -19,6 +19,15 @@ class TenantStatus(StrEnum):
     DELETING = "deleting"
     DELETED = "deleted"
 
+    @property
+    def gone(self) -> bool:
+        """Being deleted or deleted: its keys are refused and its data may not be touched."""
+        return self in (TenantStatus.DELETING, TenantStatus.DELETED)
+
+
+# Every status but the two of a deletion: the tenant and its data still exist.
+LIVE_STATUSES = tuple(status for status in TenantStatus if not status.gone)
+
 
 class Role(StrEnum):
     OPERATOR = "operator"  # platform admin; never a tenant role
@@ -128,3 +137,8 @@ class Principal(BaseModel):
     @property
     def is_operator(self) -> bool:
         return self.role is Role.OPERATOR
+
+    @property
+    def actor(self) -> str:
+        """Who did it, as the audit log and configuration versions record it (`role:key id`)."""
+        return f"{self.role.value}:{self.key_id}"

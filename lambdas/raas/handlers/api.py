@@ -173,7 +173,7 @@ class TenantCaller:
 
     @property
     def actor(self) -> str:
-        return f"{self.principal.role.value}:{self.principal.key_id}"
+        return self.principal.actor
 
 
 def require_tenant(app: APIGatewayRestResolver, role: Role) -> TenantCaller:

@@ -11,7 +11,7 @@ from raas.domain.errors import BadRequest, ServiceUnavailable
 from raas.domain.pricing import BillableUsage, Quote, quote
 from raas.handlers.api import lambda_handler, make_app, responses
 from raas.handlers.schemas import EstimateRequest, WebhookAck
-from raas.wiring import billing_provider, billing_service, provider_key
+from raas.wiring import billing_service, provider_key
 
 logger = Logger(service="raas")
 router = Router()
@@ -33,8 +33,8 @@ def estimate(body: EstimateRequest) -> Quote:
 )
 def stripe_webhook() -> WebhookAck:
     secret = provider_key("stripe_webhook")
-    service, provider = billing_service(), billing_provider()
-    if not secret or service is None or provider is None:
+    service = billing_service()
+    if not secret or service is None:
         raise ServiceUnavailable("billing is not configured on this deployment", code="billing_not_configured")
     from raas.adapters.stripe_billing import verify_webhook
 
@@ -48,7 +48,7 @@ def stripe_webhook() -> WebhookAck:
         payload = json.loads(raw)
     except ValueError:
         raise BadRequest("webhook body is not JSON", code="invalid_json") from None
-    outcome = service.handle_webhook(payload, provider)  # type: ignore[arg-type]
+    outcome = service.handle_webhook(payload)
     logger.info("stripe webhook", extra={"type": payload.get("type"), "outcome": outcome})
     return WebhookAck(received=True, outcome=outcome)
 

@@ -22,7 +22,7 @@ TAGS = ["operator"]
 )
 def create_tenant(body: CreateTenantRequest) -> Response[TenantCreated]:
     caller = require(app, Role.OPERATOR)
-    tenant, _key, secret = tenant_service().create(body.name, body.tier, actor=f"operator:{caller.key_id}")
+    tenant, _key, secret = tenant_service().create(body.name, body.tier, actor=caller.actor)
     return Response(201, JSON, TenantCreated(tenant=tenant, api_key=secret))
 
 
@@ -47,9 +47,7 @@ def get_tenant(tenant_id: str) -> Tenant:
 )
 def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
     caller = require(app, Role.OPERATOR)
-    return tenant_service().update(
-        tenant_id, name=body.name, tier=body.tier, annual_billing=body.annual_billing, actor=f"operator:{caller.key_id}"
-    )
+    return tenant_service().update(tenant_id, name=body.name, tier=body.tier, annual_billing=body.annual_billing, actor=caller.actor)
 
 
 @router.post(
@@ -60,7 +58,7 @@ def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
 )
 def suspend_tenant(tenant_id: str) -> Tenant:
     caller = require(app, Role.OPERATOR)
-    return tenant_service().suspend(tenant_id, actor=f"operator:{caller.key_id}")
+    return tenant_service().suspend(tenant_id, actor=caller.actor)
 
 
 @router.post(
@@ -68,7 +66,7 @@ def suspend_tenant(tenant_id: str) -> Tenant:
 )
 def resume_tenant(tenant_id: str) -> Tenant:
     caller = require(app, Role.OPERATOR)
-    return tenant_service().resume(tenant_id, actor=f"operator:{caller.key_id}")
+    return tenant_service().resume(tenant_id, actor=caller.actor)
 
 
 @router.delete(
@@ -80,7 +78,7 @@ def resume_tenant(tenant_id: str) -> Tenant:
 def delete_tenant(tenant_id: str, body: DeleteTenantRequest | None = None) -> Response[Tenant]:
     caller = require(app, Role.OPERATOR)
     export_first = body.export_first if body else False
-    tenant = tenant_service().request_deletion(tenant_id, export_first=export_first, actor=f"operator:{caller.key_id}")
+    tenant = tenant_service().request_deletion(tenant_id, export_first=export_first, actor=caller.actor)
     return Response(202, JSON, tenant)
 
 

@@ -137,16 +137,11 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
 def _reprovision_tenants() -> None:
     """moto keeps no KMS state across restarts: give every restored tenant its key alias again."""
     from raas import wiring
-    from raas.domain.tenants import TenantStatus
+    from raas.services.metering import all_tenants
 
-    cursor = None
-    while True:
-        tenants, cursor = wiring.tenant_store().list_tenants(100, cursor)
-        for tenant in tenants:
-            if tenant.status not in (TenantStatus.DELETING, TenantStatus.DELETED):  # shredded keys stay shredded
-                wiring.keyring().ensure(tenant.tenant_id)
-        if cursor is None:
-            return
+    for tenant in all_tenants(wiring.tenant_store()):
+        if not tenant.status.gone:  # shredded keys stay shredded
+            wiring.keyring().ensure(tenant.tenant_id)
 
 
 def _operator_key(state_dir: Path | None) -> str:

@@ -53,7 +53,7 @@ class Authenticator:
 
     def _active_tenant(self, tenant_id: str) -> Tenant:
         tenant = self.tenants.get_tenant(tenant_id)
-        if tenant is None or tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+        if tenant is None or tenant.status.gone:
             raise Unauthorized("tenant does not exist", code="invalid_api_key")
         if tenant.status is not TenantStatus.ACTIVE:
             raise Forbidden(f"tenant is {tenant.status.value}", code=f"tenant_{tenant.status.value}")

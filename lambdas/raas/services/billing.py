@@ -36,10 +36,6 @@ class PaidInvoices(Protocol):
     def mark_paid(self, tenant_id: str, period: str, paid_at: str, reference: str) -> Invoice | None: ...
 
 
-class CustomerDirectory(Protocol):
-    def tenant_of_customer(self, customer_id: str) -> str | None: ...
-
-
 @dataclass
 class DrainResult:
     sent: int = 0
@@ -123,15 +119,15 @@ class BillingService:
             )
 
     # --- webhooks ----------------------------------------------------------------------------
-    def handle_webhook(self, event: dict[str, Any], directory: CustomerDirectory) -> str:
+    def handle_webhook(self, event: dict[str, Any]) -> str:
         kind = str(event.get("type", ""))
         obj = (event.get("data") or {}).get("object") or {}
         if kind not in ("invoice.payment_failed", "invoice.paid"):
             return "ignored"
         customer = obj.get("customer")
-        tenant_id = (obj.get("metadata") or {}).get("raas_tenant_id") or (directory.tenant_of_customer(customer) if customer else None)
+        tenant_id = (obj.get("metadata") or {}).get("raas_tenant_id") or (self.provider.tenant_of_customer(customer) if customer else None)
         tenant = self.tenants.get_tenant(tenant_id) if tenant_id else None
-        if tenant is None or tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+        if tenant is None or tenant.status.gone:
             return "unknown tenant"
         if kind == "invoice.payment_failed":
             if tenant.payment_failed_at is None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from raas.domain.documents import EXTENSIONS
+from raas.domain.paging import all_items
 from raas.domain.ports import AuditLog, DocumentStore
 from raas.services.config import ConfigService
 from raas.services.documents import object_key
@@ -32,15 +33,6 @@ class ExportObjects(Protocol):
 
 class UsageHistory(Protocol):
     def periods(self, tenant_id: str) -> dict[str, dict[str, int]]: ...
-
-
-def _pages(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[T]:
-    cursor: str | None = None
-    while True:
-        items, cursor = fetch(cursor)
-        yield from items
-        if cursor is None:
-            return
 
 
 _EXTENSION_OF = {content_type: ext for ext, content_type in reversed(list(EXTENSIONS.items()))}
@@ -82,7 +74,7 @@ class ExportService:
 
     def _build(self, tenant_id: str, scratch: Path) -> tuple[Path, dict[str, Any]]:
         path = scratch / "export.zip"
-        documents = list(_pages(lambda c: self.documents.list(tenant_id, None, 100, c)))
+        documents = list(all_items(lambda c: self.documents.list(tenant_id, None, 100, c)))
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             bundle.writestr("documents.jsonl", "".join(d.model_dump_json() + "\n" for d in documents))
             originals = 0
@@ -96,10 +88,10 @@ class ExportService:
                 extension = _EXTENSION_OF.get(document.content_type, ".bin")
                 bundle.writestr(f"documents/{document.document_id}{extension}", data)
                 originals += 1
-            versions = list(_pages(lambda c: self.configs.versions(tenant_id, 50, c)))
+            versions = list(all_items(lambda c: self.configs.versions(tenant_id, 50, c)))
             bundle.writestr("config_versions.json", json.dumps([v.model_dump(mode="json") for v in versions], indent=2))
             bundle.writestr("usage.json", json.dumps(self.usage.periods(tenant_id), indent=2, sort_keys=True))
-            entries = list(_pages(lambda c: self.audit.list(tenant_id, 100, c)))
+            entries = list(all_items(lambda c: self.audit.list(tenant_id, 100, c)))
             bundle.writestr("audit.jsonl", "".join(e.model_dump_json() + "\n" for e in entries))
             manifest = {
                 "tenant_id": tenant_id,

@@ -145,7 +145,7 @@ class LifecycleService:
         return "usage key enabled" if enabled else "usage key disabled"
 
     def sync_tier(self, tenant: Tenant, event: TenantTierChanged) -> str:
-        if tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+        if tenant.status.gone:
             return f"skipped ({tenant.status.value})"
         if self.usage_plans is not None and tenant.usage_key_id and event.previous_tier != tenant.tier:
             self.usage_plans.move(tenant.usage_key_id, event.previous_tier.value, tenant.tier.value)

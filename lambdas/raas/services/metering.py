@@ -11,7 +11,8 @@ from aws_lambda_powertools import Logger
 from raas.domain import ids
 from raas.domain.billing import Invoice
 from raas.domain.errors import NotFound
-from raas.domain.ports import TenantStore, UsageRecorder
+from raas.domain.paging import all_items
+from raas.domain.ports import TenantStore
 from raas.domain.pricing import BillableUsage, quote
 from raas.domain.tenants import Tenant, TenantStatus
 from raas.domain.usage import UsageEvent, UsageReport, parse_period, period_of
@@ -21,8 +22,10 @@ logger = Logger(service="raas")
 BILLABLE_STATUSES = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED)
 
 
-class UsageTotals(Protocol):
+class Usage(Protocol):
     def totals(self, tenant_id: str, period: str) -> dict[str, int]: ...
+
+    def record(self, event: UsageEvent) -> bool: ...
 
 
 class StoredBytes(Protocol):
@@ -38,27 +41,20 @@ class InvoiceStore(Protocol):
 
 
 def all_tenants(tenants: TenantStore) -> Iterator[Tenant]:
-    cursor: str | None = None
-    while True:
-        page, cursor = tenants.list_tenants(100, cursor)
-        yield from page
-        if cursor is None:
-            return
+    return all_items(lambda cursor: tenants.list_tenants(100, cursor))
 
 
 class MeteringService:
     def __init__(
         self,
         tenants: TenantStore,
-        usage: UsageTotals,
-        recorder: UsageRecorder,
+        usage: Usage,
         stored: StoredBytes,
         invoices: InvoiceStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.tenants = tenants
         self.usage = usage
-        self.recorder = recorder
         self.stored = stored
         self.invoices = invoices
         self._now = clock
@@ -89,7 +85,7 @@ class MeteringService:
                 occurred_at=day,
                 counters={"storage_byte_days": stored},
             )
-            counted += int(self.recorder.record(event))
+            counted += int(self.usage.record(event))
         return counted
 
     def invoice_for(self, tenant: Tenant, period: str) -> Invoice:

@@ -25,7 +25,7 @@ from raas.domain.prompts import find_injection, render_prompt
 from raas.domain.retrieval import Condition, Hit, fuse, parse_filters
 from raas.domain.usage import UsageEvent, usd_to_micro
 from raas.services.config import ConfigService
-from raas.services.quota import QuotaGuard, Reservation
+from raas.services.quota import QuotaGuard
 
 logger = Logger(service="raas")
 
@@ -94,7 +94,7 @@ class QueryService:
         cache: ResponseCache,
         log: QueryLog,
         usage: UsageRecorder,
-        quota: QuotaGuard | None = None,
+        quota: QuotaGuard,
     ):
         self.quota = quota
         self.configs = configs
@@ -160,7 +160,7 @@ class QueryService:
         cache_key = self._cache_key(tenant_id, current.version, request.query, how)
         cached = self.cache.get(tenant_id, cache_key)
         if cached is not None:
-            self._reserve(tenant_id, tier, 0.0)  # a cached answer still counts against the query quota
+            self.quota.reserve(tenant_id, tier, 0.0)  # a cached answer still counts against the query quota
             response = {
                 **cached,
                 "cached": True,
@@ -180,7 +180,7 @@ class QueryService:
         prompt = render_prompt(config.prompt_template, query=request.query, context=context.text, variables=config.prompt_variables)
         chat = self.chat_for(model)
         # Worst case: the whole prompt plus max_tokens of answer, reserved before the call.
-        reservation = self._reserve(tenant_id, tier, model.cost_usd(estimate_tokens(prompt), config.max_tokens))
+        reservation = self.quota.reserve(tenant_id, tier, model.cost_usd(estimate_tokens(prompt), config.max_tokens))
         generation_started = time.perf_counter()
         try:
             generation = chat.generate(
@@ -195,13 +195,11 @@ class QueryService:
                 )
             )
         except Exception:
-            if reservation is not None and self.quota is not None:
-                self.quota.release(reservation)
+            self.quota.release(reservation)
             raise
         timings["generation_ms"] = round((time.perf_counter() - generation_started) * 1000, 1)
         cost = 0.0 if generation.offline else model.cost_usd(generation.prompt_tokens, generation.completion_tokens)
-        if reservation is not None and self.quota is not None:
-            self.quota.settle(reservation, cost)
+        self.quota.settle(reservation, cost)
         answer: dict[str, Any] = {
             "query_id": query_id,
             "answer": generation.text,
@@ -261,9 +259,6 @@ class QueryService:
             sort_keys=True,
         )
         return hashlib.sha256(material.encode()).hexdigest()
-
-    def _reserve(self, tenant_id: str, tier: Tier, estimated_cost_usd: float) -> Reservation | None:
-        return self.quota.reserve(tenant_id, tier, estimated_cost_usd) if self.quota is not None else None
 
     def _record(self, tenant_id: str, event_id: str, counters: dict[str, int]) -> None:
         self.usage.record(UsageEvent(event_id=event_id, tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters=counters))

@@ -71,14 +71,6 @@ class QuotaGuard:
         """Gives the query and its estimate back (the call failed; nothing is charged)."""
         self.ledger.adjust(reservation.tenant_id, reservation.period, queries=-1, cost_microusd=-reservation.cost_microusd)
 
-    def remaining(self, tenant_id: str, tier: Tier) -> dict[str, int]:
-        limits = catalog.tier_limits(tier)
-        queries, spent = self.ledger.used(tenant_id, period_of(self._now()))
-        return {
-            "queries": max(0, limits.monthly_queries - queries),
-            "llm_budget_microusd": max(0, usd_to_micro(limits.monthly_llm_budget_usd) - spent),
-        }
-
     def _exceeded(self, tenant_id: str, tier: Tier, period: str, metric: str, now: datetime) -> TooManyRequests:
         limits = catalog.tier_limits(tier)
         queries, spent = self.ledger.used(tenant_id, period)

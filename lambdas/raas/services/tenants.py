@@ -11,6 +11,7 @@ from raas.domain.errors import Conflict, Forbidden, NotFound
 from raas.domain.events import TenantCreated, TenantDeletionRequested, TenantResumed, TenantSuspended, TenantTierChanged
 from raas.domain.ports import AuditLog, EventPublisher, KeyStore, TenantStore, VersionConflict
 from raas.domain.tenants import (
+    LIVE_STATUSES,
     ApiKey,
     Principal,
     Role,
@@ -95,23 +96,23 @@ class TenantService:
     def request_deletion(self, tenant_id: str, *, export_first: bool, actor: str) -> Tenant:
         """Marks the tenant `deleting` (its keys are refused from now on) and starts the deletion."""
         current = self.get(tenant_id)
-        if current.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+        if current.status.gone:
             return current  # a repeated DELETE starts nothing new
         try:
-            tenant = self.tenants.update_tenant(
+            self.tenants.update_tenant(
                 tenant_id,
                 status=TenantStatus.DELETING,
-                expected_status=(TenantStatus.PROVISIONING, TenantStatus.ACTIVE, TenantStatus.SUSPENDED),
+                expected_status=LIVE_STATUSES,
                 fields={"deletion_requested_at": self._now(), "deletion_export": export_first, "deletion_steps": {}},
             )
         except VersionConflict:
             return self.get(tenant_id)
         self.events.publish(TenantDeletionRequested(tenant_id=tenant_id, export_first=export_first, actor=actor))
-        return self.get(tenant_id) if tenant.status is TenantStatus.DELETING else tenant
+        return self.get(tenant_id)  # locally the deletion has already run by now
 
     def _live(self, tenant_id: str) -> Tenant:
         tenant = self.get(tenant_id)
-        if tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+        if tenant.status.gone:
             raise Conflict(f"tenant is {tenant.status.value}", code="invalid_status_transition")
         return tenant
 
@@ -137,8 +138,7 @@ class KeyService:
 
     def _audit(self, principal: Principal, action: str, key: ApiKey) -> None:
         if self.audit is not None and principal.tenant_id:
-            actor = f"{principal.role.value}:{principal.key_id}"
-            self.audit.record(principal.tenant_id, actor, action, key.key_id, {"name": key.name, "role": key.role.value})
+            self.audit.record(principal.tenant_id, principal.actor, action, key.key_id, {"name": key.name, "role": key.role.value})
 
     def create(self, principal: Principal, name: str, role: Role) -> tuple[ApiKey, str]:
         tenant_id = _tenant_of(principal)
