@@ -35,7 +35,9 @@ def build(app: cdk.App) -> dict[str, cdk.Stack]:
     data = DataStack(app, f"{name}Data", settings=settings, env=env)
     search = SearchStack(app, f"{name}Search", settings=settings, key=data.key, env=env)
     api = ApiStack(app, f"{name}Api", settings=settings, data=data, search=search, env=env)
-    observability = ObservabilityStack(app, f"{name}Observability", settings=settings, data=data, api=api, env=env)
+    # Observability names what it watches (no exports); the dependency only orders the deployment.
+    observability = ObservabilityStack(app, f"{name}Observability", settings=settings, env=env)
+    observability.add_stack_dependency(api)
     cdk.Tags.of(app).add("raas:stage", settings.stage)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return {"data": data, "search": search, "api": api, "observability": observability}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import cast
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -22,11 +24,11 @@ from raas.adapters.dynamo_schema import AUDIT, TENANT_TABLES
 from raas.domain import catalog
 from raas.handlers.api import route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, EVENT_HANDLERS, PUBLIC_ROUTES, load
-from raas.security.tenant_policy import tenant_data_policy
+from raas.security.tenant_policy import handler_tenant_key_statements, tenant_data_policy, tenant_role_trust_policy
 from stacks.data import DataStack
 from stacks.lifecycle import PlatformEvents
 from stacks.nag import acknowledge
-from stacks.search import SearchStack
+from stacks.search import SEARCH_USERS, SearchStack
 from stacks.settings import DeploymentSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +61,8 @@ def layer_path(architecture: str) -> Path:
     path = ROOT / "layers" / "build" / architecture
     if not (path / "python").is_dir():
         raise SystemExit(
-            f"The Lambda dependency layer is not built. Run: python layers/build.py --arch {architecture}   (needs the package index once)"
+            f"The Lambda dependency layer is not built. Run: .venv/bin/python layers/build.py --arch {architecture}"
+            "   (needs the package index once; scripts/dev.sh test does it)"
         )
     return path
 
@@ -162,20 +165,27 @@ class ApiStack(Stack):
 
     def _function(self, group: str, module: str, architecture: lambda_.Architecture) -> lambda_.Function:
         memory, timeout = SIZING.get(group, DEFAULT_SIZING)
+        # Deterministic names: the Observability stack reads these log groups and metrics by name,
+        # and the search domain's access policy names these roles (both deploy without exports).
         log_group = logs.LogGroup(
             self,
             f"{group.capitalize()}Logs",
-            log_group_name=f"/aws/lambda/{self.settings.prefix(group)}",
+            log_group_name=self.settings.function_log_group_name(group),
             retention=self.settings.log_retention(),
             removal_policy=RemovalPolicy.DESTROY,
         )
-        role = iam.Role(self, f"{group.capitalize()}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        role = iam.Role(
+            self,
+            f"{group.capitalize()}Role",
+            role_name=self.settings.function_role_name(group, self.region),
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
         log_group.grant_write(role)
         self.roles[group] = role
         return lambda_.Function(
             self,
             f"{group.capitalize()}Function",
-            function_name=self.settings.prefix(group),
+            function_name=self.settings.function_name(group),
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=architecture,
             handler=f"{module}.handler",
@@ -219,19 +229,28 @@ class ApiStack(Stack):
             )
         )
 
+    def _tenant_keys(self, group: str) -> None:
+        """Per-tenant keys (made at run time by provisioning) only through S3 for objects under tenants/,
+        and DescribeKey to resolve a tenant's alias. No statement looks at a key's tag: AWS applies tags
+        up to five minutes late (https://docs.aws.amazon.com/kms/latest/developerguide/abac.html), which
+        would refuse a new tenant's first upload."""
+        keys = f"arn:{Aws.PARTITION}:kms:{self.region}:{Aws.ACCOUNT_ID}:key/*"
+        for statement in handler_tenant_key_statements(self._bucket_arn, keys):
+            self.roles[group].add_to_principal_policy(iam.PolicyStatement.from_json(statement))
+
     def _tenant_data_role(self) -> iam.Role:
         """Assumed per request with a tenant_id session tag; IAM fences it to that tenant's data."""
-        tenant_roles = [self.roles[g] for g in TENANT_DATA_GROUPS]
+        handler_role_arns = [self.roles[g].role_arn for g in TENANT_DATA_GROUPS]
         role = iam.Role(
             self,
             "TenantDataRole",
-            assumed_by=iam.CompositePrincipal(*[iam.ArnPrincipal(r.role_arn) for r in tenant_roles]),
+            assumed_by=iam.CompositePrincipal(*[iam.ArnPrincipal(arn) for arn in handler_role_arns]),
             max_session_duration=Duration.hours(1),
             description="Tenant-scoped data access; every statement is conditioned on the tenant_id session tag",
         )
-        role.assume_role_policy.add_statements(  # type: ignore[union-attr]
-            iam.PolicyStatement(actions=["sts:TagSession"], principals=[iam.ArnPrincipal(r.role_arn) for r in tenant_roles])
-        )
+        # The deployed trust policy is the unit-tested one (a well-formed tenant_id tag on every
+        # AssumeRole/TagSession), not the unconditioned document CDK builds from `assumed_by`.
+        cast(iam.CfnRole, role.node.default_child).assume_role_policy_document = tenant_role_trust_policy(handler_role_arns)
         document = tenant_data_policy(
             [self._table_arn(spec.logical_name) for spec in TENANT_TABLES if spec is not AUDIT],
             self._bucket_arn,
@@ -253,13 +272,7 @@ class ApiStack(Stack):
         for group in ("documents", "ingest"):
             self._tables(group, "documents", TABLE_WRITE)
             self._allow(group, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{self._bucket_arn}/tenants/*"])
-            # per-tenant keys (created by provisioning), recognised by their raas:tenant_id tag
-            self._allow(
-                group,
-                ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                ["*"],
-                {"StringLike": {"aws:ResourceTag/raas:tenant_id": "t*"}},
-            )
+            self._tenant_keys(group)
         self._tables("query", "documents", TABLE_READ)
         self._tables("query", "queries", TABLE_WRITE)
         for group in ("query", "ingest", "account", "metering", "billing"):
@@ -298,7 +311,7 @@ class ApiStack(Stack):
             "billing",
         ):
             self._platform_key(self.roles[group])
-        for group in ("documents", "query", "ingest", "lifecycle"):
+        for group in SEARCH_USERS:
             self.search.grant(self, self.roles[group], f"Search{group.capitalize()}")
         # usage events buffered while the usage table is unavailable, replayed by metering
         buffer_arn = f"arn:{Aws.PARTITION}:sqs:{self.region}:{Aws.ACCOUNT_ID}:{self.settings.usage_buffer_queue_name}"
@@ -320,12 +333,7 @@ class ApiStack(Stack):
             "lifecycle", ["s3:ListBucketVersions", "s3:ListBucket"], [self._bucket_arn], {"StringLike": {"s3:prefix": ["tenants/*"]}}
         )
         for group in ("account", "lifecycle"):
-            self._allow(
-                group,
-                ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                ["*"],
-                {"StringLike": {"aws:ResourceTag/raas:tenant_id": "t*"}},
-            )
+            self._tenant_keys(group)
         # provisioning and crypto-shredding: the tenant's KMS key and alias, its API Gateway key in the tier's plan
         self._allow("lifecycle", ["kms:CreateKey", "kms:TagResource"], ["*"], {"StringLike": {"aws:RequestTag/raas:tenant_id": "t*"}})
         kms_prefix = f"arn:{Aws.PARTITION}:kms:{self.region}:{Aws.ACCOUNT_ID}"
@@ -348,13 +356,19 @@ class ApiStack(Stack):
         api = apigw.RestApi(
             self,
             "Api",
-            rest_api_name=s.prefix("api"),
+            rest_api_name=s.api_name,
             description="raas: multi-tenant RAG-as-a-Service",
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # AWS::ApiGateway::Account is a per-account, per-region singleton: a second stack that sets
+            # it overwrites the first, and deleting its owner removes the role every API in the region
+            # logs with. Opt-in (raas:apiGatewayAccountRole), retained on delete. Stage logging needs
+            # that role to exist once per account and region: docs/deploy.md.
+            # https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
+            cloud_watch_role=s.api_gateway_account_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if s.api_gateway_account_role else None,
             deploy_options=apigw.StageOptions(
-                stage_name="v1" if s.stage == "prod" else s.stage,
+                # the routes carry /v1 themselves: the stage is the deployment stage (…/prod/v1/…)
+                stage_name=s.stage,
                 tracing_enabled=True,
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
@@ -404,7 +418,34 @@ class ApiStack(Stack):
                 request_validator=validator,
             )
         self._gateway_responses(api)
+        self._public_url(api)
         return api
+
+    def _public_url(self, api: apigw.RestApi) -> None:
+        """The URL clients use: the custom domain (its root mapped to the stage) or the stage's URL."""
+        s = self.settings
+        if s.domain_name:
+            # Regional custom domain: its ACM certificate must be in the API's region. The empty base
+            # path maps the domain's root to the stage, so https://<domain>/v1/... reaches /v1/... .
+            # https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-custom-domains.html
+            domain = api.add_domain_name(
+                "CustomDomain",
+                domain_name=s.domain_name,
+                certificate=acm.Certificate.from_certificate_arn(self, "CustomDomainCertificate", s.certificate_arn),
+                endpoint_type=apigw.EndpointType.REGIONAL,
+                security_policy=apigw.SecurityPolicy.TLS_1_2,
+            )
+            CfnOutput(
+                self,
+                "CustomDomainTarget",
+                value=domain.domain_name_alias_domain_name,
+                description=f"point {s.domain_name} here (DNS alias or CNAME)",
+            )
+            url = f"https://{s.domain_name}"
+        else:
+            url = f"https://{api.rest_api_id}.execute-api.{self.region}.{Aws.URL_SUFFIX}/{s.stage}"
+        # as locally (http://127.0.0.1:8080): every route is $URL/v1/...
+        CfnOutput(self, "ApiUrl", value=url, description="raas API URL; routes are under $URL/v1/")
 
     def _gateway_responses(self, api: apigw.RestApi) -> None:
         """API Gateway's own refusals in the same JSON shape and codes as the handlers'."""
@@ -512,11 +553,12 @@ class ApiStack(Stack):
 
     def _nag(self) -> None:
         acknowledge(self, "AwsSolutions-L1", "Python 3.12 is the runtime the user chose for raas; newer runtimes are not yet validated.")
-        acknowledge(
-            self,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-level CloudWatch role uses the documented managed policy for pushing logs.",
-        )
+        if self.settings.api_gateway_account_role:
+            acknowledge(
+                self,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level CloudWatch role uses the documented managed policy for pushing logs.",
+            )
         acknowledge(
             self,
             "AwsSolutions-IAM5[Resource::*]",
@@ -545,7 +587,8 @@ class ApiStack(Stack):
             ),
             (
                 f"arn:<AWS::Partition>:kms:{self.region}:<AWS::AccountId>:key/*",
-                "CreateAlias must name the new tenant key, whose id is known only at run time.",
+                "Tenant keys are made at run time: CreateAlias names the new key; document functions use any tenant key"
+                " only via S3 for objects under tenants/ (an encryption-context condition).",
             ),
             (
                 f"arn:<AWS::Partition>:apigateway:{self.region}::/apikeys/*",

@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from raas.adapters.dynamo_schema import ALL_TABLES, TableSpec
+from raas.domain.documents import SOURCE_OBJECT_SUFFIX
 from stacks.nag import acknowledge
 from stacks.queues import dead_letter_queue
 from stacks.settings import DeploymentSettings
@@ -70,7 +71,13 @@ class DataStack(Stack):
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.PUT],
                     allowed_origins=["*"],  # presigned URLs carry their own authorisation
-                    allowed_headers=["content-type", "x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"],
+                    allowed_headers=[
+                        "content-type",
+                        "x-amz-server-side-encryption",
+                        "x-amz-server-side-encryption-aws-kms-key-id",
+                        # tenant objects carry no S3 Bucket Key (see raas.adapters.objects)
+                        "x-amz-server-side-encryption-bucket-key-enabled",
+                    ],
                     max_age=3000,
                 )
             ],
@@ -78,7 +85,10 @@ class DataStack(Stack):
             auto_delete_objects=removal == RemovalPolicy.DESTROY,
         )
 
-        self.ingest_dlq = dead_letter_queue(self, "IngestDeadLetters", "the ingest queue")
+        # named, so the Observability stack watches it by name rather than through an export
+        self.ingest_dlq = dead_letter_queue(
+            self, "IngestDeadLetters", "the ingest queue", queue_name=settings.ingest_dead_letter_queue_name
+        )
         self.ingest_queue = sqs.Queue(
             self,
             "IngestQueue",
@@ -91,7 +101,9 @@ class DataStack(Stack):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.ingest_dlq),
         )
         self.documents.add_event_notification(
-            s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.ingest_queue), s3.NotificationKeyFilter(prefix="tenants/")
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.ingest_queue),
+            s3.NotificationKeyFilter(prefix="tenants/", suffix=SOURCE_OBJECT_SUFFIX),
         )
 
         # Usage events wait here while the usage table is unavailable; the metering function replays them.

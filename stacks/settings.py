@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from raas.domain import catalog
+
+Profile = Literal["standard", "starter"]
 
 
 class DeploymentSettings(BaseModel):
     stage: str = Field(default="prod", pattern=r"^[a-z][a-z0-9-]{1,15}$")
+    # standard: highly available search; starter: one small managed-domain node (docs/deploy.md, cost model)
+    profile: Profile = "standard"
+    # empty or unset: the profile's engine (standard -> serverless, starter -> domain)
     search_engine: Literal["serverless", "domain"] = "serverless"
+    # OpenSearch Serverless standby replicas in a second Availability Zone (serverless engine only)
+    search_redundancy: bool = True
+    # AWS::ApiGateway::Account is one per account and region: only one stack may own it (opt-in)
+    api_gateway_account_role: bool = False
+    # optional custom domain for the API (regional endpoint; the ACM certificate must be in the same region)
+    domain_name: str = Field(default="", pattern=r"^$|^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    certificate_arn: str = Field(default="", pattern=r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
     allowed_models: list[str] = Field(default_factory=list, description="empty = the whole catalogue")
     jwt_issuer: str = ""
     jwt_audience: str = ""
@@ -35,6 +47,21 @@ class DeploymentSettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown models in raas:allowedModels: {sorted(unknown)}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_from_profile(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("search_engine") in (None, ""):
+            values = {**values, "search_engine": "domain" if values.get("profile") == "starter" else "serverless"}
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeploymentSettings:
+        if self.profile == "starter" and self.search_engine != "domain":
+            raise ValueError("raas:profile=starter searches on one managed-domain node: leave raas:searchEngine empty or set domain")
+        if bool(self.domain_name) != bool(self.certificate_arn):
+            raise ValueError("raas:domainName and raas:certificateArn go together: set both (custom API domain) or neither")
+        return self
 
     @classmethod
     def from_context(cls, get: Any) -> DeploymentSettings:
@@ -91,6 +118,33 @@ class DeploymentSettings(BaseModel):
     @property
     def platform_key_alias(self) -> str:
         return f"alias/{self.prefix('platform')}"
+
+    @property
+    def alarms_key_alias(self) -> str:
+        return f"alias/{self.prefix('alarms')}"
+
+    @property
+    def api_name(self) -> str:
+        return self.prefix("api")
+
+    @property
+    def ingest_dead_letter_queue_name(self) -> str:
+        return self.prefix("ingest-dlq")
+
+    def event_dead_letter_queue_name(self, function: str) -> str:
+        return f"{self.prefix('events')}-{function}-dlq"
+
+    # Functions, their log groups and roles have deterministic names so other stacks address them
+    # by name (no CloudFormation exports pin the API stack; see ObservabilityStack and SearchStack).
+    def function_name(self, group: str) -> str:
+        return self.prefix(group)
+
+    def function_log_group_name(self, group: str) -> str:
+        return f"/aws/lambda/{self.function_name(group)}"
+
+    def function_role_name(self, group: str, region: str) -> str:
+        """IAM role names are account-wide, so the region keeps two regional deployments apart."""
+        return f"{self.prefix(group)}-{region}"
 
     def prefix(self, name: str) -> str:
         return f"raas-{self.stage}-{name}"

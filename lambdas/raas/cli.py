@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,6 +25,20 @@ def main(argv: list[str] | None = None) -> int:
     price.add_argument("--annual", action="store_true", help="billed annually (discounted base fee)")
     price.add_argument("--json", action="store_true", help="print the quote as JSON")
 
+    deployment = argparse.ArgumentParser(add_help=False)
+    deployment.add_argument("--stage", required=True, help="the raas:stage you deployed (tables are raas-<stage>-*)")
+    deployment.add_argument("--region", default=None, help="the region you deployed to (default: AWS_REGION / your AWS config)")
+    operator = commands.add_parser(
+        "operator-key",
+        help="operator keys of a deployed raas, with your deploy credentials (the first key cannot come from the API)",
+    )
+    operator_commands = operator.add_subparsers(dest="operator_command", required=True)
+    create = operator_commands.add_parser("create", parents=[deployment], help="create an operator key; prints it once")
+    create.add_argument("--name", default="operator", help="a label to recognise the key by (default: operator)")
+    operator_commands.add_parser("list", parents=[deployment], help="list operator keys (never their secrets)")
+    revoke = operator_commands.add_parser("revoke", parents=[deployment], help="revoke an operator key at once")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `list` shows it (k...)")
+
     args = parser.parse_args(argv)
     if args.command == "local":
         from raas.local.server import run
@@ -31,7 +46,44 @@ def main(argv: list[str] | None = None) -> int:
         run(args.host, args.port, args.state_dir)
     elif args.command == "price":
         print(_price(args))
+    elif args.command == "operator-key":
+        _operator_key(args)
     return 0
+
+
+def _operator_key(args: argparse.Namespace) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from raas.operator_keys import OperatorKeyError, connect
+
+    try:
+        keys = connect(args.stage, args.region)
+        if args.operator_command == "create":
+            key, secret = keys.create(args.name)
+            print(secret)  # alone on stdout, so `KEY=$(raas operator-key create ...)` works
+            print(
+                f"Created operator key {key.key_id} ({key.name!r}) in {keys.table} ({keys.region}).\n"
+                "WARNING: the key above is shown this once and cannot be recovered (only its hash is stored). "
+                "Keep it in a password manager now; if it is lost, create another and revoke this one.",
+                file=sys.stderr,
+            )
+        elif args.operator_command == "list":
+            print(f"{'KEY_ID':<18} {'NAME':<24} {'PREFIX':<16} {'CREATED':<26} {'LAST USED':<26} REVOKED")
+            for key in keys.all_keys():
+                last_used = key.last_used_at.isoformat() if key.last_used_at else "-"
+                revoked_at = key.revoked_at.isoformat() if key.revoked_at else "-"
+                print(
+                    f"{key.key_id:<18} {key.name[:24]:<24} {key.prefix:<16} {key.created_at.isoformat():<26} {last_used:<26} {revoked_at}"
+                )
+        elif args.operator_command == "revoke":
+            revoked = keys.revoke(args.key_id)
+            print(f"Revoked operator key {revoked.key_id} ({revoked.name!r}); it is refused from now on.")
+            if not any(k.active for k in keys.all_keys()):
+                print("No active operator key is left: create one with `raas operator-key create`.", file=sys.stderr)
+    except OperatorKeyError as exc:
+        raise SystemExit(f"raas operator-key: {exc}") from None
+    except (ClientError, BotoCoreError) as exc:
+        raise SystemExit(f"raas operator-key: AWS refused or failed the request: {exc}") from None
 
 
 def _price(args: argparse.Namespace) -> str:

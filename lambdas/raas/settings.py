@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,10 +25,12 @@ class Settings(BaseSettings):
     ingest_queue_url: str | None = None
     usage_buffer_queue_url: str | None = Field(default=None, description="where usage events wait while the usage table is unavailable")
 
-    search_engine: str = Field(default="embedded", description="embedded | opensearch")
+    search_engine: Literal["embedded", "opensearch"] = Field(default="embedded", description="embedded | opensearch")
     search_dir: str | None = Field(default=None, description="where the embedded engine keeps its files")
-    opensearch_endpoint: str | None = None
-    opensearch_service: str = Field(default="aoss", description="aoss (Serverless) or es (managed domain), for SigV4")
+    opensearch_endpoint: str | None = Field(default=None, description="collection or domain URL (an http loopback stand-in locally)")
+    opensearch_service: Literal["aoss", "es"] = Field(
+        default="aoss", description="aoss (Serverless collection) or es (managed domain): the SigV4 service and the write semantics"
+    )
 
     embedder: str = Field(default="local", description="local (MiniLM, offline) | openai")
     openai_embedding_model: str = "text-embedding-3-small"

@@ -302,7 +302,8 @@ def search_index() -> SearchIndex:
         if not settings.opensearch_endpoint:
             raise ServiceUnavailable("RAAS_SEARCH_ENGINE=opensearch needs RAAS_OPENSEARCH_ENDPOINT", code="search_not_configured")
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        return OpenSearchIndex(sigv4_client(settings.opensearch_endpoint, region, settings.opensearch_service), dimension)
+        client = sigv4_client(settings.opensearch_endpoint, region, settings.opensearch_service)
+        return OpenSearchIndex(client, dimension, settings.opensearch_service)
     from raas.adapters.search_embedded import EmbeddedSearch
 
     directory = Path(settings.search_dir) if settings.search_dir else Path(tempfile.gettempdir()) / "raas-search"

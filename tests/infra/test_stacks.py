@@ -13,6 +13,7 @@ from raas.adapters.dynamo_schema import ALL_TABLES
 from raas.domain import catalog
 from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS, EVENT_ROUTES, PUBLIC_ROUTES, SCHEDULES, routes_by_function
 from tests.infra.conftest import resources, synth
+from tests.infra.test_cloud_conformance import _assert_domain_admits_only_search_roles
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 
@@ -132,7 +133,7 @@ def test_every_async_target_has_a_dead_letter_queue(templates: dict[str, dict[st
     notifications = resources(templates["data"], "Custom::S3BucketNotifications")
     config = next(iter(notifications.values()))["Properties"]["NotificationConfiguration"]["QueueConfigurations"][0]
     assert config["Events"] == ["s3:ObjectCreated:*"]
-    assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "tenants/"}]
+    # the key filter: test_cloud_conformance.test_only_document_sources_notify_the_ingest_queue
     mappings = resources(templates["api"], "AWS::Lambda::EventSourceMapping")
     assert [m["Properties"]["FunctionResponseTypes"] for m in mappings.values()] == [["ReportBatchItemFailures"]]
     rules = resources(templates["api"], "AWS::Events::Rule")
@@ -242,6 +243,12 @@ def test_a_managed_domain_forbids_explicit_indexes_in_bulk_bodies(tmp_path: Path
     assert domain["EncryptionAtRestOptions"]["Enabled"] is True
     assert domain["NodeToNodeEncryptionOptions"]["Enabled"] is True
     assert domain["DomainEndpointOptions"]["EnforceHTTPS"] is True
+    # the standard profile: two data nodes over two zones, three dedicated masters, gp3
+    assert domain["ClusterConfig"]["InstanceCount"] == 2
+    assert domain["ClusterConfig"]["DedicatedMasterCount"] == 3
+    assert domain["ClusterConfig"]["ZoneAwarenessEnabled"] is True
+    assert domain["EBSOptions"]["VolumeType"] == "gp3"
+    _assert_domain_admits_only_search_roles(template, "dev")
 
 
 @pytest.mark.parametrize("bad", [{"raas:logRetentionDays": 10}, {"raas:allowedModels": ["gpt-99"]}, {"raas:stage": "Bad Stage"}])

@@ -2,8 +2,10 @@
 
 moto does not enforce IAM conditions (a session tagged for A could read B there), so this
 checks the part our code controls: which tenant every session is requested for. What IAM
-does with the tag is checked on the policy document (tests/unit/test_tenant_policy.py) and,
-against a real account, by test_policy_simulator_with_a_real_account below.
+does with the tag is checked on the policy document (tests/unit/test_tenant_policy.py), by the
+policy double that runs whole requests through it (tests/kms_policy.py,
+tests/integration/test_kms_first_use.py) and, against a real account, by
+test_policy_simulator_with_a_real_account below.
 """
 
 from __future__ import annotations
@@ -93,3 +95,15 @@ def test_policy_simulator_with_a_real_account() -> None:  # pragma: no cover - n
     assert decision("dynamodb:Scan", table, [tag]) != "allowed"
     assert decision("s3:GetObject", f"{bucket}/tenants/tacme00000000000/x", [tag]) == "allowed"
     assert decision("s3:GetObject", f"{bucket}/tenants/tother0000000000/x", [tag]) != "allowed"
+
+    def via_s3(object_arn: str) -> list[dict[str, Any]]:  # what S3 sends KMS for an object without a Bucket Key
+        return [
+            tag,
+            {"ContextKeyName": "kms:EncryptionContext:aws:s3:arn", "ContextKeyValues": [object_arn], "ContextKeyType": "string"},
+            {"ContextKeyName": "kms:ViaService", "ContextKeyValues": ["s3.us-east-1.amazonaws.com"], "ContextKeyType": "string"},
+        ]
+
+    key = f"arn:aws:kms:us-east-1:{account}:key/00000000-0000-0000-0000-000000000000"  # untagged: a brand-new key
+    assert decision("kms:GenerateDataKey", key, via_s3(f"{bucket}/tenants/tacme00000000000/x")) == "allowed"
+    assert decision("kms:Decrypt", key, via_s3(f"{bucket}/tenants/tother0000000000/x")) != "allowed"
+    assert decision("kms:Decrypt", key, [tag]) != "allowed"  # not via S3, no context

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from raas.adapters.search_common import ForeignIndexError, check_index, index_name
 from raas.adapters.search_embedded import fts_query
-from raas.adapters.search_opensearch import bulk_actions, filter_clauses, index_body, knn_body, lexical_body
+from raas.adapters.search_opensearch import delete_actions, filter_clauses, index_actions, index_body, knn_body, lexical_body, sweep_body
 from raas.domain.documents import Chunk
 from raas.domain.retrieval import parse_filters
 
@@ -63,16 +65,33 @@ def test_lexical_body_is_a_filtered_bm25_match() -> None:
     assert body["query"]["bool"]["filter"] == [{"term": {"metadata.dept": "x"}}]
 
 
-def test_bulk_actions_delete_old_versions_and_index_new_chunks_in_one_request() -> None:
+def test_index_actions_carry_no_id_and_delete_actions_name_the_engine_ids() -> None:
     chunk = Chunk(chunk_id="dnew000000000000:00000", document_id="dnew000000000000", title="t", text="x", position=0)
-    actions = bulk_actions(TENANT, [chunk], [[0.5]], [("dold000000000000", 2)])
-    assert [(a["_op_type"], a["_id"]) for a in actions] == [
-        ("delete", "dold000000000000:00000"),
-        ("delete", "dold000000000000:00001"),
-        ("index", "dnew000000000000:00000"),
+    [action] = index_actions(TENANT, [chunk], [[0.5]])
+    assert "_id" not in action  # Serverless VECTORSEARCH generates ids and refuses ours
+    assert (action["_op_type"], action["_index"], action["chunk_id"], action["document_id"], action["vector"]) == (
+        "index",
+        index_name(TENANT),
+        "dnew000000000000:00000",
+        "dnew000000000000",
+        [0.5],
+    )
+    assert delete_actions(TENANT, ["b", "a", "b"]) == [
+        {"_op_type": "delete", "_index": index_name(TENANT), "_id": "a"},
+        {"_op_type": "delete", "_index": index_name(TENANT), "_id": "b"},
     ]
-    assert {a["_index"] for a in actions} == {index_name(TENANT)}
-    assert actions[2]["vector"] == [0.5]
+
+
+def test_sweep_body_pages_by_chunk_id_inclusively_without_scroll() -> None:
+    first = sweep_body("d000000000000001", None, size=50)
+    assert first == {
+        "size": 50,
+        "_source": False,
+        "sort": [{"chunk_id": "asc"}],
+        "query": {"bool": {"filter": [{"term": {"document_id": "d000000000000001"}}]}},
+    }
+    later = sweep_body("d000000000000001", "d000000000000001:00049")
+    assert later["query"]["bool"]["filter"][1] == {"range": {"chunk_id": {"gte": "d000000000000001:00049"}}}
 
 
 class _BulkClient:
@@ -84,12 +103,14 @@ class _BulkClient:
         from opensearchpy.serializer import JSONSerializer
 
         self.calls: list[str] = []
+        self.params: list[object] = []
         self.transport = SimpleNamespace(serializer=JSONSerializer())
 
     def bulk(self, body: str, **kwargs: object) -> dict:
         lines = [line for line in body.splitlines() if line.strip()]
         operations = [line for line in lines if line.startswith('{"index"') or line.startswith('{"delete"')]
         self.calls.append(body)
+        self.params.append(dict(kwargs))
         status = 429 if len(self.calls) == 1 else 201
         items = [
             {
@@ -103,6 +124,9 @@ class _BulkClient:
         ]
         return {"took": 1, "errors": status == 429, "items": items}
 
+    def search(self, index: str, body: dict) -> dict:
+        return {"hits": {"hits": []}}  # nothing searchable yet: the sweep finds no older chunks
+
 
 def test_bulk_429s_are_retried_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
@@ -112,5 +136,56 @@ def test_bulk_429s_are_retried_with_backoff(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(time, "sleep", lambda _seconds: None)  # the backoff itself is the library's
     client = _BulkClient()
     chunk = Chunk(chunk_id="d000000000000001:00000", document_id="d000000000000001", title="t", text="x", position=0)
-    OpenSearchIndex(client, 1).replace(TENANT, [chunk], [[1.0]], [])
+    ids = OpenSearchIndex(client, 1).replace(TENANT, [chunk], [[1.0]], [])
     assert len(client.calls) == 2
+    assert ids == ("0",)  # the id the engine answered on the retry
+
+
+class _SweepingClient(_BulkClient):
+    """Accepts bulk writes and answers every search with no hits (a collection that has not refreshed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls_made = 0
+
+    def bulk(self, body: str, **kwargs: object) -> dict:
+        self.calls.append(body)
+        self.params.append(dict(kwargs))
+        lines = [line for line in body.splitlines() if line.strip() and ('"index"' in line[:10] or '"delete"' in line[:10])]
+        op = "delete" if lines and lines[0].startswith('{"delete"') else "index"
+        return {"took": 1, "errors": False, "items": [{op: {"_id": f"gen{i}", "status": 201}} for i in range(len(lines))]}
+
+
+@pytest.mark.parametrize(("service", "params"), [("aoss", {}), ("es", {"refresh": "wait_for"})])
+def test_serverless_writes_take_no_refresh_and_a_domain_waits_for_it(service: str, params: dict) -> None:
+    from raas.adapters.search_opensearch import OpenSearchIndex
+
+    client = _SweepingClient()
+    adapter = OpenSearchIndex(client, 1, service)  # type: ignore[arg-type]
+    chunk = Chunk(chunk_id="d000000000000001:00000", document_id="d000000000000001", title="t", text="x", position=0)
+    assert adapter.replace(TENANT, [chunk], [[1.0]], []) == ("gen0",)
+    adapter.delete_document(TENANT, "d000000000000001", 1, ["gen0"])
+    assert client.params == [params, params]
+    assert adapter.visible_at_once is (service == "es")
+    assert '"_id"' not in client.calls[0]
+    assert json.loads(client.calls[1]) == {"delete": {"_index": index_name(TENANT), "_id": "gen0"}}
+
+
+def test_embedded_replace_answers_chunk_ids_and_drops_the_documents_older_chunks(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from raas.adapters.search_embedded import EmbeddedSearch
+    from raas.domain.ports import IndexedChunks
+
+    engine = EmbeddedSearch(Path(str(tmp_path)), 2)
+    old = [
+        Chunk(chunk_id=f"d000000000000001:0000{i}", document_id="d000000000000001", title="t", text=f"old {i}", position=i)
+        for i in range(3)
+    ]
+    engine.replace(TENANT, old, [[1.0, 0.0]] * 3, [])
+    new = [Chunk(chunk_id="d000000000000002:00000", document_id="d000000000000002", title="t", text="new", position=0)]
+    assert engine.replace(TENANT, new, [[0.0, 1.0]], [IndexedChunks("d000000000000001", 3)]) == ("d000000000000002:00000",)
+    assert engine.count(TENANT) == 1
+    assert engine.replace(TENANT, new, [[0.0, 1.0]], []) == ("d000000000000002:00000",)  # a re-run replaces, never duplicates
+    assert engine.count(TENANT) == 1
+    assert engine.visible_at_once is True

@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ import numpy as np
 
 from raas.adapters.search_common import check_index, index_name
 from raas.domain.documents import Chunk, chunk_id
+from raas.domain.ports import IndexedChunks
 from raas.domain.retrieval import Condition, Hit, matches
 
 _SCHEMA = """
@@ -63,6 +64,8 @@ class _Matrix:
 
 
 class EmbeddedSearch:
+    visible_at_once = True  # one SQLite transaction per write; readers see it when it commits
+
     def __init__(self, directory: Path, dimension: int):
         self.directory = directory
         self.dimension = dimension
@@ -95,7 +98,7 @@ class EmbeddedSearch:
         with self._lock(tenant_id), self._connect(tenant_id) as db:
             db.executescript(_SCHEMA)
 
-    def replace(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]], remove: list[tuple[str, int]]) -> None:
+    def replace(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]], remove: Sequence[IndexedChunks]) -> tuple[str, ...]:
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         rows = []
@@ -117,13 +120,15 @@ class EmbeddedSearch:
             )
         self.ensure_index(tenant_id)
         # one transaction: searchers see the old set or the new set, never half
+        replaced = {old.document_id for old in remove} | {chunk.document_id for chunk in chunks}
         with self._lock(tenant_id), self._connect(tenant_id) as db, db:
-            for document_id, _count in remove:
+            for document_id in replaced:
                 db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
-            db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+        return tuple(chunk.chunk_id for chunk in chunks)
 
-    def delete_document(self, tenant_id: str, document_id: str, chunk_count: int) -> None:
+    def delete_document(self, tenant_id: str, document_id: str, chunk_count: int, engine_ids: Sequence[str] = ()) -> None:
         if not self._path(tenant_id).exists():
             return
         with self._lock(tenant_id), self._connect(tenant_id) as db, db:

@@ -102,6 +102,21 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# The last segment of a document's source object key (`tenants/{tenant}/documents/{id}/source`). Bucket
+# notifications filter on it, so the other objects under a tenant's prefix (the search engine's
+# receipts, exports) never reach the ingest queue.
+SOURCE_OBJECT_SUFFIX = "/source"
+
+DOCUMENT_STATUS = (
+    "queued | processing | indexed | failed. `indexed` means every chunk is written to the tenant's index. When it "
+    "is also searchable depends on the engine: embedded (local) at once; an OpenSearch managed domain at once (writes "
+    "wait for its refresh); OpenSearch Serverless after the collection's refresh interval, which AWS documents as 60 "
+    "seconds for Classic vector search collections and 10 seconds for NextGen ones "
+    "(https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-vector-search.html). A deleted "
+    "or replaced document leaves search results after the same delay."
+)
+
+
 class Document(BaseModel):
     document_id: str
     tenant_id: str
@@ -109,7 +124,7 @@ class Document(BaseModel):
     content_type: str
     size_bytes: int
     content_hash: str | None = None
-    status: DocumentStatus
+    status: DocumentStatus = Field(description=DOCUMENT_STATUS)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
     source_uri: str | None = None
     filename: str | None = None

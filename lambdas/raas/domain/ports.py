@@ -6,6 +6,8 @@ Every method that touches tenant data takes the tenant id explicitly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from raas.domain.audit import AuditEntry
@@ -135,13 +137,32 @@ class ObjectStore(Protocol):
     def presign_put(self, tenant_id: str, key: str, content_type: str, expires_seconds: int) -> tuple[str, dict[str, str]]: ...
 
 
+@dataclass(frozen=True)
+class IndexedChunks:
+    """A document's chunks as a search index holds them.
+
+    `engine_ids` are the ids the engine gave the chunks when they were written (`replace`'s answer). An
+    engine that searches its writes only after a refresh interval cannot find a just-written chunk by its
+    document id, so removing it needs these; an engine whose writes are visible at once needs none."""
+
+    document_id: str
+    chunk_count: int = 0
+    engine_ids: tuple[str, ...] = ()
+
+
 class SearchIndex(Protocol):
+    visible_at_once: bool
+    """True when what `replace` and `delete_document` did is searchable as soon as they return."""
+
     def ensure_index(self, tenant_id: str) -> None: ...
 
-    def replace(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]], remove: list[tuple[str, int]]) -> None:
-        """Indexes `chunks` and removes the chunks of `remove` ((document id, chunk count)) in one step."""
+    def replace(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]], remove: Sequence[IndexedChunks]) -> tuple[str, ...]:
+        """Indexes `chunks`, then removes every other chunk of the documents in `remove` and of the chunks' own
+        document (leftovers of an earlier attempt); returns the ids the engine gave the new chunks. When it
+        raises, none of the new chunks is left in the index."""
 
-    def delete_document(self, tenant_id: str, document_id: str, chunk_count: int) -> None: ...
+    def delete_document(self, tenant_id: str, document_id: str, chunk_count: int, engine_ids: Sequence[str] = ()) -> None:
+        """Removes every chunk of the document: those it can find by document id and those named in `engine_ids`."""
 
     def lexical(self, tenant_id: str, query: str, k: int, conditions: list[Condition]) -> list[Hit]: ...
 

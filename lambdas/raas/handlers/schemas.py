@@ -12,7 +12,7 @@ from raas.domain.audit import AuditEntry
 from raas.domain.billing import Invoice
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion, TenantConfig
-from raas.domain.documents import Document
+from raas.domain.documents import DOCUMENT_STATUS, Document
 from raas.domain.tenants import ApiKey, Role, Tenant
 from raas.domain.usage import UsageReport
 
@@ -133,13 +133,13 @@ class UploadRequest(_Strict):
 
 class DocumentAccepted(BaseModel):
     document_id: str
-    status: str
+    status: str = Field(description=DOCUMENT_STATUS)
     duplicate: bool = Field(description="true when the same content was already here; this is the existing document")
 
 
 class UploadTicket(BaseModel):
     document_id: str
-    status: str
+    status: str = Field(description=DOCUMENT_STATUS)
     upload_url: str
     method: str = "PUT"
     headers: dict[str, str] = Field(description="send these headers with the PUT (they carry the tenant's encryption key)")
@@ -147,7 +147,7 @@ class UploadTicket(BaseModel):
 
 
 class DocumentPage(BaseModel):
-    documents: list[Document]
+    documents: list[Document] = Field(description=f"each with its status: {DOCUMENT_STATUS}")
     next_cursor: str | None
 
 

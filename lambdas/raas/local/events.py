@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from raas.adapters.aws import client
+from raas.domain.documents import SOURCE_OBJECT_SUFFIX
 from raas.local.aws import release_moto_tracking
 from raas.local.gateway import LambdaContext
 
@@ -39,7 +40,9 @@ def ensure_ingest_queue(bucket: str) -> str:
                 {
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "tenants/"}]}},
+                    "Filter": {
+                        "Key": {"FilterRules": [{"Name": "prefix", "Value": "tenants/"}, {"Name": "suffix", "Value": SOURCE_OBJECT_SUFFIX}]}
+                    },
                 }
             ]
         },

@@ -10,7 +10,19 @@ cross tenants. Rules this policy keeps (each guarded by a test):
   tenant `acme` can never match `acme-corp`.
 - Secondary indexes are granted only where they are tenant-keyed (the key-hash index is not,
   so it stays with the authorizer's own role).
-- KMS use is limited to keys tagged with the caller's tenant id.
+- KMS is granted only through S3 (`kms:ViaService`) and only for the tenant's own objects: the
+  encryption context S3 sends, `aws:s3:arn`, must be an object ARN under `tenants/<id>/`. No
+  statement depends on a key's tags or aliases: AWS says "it might take up to five minutes for
+  tag and alias changes to affect KMS key authorization"
+  (https://docs.aws.amazon.com/kms/latest/developerguide/tag-authorization.html), and tenant keys
+  are created at run time, so a tag condition refused a new tenant's first upload. The context is
+  part of the request, so the condition holds from the key's first second. Tenant objects are
+  written without an S3 Bucket Key, which would make the context the bucket ARN
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context).
+- `kms:EncryptionContext:*` is single-valued: never put a ForAllValues/ForAnyValue operator on it
+  (a ForAllValues condition also matches a request without the context;
+  https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-encryption-context).
+- No DescribeKey (it carries no context to check): key ARNs are resolved with the platform role.
 """
 
 from __future__ import annotations
@@ -39,11 +51,41 @@ FORBIDDEN_DYNAMODB_ACTIONS = (
     "dynamodb:PartiQLDelete",
 )
 S3_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion")
-KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey")
+# What S3 asks KMS for on the caller's behalf: GenerateDataKey to write, Decrypt to read
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html); a multipart
+# upload needs GenerateDataKey to start and Decrypt for each part
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html).
+KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+S3_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:s3:arn"
+# kms:ViaService names are s3.<region>.amazonaws.com
+# (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
+VIA_S3 = "s3.*.amazonaws.com"
 
 
 # Append-only tables (the audit log): the tenant role may add and read entries, never change them.
 APPEND_ONLY_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+
+
+def tenant_objects_key_condition(objects_arn_pattern: str) -> dict[str, Any]:
+    """KMS use only via S3, and only for objects whose ARN matches the pattern."""
+    return {"StringLike": {S3_ENCRYPTION_CONTEXT: [objects_arn_pattern], "kms:ViaService": [VIA_S3]}}
+
+
+def handler_tenant_key_statements(bucket_arn: str, kms_key_arns: str = "*") -> list[dict[str, Any]]:
+    """For handler roles that touch tenant objects with their own credentials (presigned upload and
+    export URLs are signed by the documents/account roles; lifecycle exports before a deletion):
+    any tenant's key, but only via S3 for objects under `tenants/`, plus DescribeKey to resolve a
+    tenant's alias to its key ARN. Neither depends on tags, so a new tenant works at once."""
+    return [
+        {
+            "Sid": "TenantKeysViaS3",
+            "Effect": "Allow",
+            "Action": list(KMS_ACTIONS),
+            "Resource": [kms_key_arns],
+            "Condition": tenant_objects_key_condition(f"{bucket_arn}/tenants/*"),
+        },
+        {"Sid": "ResolveTenantKeys", "Effect": "Allow", "Action": ["kms:DescribeKey"], "Resource": [kms_key_arns]},
+    ]
 
 
 def _leading_key_condition() -> dict[str, Any]:
@@ -97,8 +139,8 @@ def tenant_data_policy(
                 "Sid": "TenantKeyOnly",
                 "Effect": "Allow",
                 "Action": list(KMS_ACTIONS),
-                "Resource": ["*"],
-                "Condition": {"StringEquals": {f"aws:ResourceTag/raas:{TENANT_TAG}": PRINCIPAL_TENANT}},
+                "Resource": ["*"],  # keys are created at run time; the condition names the data instead
+                "Condition": tenant_objects_key_condition(f"{bucket_arn}/tenants/{PRINCIPAL_TENANT}/*"),
             },
         ],
     }

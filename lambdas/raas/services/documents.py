@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from raas.domain import catalog, ids
 from raas.domain.catalog import Tier
 from raas.domain.documents import (
+    SOURCE_OBJECT_SUFFIX,
     Document,
     DocumentStatus,
     MetadataValue,
@@ -22,12 +24,50 @@ from raas.domain.documents import (
 )
 from raas.domain.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
 from raas.domain.extraction import ExtractionError, check_declared_type
-from raas.domain.ports import AuditLog, DocumentStore, ObjectStore, QuotaExceeded, SearchIndex
+from raas.domain.ports import AuditLog, DocumentStore, IndexedChunks, ObjectStore, QuotaExceeded, SearchIndex
 
 
 def object_key(document_id: str) -> str:
     """Tenant-relative S3 key of a document's source bytes (the S3 key is `tenants/{tenant}/` + this)."""
-    return f"documents/{document_id}/source"
+    return f"documents/{document_id}{SOURCE_OBJECT_SUFFIX}"
+
+
+def engine_ids_key(document_id: str) -> str:
+    """Tenant-relative S3 key of the ids the search engine gave a document's chunks (see `EngineReceipts`)."""
+    return f"documents/{document_id}/engine-ids"
+
+
+MAX_RECEIPT_BYTES = 64 * 1024 * 1024
+
+
+class EngineReceipts:
+    """Keeps the ids a search engine gave a document's chunks, next to the document's bytes.
+
+    An engine that searches its writes only after a refresh interval (OpenSearch Serverless) cannot find a
+    chunk written a moment ago by its document id, so a delete or a replacement soon after indexing would miss
+    it; with these ids it deletes it anyway. Engines whose writes are visible at once need none, and nothing is
+    stored for them. S3, not the DynamoDB record: a large document has more ids than an item holds (400 KB)."""
+
+    def __init__(self, objects: ObjectStore, search: SearchIndex):
+        self.objects = objects
+        self.search = search
+
+    def keep(self, tenant_id: str, document_id: str, engine_ids: tuple[str, ...]) -> None:
+        if engine_ids and not self.search.visible_at_once:
+            self.objects.put(tenant_id, engine_ids_key(document_id), json.dumps(list(engine_ids)).encode(), "application/json")
+
+    def of(self, tenant_id: str, document_id: str) -> tuple[str, ...]:
+        if self.search.visible_at_once or self.objects.size(tenant_id, engine_ids_key(document_id)) is None:
+            return ()
+        return tuple(json.loads(self.objects.get(tenant_id, engine_ids_key(document_id), MAX_RECEIPT_BYTES)))
+
+    def drop(self, tenant_id: str, document_id: str) -> None:
+        if not self.search.visible_at_once:
+            self.objects.delete(tenant_id, engine_ids_key(document_id))
+
+    def indexed(self, document: Document) -> IndexedChunks:
+        """What the index needs to remove every chunk of this document."""
+        return IndexedChunks(document.document_id, document.chunk_count, self.of(document.tenant_id, document.document_id))
 
 
 def document_of_object_key(key: str) -> str | None:
@@ -87,6 +127,7 @@ class DocumentService:
         self.documents = documents
         self.objects = objects
         self.search = search
+        self.receipts = EngineReceipts(objects, search)
         self.presign_seconds = presign_seconds
         self._now = clock
 
@@ -178,7 +219,9 @@ class DocumentService:
     def delete(self, tenant_id: str, document_id: str, actor: str = "tenant") -> Document:
         document = self.get(tenant_id, document_id)
         # Index first: once the record is gone nothing would remember the chunks.
-        self.search.delete_document(tenant_id, document.document_id, document.chunk_count)
+        indexed = self.receipts.indexed(document)
+        self.search.delete_document(tenant_id, document.document_id, document.chunk_count, indexed.engine_ids)
+        self.receipts.drop(tenant_id, document.document_id)
         self.objects.delete(tenant_id, object_key(document.document_id))
         self.documents.delete(tenant_id, document)
         self.documents.bump_generation(tenant_id)

@@ -1,8 +1,10 @@
 """Ingestion of one uploaded object: extract, chunk, embed, index, record status and usage.
 
 Runs from the S3 event (through SQS), so it may see the same object twice: a document that is
-already `indexed` or `failed` is left alone, and re-running a `processing` one indexes the same
-chunk ids again. A failure never leaves chunks behind.
+already `indexed` or `failed` is left alone, and re-running a `processing` one writes its chunks
+again and removes what the earlier run wrote. A failure never leaves chunks behind: the ids the
+engine gave the chunks are kept (`EngineReceipts`) so they can be removed even before a search
+engine with a refresh interval can find them.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from aws_lambda_powertools import Logger
 from raas.domain import catalog
 from raas.domain.chunking import chunk_text
 from raas.domain.documents import Chunk, Document, DocumentStatus, chunk_id, content_hash
-from raas.domain.errors import GatewayTimeout, PayloadTooLarge, ServiceUnavailable
+from raas.domain.errors import GatewayTimeout, NotFound, PayloadTooLarge, ServiceUnavailable
 from raas.domain.extraction import ExtractionError, extract_text
 from raas.domain.ports import DocumentStore, Embedder, ObjectStore, SearchIndex, TenantStore, UsageRecorder
 from raas.domain.tenants import TenantStatus
 from raas.domain.usage import UsageEvent
 from raas.services.config import ConfigService
-from raas.services.documents import object_key
+from raas.services.documents import EngineReceipts, object_key
 
 logger = Logger(service="raas")
 EMBED_BATCH = 128
@@ -41,6 +43,7 @@ class IngestService:
         self.documents = documents
         self.objects = objects
         self.search = search
+        self.receipts = EngineReceipts(objects, search)
         self.embedder = embedder
         self.configs = configs
         self.tenants = tenants
@@ -50,6 +53,8 @@ class IngestService:
         document = self.documents.get(tenant_id, document_id)
         if document is None:
             logger.warning("object without a document record; removing it", extra={"tenant_id": tenant_id, "document_id": document_id})
+            # and any chunk a run that crashed after writing them left (searchable by now: this is a redelivery)
+            self.search.delete_document(tenant_id, document_id, 0)
             self.objects.delete(tenant_id, object_key(document_id))
             return None
         if document.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED):
@@ -59,6 +64,7 @@ class IngestService:
             return self._fail(document, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
         self.documents.update(tenant_id, document_id, status=DocumentStatus.PROCESSING.value)
         chunks: list[Chunk] = []
+        engine_ids: tuple[str, ...] = ()
         digest: str | None = document.content_hash
         try:
             data = self._read(document, catalog.tier_limits(tenant.tier).max_document_bytes)
@@ -77,25 +83,32 @@ class IngestService:
                 vectors.extend(self.embedder.embed([f"{c.title}\n{c.text}" for c in batch]))
             previous = self._previous_version(document)
             self.search.ensure_index(tenant_id)
-            self.search.replace(tenant_id, chunks, vectors, [(previous.document_id, previous.chunk_count)] if previous else [])
+            engine_ids = self.search.replace(tenant_id, chunks, vectors, [self.receipts.indexed(previous)] if previous else [])
+            self.receipts.keep(tenant_id, document_id, engine_ids)  # before `indexed`: a delete may come at once
         except (ExtractionError, PayloadTooLarge) as exc:
-            return self._fail(document, len(chunks), str(exc.args[0] if exc.args else exc), digest)
+            return self._fail(document, len(chunks), str(exc.args[0] if exc.args else exc), digest, engine_ids)
         except TRANSIENT:
-            self._remove_chunks(document, len(chunks))
+            self._remove_chunks(document, len(chunks), engine_ids)
             raise  # the event is retried (and lands in the DLQ after repeated failures)
         except Exception as exc:
             logger.exception("ingest failed", extra={"tenant_id": tenant_id, "document_id": document_id})
-            return self._fail(document, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest)
+            return self._fail(document, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest, engine_ids)
 
-        indexed = self.documents.update(
-            tenant_id,
-            document_id,
-            status=DocumentStatus.INDEXED.value,
-            chunk_count=len(chunks),
-            content_hash=digest,
-            indexed_at=datetime.now(UTC),
-            error=None,
-        )
+        try:
+            indexed = self.documents.update(
+                tenant_id,
+                document_id,
+                status=DocumentStatus.INDEXED.value,
+                chunk_count=len(chunks),
+                content_hash=digest,
+                indexed_at=datetime.now(UTC),
+                error=None,
+            )
+        except NotFound:
+            # deleted while we indexed: its delete ran before our chunks existed, so they are ours to remove
+            logger.info("document deleted during ingestion", extra={"tenant_id": tenant_id, "document_id": document_id})
+            self._remove_chunks(document, len(chunks), engine_ids)
+            return None
         if previous:
             self._retire(previous)
         if document.source_uri:
@@ -144,6 +157,7 @@ class IngestService:
 
     def _retire(self, previous: Document) -> None:
         """The old version of a source: its chunks went in the same index call; now its record and bytes."""
+        self.receipts.drop(previous.tenant_id, previous.document_id)
         self.objects.delete(previous.tenant_id, object_key(previous.document_id))
         self.documents.delete(previous.tenant_id, previous)
 
@@ -159,18 +173,27 @@ class IngestService:
             indexed_at=datetime.now(UTC),
         )
 
-    def _remove_chunks(self, document: Document, count: int) -> None:
+    def _remove_chunks(self, document: Document, count: int, engine_ids: tuple[str, ...] = ()) -> None:
+        """This run's chunks (`engine_ids`), an earlier run's (its receipt) and whatever the index finds by document id."""
         try:
-            self.search.delete_document(document.tenant_id, document.document_id, count)
+            earlier = self.receipts.of(document.tenant_id, document.document_id)
+        except NotFound:  # the tenant is gone, and its whole index with it
+            earlier = ()
+        try:
+            self.search.delete_document(document.tenant_id, document.document_id, count, engine_ids + earlier)
+            if engine_ids or earlier:
+                self.receipts.drop(document.tenant_id, document.document_id)
         except Exception:
             logger.exception(
                 "could not remove partial chunks", extra={"tenant_id": document.tenant_id, "document_id": document.document_id}
             )
             raise
 
-    def _fail(self, document: Document, chunk_count: int, reason: str, digest: str | None = None) -> Document:
+    def _fail(
+        self, document: Document, chunk_count: int, reason: str, digest: str | None = None, engine_ids: tuple[str, ...] = ()
+    ) -> Document:
         """Marks the document failed with a reason, leaving no chunks and freeing its content hash for a retry."""
-        self._remove_chunks(document, chunk_count)
+        self._remove_chunks(document, chunk_count, engine_ids)
         if digest or document.content_hash:
             self.documents.release_hash(document.tenant_id, digest or document.content_hash or "", document.document_id)
         logger.info("document failed", extra={"tenant_id": document.tenant_id, "document_id": document.document_id, "reason": reason})
