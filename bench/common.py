@@ -80,25 +80,40 @@ class Platform:
 
 
 @contextmanager
-def platform(tier: str = "enterprise") -> Iterator[Platform]:
+def local_aws(prefix: str, *, patched: bool = True) -> Iterator[None]:
+    """moto in process with the platform's tables, bucket and queues, a scratch search directory and no
+    answer cache; `patched` installs raas.local.moto_patches as `raas local` does (transactions cost
+    what they touch), `patched=False` shows moto as it is."""
     from moto import mock_aws
 
     from raas import wiring
-    from raas.domain.catalog import Tier
-    from raas.handlers import ingest
     from raas.local.aws import ensure_resources
-    from raas.local.events import QueuePump
 
-    with tempfile.TemporaryDirectory(prefix="raas-bench-") as scratch, mock_aws():
+    if patched:
+        from raas.local import moto_patches
+
+        moto_patches.install()
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch, mock_aws():
         os.environ["RAAS_SEARCH_DIR"] = scratch
         os.environ["RAAS_RESPONSE_CACHE_TTL_SECONDS"] = "0"
         wiring.reset()
         os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()
         wiring.reset()
+        yield
+        wiring.reset()
+
+
+@contextmanager
+def platform(tier: str = "enterprise") -> Iterator[Platform]:
+    from raas import wiring
+    from raas.domain.catalog import Tier
+    from raas.handlers import ingest
+    from raas.local.events import QueuePump
+
+    with local_aws("raas-bench-"):
         tenant, _key, _secret = wiring.tenant_service().create("bench", Tier(tier))
         pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler, wait_seconds=0)
         yield Platform(tenant.tenant_id, Tier(tier), pump)
-        wiring.reset()
 
 
 def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch: int = 50) -> tuple[float, int]:

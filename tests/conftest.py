@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from raas.local.aws import isolate_from_real_aws, serialize_moto_dynamodb_writes
+from raas.local import moto_patches
+from raas.local.aws import isolate_from_real_aws
 
 # Never let a test reach real AWS, whatever the developer's shell has.
 isolate_from_real_aws()
-serialize_moto_dynamodb_writes()  # moto's transactions are not atomic across threads; DynamoDB's are
+moto_patches.install()  # transactions that cost what they touch, and writes atomic across threads as DynamoDB's
 os.environ.update({"POWERTOOLS_METRICS_NAMESPACE": "raas-test", "POWERTOOLS_LOG_LEVEL": "WARNING"})
 
 from tests.helpers import ApiClient, FakeProviderServer, GatewayClient, HashingEmbedder, RecordingChat, expect  # noqa: E402

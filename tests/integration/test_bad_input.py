@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from raas import wiring
-from tests.conftest import TenantHandle
+from tests.conftest import OPERATOR_KEY, TenantHandle
 from tests.helpers import ApiClient, GatewayClient, expect
 
 pytestmark = pytest.mark.usefixtures("aws", "chat")
@@ -33,6 +33,13 @@ def _zip_bomb() -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("word/document.xml", b"0" * 20_000_000)
     return buffer.getvalue()
+
+
+DOCUMENT_WITH = b'{"title": "t", "text": "x", '  # the start of a valid inline document; a row adds the rest
+
+# Within every per-key metadata rule (50 keys, lists of 100 strings of 1000 characters) and the 10 MiB
+# body limit, yet a 5 MB record: the 64 KiB cap on the whole refuses it before DynamoDB would.
+OVERSIZE_METADATA = {f"k{i}": ["x" * 1000] * 100 for i in range(50)}
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,66 @@ CATALOGUE = [
     BadInput("forged key", "GET", "/v1/config", None, 401, "unauthorized", key="raw:Bearer raas_forged0000000000000000000000000000000000"),
     BadInput("wrong scheme", "GET", "/v1/config", None, 401, "unauthorized", key="raw:Basic dXNlcjpwYXNz"),
     BadInput("revoked key", "GET", "/v1/config", None, 401, "unauthorized", key="revoked"),
+    BadInput("operator key on a tenant route", "GET", "/v1/config", None, 403, "tenant_key_required", key=f"raw:Bearer {OPERATOR_KEY}"),
+]
+
+
+# Well framed but hostile JSON (issue 12): each of these answered 502, or was stored, or was coerced,
+# before the handlers parsed bodies with one strict parser (raas.handlers.api.parse_json_body) and
+# the request models took strict numbers and booleans. One tenant serves the whole list (a row costs
+# a request, not a fresh platform).
+HOSTILE_JSON = [
+    BadInput(
+        "nesting past the recursion limit",
+        "PATCH",
+        "/v1/config",
+        b'{"branding": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        400,
+        "invalid_json",
+    ),
+    BadInput(
+        "nesting past DynamoDB's 32 levels",
+        "POST",
+        "/v1/query",
+        b'{"query": "x", "filters": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+        400,
+        "invalid_json",
+    ),
+    BadInput("integer past Python's 4300 digits", "PATCH", "/v1/config", b'{"top_k": ' + b"9" * 5000 + b"}"),
+    BadInput("integer past DynamoDB's 38 digits", "POST", "/v1/documents", DOCUMENT_WITH + b'"metadata": {"n": ' + b"9" * 39 + b"}}"),
+    BadInput("number above DynamoDB's range", "PATCH", "/v1/config", {"limits": {"monthly_cost_usd": 1e300}}),
+    BadInput("number below DynamoDB's range", "POST", "/v1/documents", {"title": "t", "text": "x", "metadata": {"n": 1e-300}}),
+    BadInput("NaN", "PATCH", "/v1/config", b'{"temperature": NaN}', 400, "invalid_json"),
+    BadInput("Infinity", "PATCH", "/v1/config", b'{"limits": {"monthly_cost_usd": Infinity}}', 400, "invalid_json"),
+    BadInput("-Infinity in metadata", "POST", "/v1/documents", DOCUMENT_WITH + b'"metadata": {"n": -Infinity}}', 400, "invalid_json"),
+    BadInput("lone surrogate in a document's text", "POST", "/v1/documents", b'{"title": "t", "text": "a\\udc00b"}'),
+    BadInput("lone surrogate in metadata", "POST", "/v1/documents", DOCUMENT_WITH + b'"metadata": {"a": "\\ud800"}}'),
+    BadInput(
+        "lone surrogate in a prompt variable",
+        "PATCH",
+        "/v1/config",
+        b'{"prompt_template": "{org} {query} {context}", "prompt_variables": {"org": "\\udfff"}}',
+    ),
+    BadInput("lone surrogate in a filter", "POST", "/v1/query", b'{"query": "x", "filters": {"a": "\\ud800"}}'),
+    BadInput(
+        "metadata over 64 KiB (a 5 MB record otherwise)",
+        "POST",
+        "/v1/documents",
+        {"title": "t", "text": "x", "metadata": OVERSIZE_METADATA},
+        422,
+        "invalid_metadata",
+    ),
+    BadInput("boolean as an integer", "PATCH", "/v1/config", {"top_k": True}),
+    BadInput("boolean as a query's top_k", "POST", "/v1/query", {"query": "x", "top_k": True}),
+    BadInput("boolean as a search's alpha", "POST", "/v1/search", {"query": "x", "alpha": True}),
+    BadInput("boolean as a float", "PATCH", "/v1/config", {"temperature": True}),
+    BadInput("boolean as a nested integer", "PATCH", "/v1/config", {"chunking": {"overlap": True}}),
+    BadInput(
+        "boolean as an upload size", "POST", "/v1/documents/uploads", {"filename": "a.txt", "content_type": "text/plain", "size": True}
+    ),
+    BadInput("string as an integer", "PATCH", "/v1/config", {"top_k": "3"}),
+    BadInput("float as an integer", "PATCH", "/v1/config", {"max_tokens": 300.0}),
+    BadInput("integer as a boolean", "PATCH", "/v1/config", {"enable_reranking": 1}),
 ]
 
 
@@ -210,3 +277,34 @@ def test_injection_in_a_document_is_screened_out_of_the_prompt(api: ApiClient, t
     ingest_queue.drain()
     answer = expect(api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "otter facts"}), 200)
     assert answer["retrieval"]["screened_out"] >= 1
+
+
+def test_hostile_json_gets_a_clear_4xx_and_writes_nothing(api: GatewayClient, tenant_a: TenantHandle) -> None:
+    before = _snapshot(api, tenant_a)
+    wrong: dict[str, Any] = {}
+    for case in HOSTILE_JSON:
+        reply = _send(api, case, tenant_a, revoked="")
+        try:
+            error = reply.json()["error"]
+            answer = (reply.status, error["code"], bool(error["message"]))
+        except (ValueError, KeyError, TypeError):
+            answer = (reply.status, reply.body[:200], False)
+        if answer != (case.status, case.code, True):
+            wrong[case.name] = answer
+    assert not wrong, wrong
+    assert _snapshot(api, tenant_a) == before, "a hostile body changed the tenant's state"
+
+
+def test_hostile_values_are_refused_with_the_field_that_holds_them(api: GatewayClient, tenant_a: TenantHandle) -> None:
+    reply = _send(
+        api, BadInput("", "POST", "/v1/documents", b'{"title": "t", "text": "x", "metadata": {"n": 1e999, "s": "\\ud800"}}'), tenant_a, ""
+    )
+    fields = {detail["field"]: detail["type"] for detail in reply.json()["error"]["details"]}
+    assert fields == {"body.metadata.n": "number_out_of_range", "body.metadata.s": "string_unicode"}
+
+
+def test_integers_still_count_as_floats(api: ApiClient, tenant_a: TenantHandle) -> None:
+    """Strict types refuse booleans and strings for numbers, but `temperature: 1` is a float."""
+    updated = expect(api.request("PATCH", "/v1/config", key=tenant_a.admin_key, json_body={"temperature": 1, "alpha": 0}), 200)
+    assert (updated["config"]["temperature"], updated["config"]["alpha"]) == (1.0, 0.0)
+    expect(api.request("PATCH", "/v1/config", key=tenant_a.admin_key, json_body={"limits": {"monthly_cost_usd": 3}}), 200)

@@ -13,7 +13,7 @@ import pytest
 import stripe
 
 from raas import wiring
-from raas.domain.tenants import TenantStatus
+from raas.domain.tenants import Tenant, TenantStatus
 from raas.domain.usage import UsageEvent, period_of
 from raas.services.billing import BillingService
 from tests.conftest import OPERATOR_KEY, TenantHandle, create_tenant
@@ -106,16 +106,35 @@ def test_a_lost_acknowledgement_is_not_double_counted(api: ApiClient, fake_strip
     assert fake_stripe.totals()[(_customer(billed), "raas_queries")] == 3
 
 
-def _signed(payload: dict[str, Any], secret: str = WEBHOOK_SECRET) -> tuple[str, str]:
+def _signed(payload: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[str, str]:
     body = json.dumps(payload)
-    timestamp = int(time.time())
+    timestamp = int(time.time()) if timestamp is None else timestamp
     signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{body}", secret)
     return body, f"t={timestamp},v1={signature}"
 
 
-def _webhook(api: ApiClient, payload: dict[str, Any], secret: str = WEBHOOK_SECRET) -> Any:
-    body, header = _signed(payload, secret)
+def _webhook(api: ApiClient, payload: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> Any:
+    body, header = _signed(payload, secret, timestamp)
     return api.request("POST", "/v1/billing/stripe/webhook", json_body=json.loads(body), headers={"Stripe-Signature": header})
+
+
+def _profile(tenant: TenantHandle) -> Tenant:
+    profile = wiring.tenant_store().get_tenant(tenant.tenant_id)
+    assert profile is not None
+    return profile
+
+
+def _later(service: BillingService, days: int) -> BillingService:
+    """The same billing service with its clock `days` (and a minute) ahead: the daily grace check then."""
+    return BillingService(
+        service.tenants,
+        service.tenant_service,
+        service.outbox,
+        service.provider,
+        service.invoices,
+        grace_days=days,
+        clock=lambda: datetime.now(UTC) + timedelta(days=days, minutes=1),
+    )
 
 
 def test_payment_failure_suspends_and_payment_resumes(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
@@ -185,3 +204,107 @@ def test_a_failed_payment_suspends_only_after_the_grace_period(
     )
     assert later.enforce_grace() == 1  # what the daily metering run does
     assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]
+
+
+def test_a_replayed_webhook_acts_only_once(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    """Stripe delivers at least once and retries for days, and a captured delivery can be replayed
+    while its signature is fresh. An event id acts once: a late copy of the failure must not
+    suspend a tenant that has paid since."""
+    customer = _customer(billed)
+    failed = {"id": "evt_replayed", "type": "invoice.payment_failed", "data": {"object": {"id": "in_7", "customer": customer}}}
+    assert expect(_webhook(api, failed), 200)["outcome"] == "payment failure recorded"
+    paid = {"id": "evt_paid_7", "type": "invoice.paid", "data": {"object": {"id": "in_7", "customer": customer}}}
+    assert expect(_webhook(api, paid), 200)["outcome"] == "payment recorded"
+    assert _profile(billed).status is TenantStatus.ACTIVE
+
+    assert expect(_webhook(api, failed), 200)["outcome"] == "duplicate"  # the same event again
+    assert expect(_webhook(api, paid), 200)["outcome"] == "duplicate"
+    assert _profile(billed).status is TenantStatus.ACTIVE
+    assert _profile(billed).payment_failed_at is None
+
+
+def test_a_webhook_signed_in_the_future_is_refused(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    """The SDK checks only that a timestamp is not too old; one an hour ahead would stay replayable for an hour."""
+    failed = {"id": "evt_future", "type": "invoice.payment_failed", "data": {"object": {"customer": _customer(billed)}}}
+    reply = _webhook(api, failed, timestamp=int(time.time()) + 3600)
+    assert (reply.status, reply.json()["error"]["code"]) == (400, "webhook_timestamp_in_future")
+    assert _profile(billed).status is TenantStatus.ACTIVE
+    # a small clock skew is tolerated
+    assert expect(_webhook(api, failed, timestamp=int(time.time()) + 60), 200)["outcome"] == "payment failure recorded"
+
+
+def test_a_paid_invoice_does_not_lift_the_operators_suspension(
+    api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "7")
+    wiring.reset()
+    customer = _customer(billed)
+    failed = {"id": "evt_30", "type": "invoice.payment_failed", "data": {"object": {"customer": customer}}}
+    expect(_webhook(api, failed), 200)  # within the grace period: still active
+    suspended = expect(api.request("POST", f"/v1/tenants/{billed.tenant_id}/suspend", key=OPERATOR_KEY), 200)
+    assert suspended["status"] == "suspended"
+    paid = {"id": "evt_31", "type": "invoice.paid", "data": {"object": {"id": "in_31", "customer": customer}}}
+    assert expect(_webhook(api, paid), 200)["outcome"] == "payment recorded"
+    assert _profile(billed).status is TenantStatus.SUSPENDED  # the payment lifts nothing the operator set
+    assert api.request("GET", "/v1/config", key=billed.admin_key).status == 403
+    assert _profile(billed).suspension_reasons == ["operator"]
+    assert _profile(billed).payment_failed_at is None
+
+    resumed = expect(api.request("POST", f"/v1/tenants/{billed.tenant_id}/resume", key=OPERATOR_KEY), 200)
+    assert (resumed["status"], resumed["suspension_reasons"]) == ("active", [])
+    assert api.request("GET", "/v1/config", key=billed.admin_key).status == 200
+
+
+def test_a_payment_overdue_during_the_operators_suspension_outlasts_its_resume(
+    api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "7")
+    wiring.reset()
+    failed = {"id": "evt_35", "type": "invoice.payment_failed", "data": {"object": {"customer": _customer(billed)}}}
+    expect(_webhook(api, failed), 200)
+    expect(api.request("POST", f"/v1/tenants/{billed.tenant_id}/suspend", key=OPERATOR_KEY), 200)
+    service = wiring.billing_service()
+    assert service is not None
+    assert _later(service, 7).enforce_grace() == 1  # the grace period ends while the operator's suspension holds
+    expect(api.request("POST", f"/v1/tenants/{billed.tenant_id}/resume", key=OPERATOR_KEY), 200)
+    assert _profile(billed).status is TenantStatus.SUSPENDED  # still unpaid
+    assert _profile(billed).suspension_reasons == ["payment"]
+
+
+def test_the_operators_resume_does_not_lift_a_payment_suspension_unless_waived(
+    api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle
+) -> None:
+    failed = {"id": "evt_40", "type": "invoice.payment_failed", "data": {"object": {"customer": _customer(billed)}}}
+    expect(_webhook(api, failed), 200)  # grace 0: suspended for payment
+    resumed = expect(api.request("POST", f"/v1/tenants/{billed.tenant_id}/resume", key=OPERATOR_KEY), 200)
+    assert resumed["status"] == "suspended"  # there was no operator reason to lift
+    assert resumed["suspension_reasons"] == ["payment"]
+    assert api.request("GET", "/v1/config", key=billed.admin_key).status == 403
+
+    waived = api.request("POST", f"/v1/tenants/{billed.tenant_id}/resume", key=OPERATOR_KEY, json_body={"reason": "payment"})
+    assert (expect(waived, 200)["status"], waived.json()["suspension_reasons"]) == ("active", [])
+    service = wiring.billing_service()
+    assert service is not None
+    assert service.enforce_grace(billed.tenant_id) == 0  # the waiver cleared the failure: no suspension again
+    assert _profile(billed).status is TenantStatus.ACTIVE
+
+
+def test_a_failure_delivered_after_a_later_payment_does_not_suspend(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
+    """Stripe does not deliver events in the order they were created: the failure created a minute
+    before the payment, but delivered after it, must not suspend the tenant that has paid."""
+    customer = _customer(billed)
+    now = int(time.time())
+    paid = {"id": "evt_50", "created": now, "type": "invoice.paid", "data": {"object": {"id": "in_50", "customer": customer}}}
+    late_failure = {
+        "id": "evt_49",
+        "created": now - 60,
+        "type": "invoice.payment_failed",
+        "data": {"object": {"id": "in_50", "customer": customer}},
+    }
+    assert expect(_webhook(api, paid), 200)["outcome"] == "payment recorded"
+    expect(_webhook(api, late_failure), 200)
+    assert _profile(billed).status is TenantStatus.ACTIVE
+    assert _profile(billed).payment_failed_at is None
+    newer_failure = {**late_failure, "id": "evt_51", "created": now + 1}
+    assert expect(_webhook(api, newer_failure), 200)["outcome"] == "payment failure recorded"
+    assert _profile(billed).status is TenantStatus.SUSPENDED  # a failure after the payment still counts (grace 0)

@@ -31,10 +31,11 @@ pytestmark = pytest.mark.usefixtures("aws")
 class Throttled:
     """A DynamoDB client whose named operations fail as DynamoDB does under throttling."""
 
-    def __init__(self, inner: Any, operations: set[str], code: str = "ThrottlingException"):
+    def __init__(self, inner: Any, operations: set[str], code: str = "ThrottlingException", message: str = "Rate exceeded"):
         self.inner = inner
         self.operations = operations
         self.code = code
+        self.message = message
         self.failed = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -44,7 +45,7 @@ class Throttled:
 
         def fail(*_args: Any, **_kwargs: Any) -> Any:
             self.failed += 1
-            raise ClientError({"Error": {"Code": self.code, "Message": "Rate exceeded"}}, name)
+            raise ClientError({"Error": {"Code": self.code, "Message": self.message}}, name)
 
         return fail
 
@@ -75,6 +76,23 @@ def test_dynamodb_throttling_is_a_503_and_writes_nothing(api: ApiClient, tenant_
     assert wiring.document_store().stats(tenant_a.tenant_id)["documents"] == 0
     # the same content goes in cleanly once DynamoDB recovers: no stale hash claim is left
     expect(api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "throttled"}), 202)
+
+
+def test_a_record_dynamodb_finds_too_large_is_a_413_and_writes_nothing(
+    api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DynamoDB refuses items over 400 KB with a ValidationException
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html): the caller's 413, not a 502.
+    too_large = Throttled(
+        boto3.client("dynamodb"), {"transact_write_items"}, "ValidationException", "Item size has exceeded the maximum allowed size"
+    )
+    monkeypatch.setattr(wiring, "clients", with_dynamodb(too_large))
+    wiring.reset()
+    reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "big"})
+    assert (reply.status, reply.json()["error"]["code"]) == (413, "record_too_large")
+    monkeypatch.undo()
+    wiring.reset()
+    assert _documents(api, tenant_a) == []
 
 
 class FailingPuts:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -210,3 +212,82 @@ def test_the_openai_provider_path_end_to_end(
     assert (down.status, down.error_code) == (503, "llm_unavailable")
     period = datetime.now(UTC).strftime("%Y-%m")
     assert wiring.usage_recorder().totals(tenant_a.tenant_id, period)["queries"] == 1  # the failed query cost nothing
+
+
+def _volatile_replaced(body: Any) -> Any:
+    """The body with values that change per request (ids, clocks, scores) replaced by their type's name."""
+    volatile = {"query_id", "latency_ms", "embedding_ms", "generation_ms", "score", "document_id", "chunk_id"}
+    if isinstance(body, dict):
+        return {k: type(v).__name__ if k in volatile else _volatile_replaced(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_volatile_replaced(v) for v in body]
+    return body
+
+
+def test_answer_and_search_wire_shapes_stay_as_published(
+    api: ApiClient, tenant_a: TenantHandle, library: dict, chat: RecordingChat
+) -> None:
+    # Given the library, when the same question is answered twice (fresh, then from the cache) and searched
+    fresh = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "refund days", "top_k": 1})
+    cached = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "refund days", "top_k": 1})
+    found = api.request("POST", "/v1/search", key=tenant_a.admin_key, json_body={"query": "refund days", "top_k": 1})
+    # Then every field, its nesting and its order are exactly what clients were given before typed results
+    answer_shape = {
+        "query_id": "str",
+        "answer": "recorded answer [1]",
+        "citations": [
+            {
+                "document_id": "str",
+                "chunk_id": "str",
+                "title": "Refund policy",
+                "score": "float",
+                "snippet": "Customers may request a refund within 30 days of purchase.",
+            }
+        ],
+        "model": "gpt-3.5-turbo",
+        "offline": False,
+        "config_version": 0,
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 8e-05},
+        "retrieval": {"top_k": 1, "alpha": 0.5, "reranked": False, "screened_out": 0},
+        "cached": False,
+        "latency_ms": "float",
+        "timings": {"embedding_ms": "float", "generation_ms": "float"},
+    }
+    for reply, was_cached in ((fresh, False), (cached, True)):
+        body = json.loads(reply.text)
+        assert list(body) == list(answer_shape)
+        assert _volatile_replaced(body) == {**answer_shape, "cached": was_cached}
+    assert json.loads(cached.text)["timings"] == {"embedding_ms": 0.0, "generation_ms": 0.0}
+    assert json.loads(cached.text)["citations"] == json.loads(fresh.text)["citations"]
+    assert _volatile_replaced(json.loads(found.text)) == {
+        "results": [
+            {
+                "document_id": "str",
+                "chunk_id": "str",
+                "title": "Refund policy",
+                "score": "float",
+                "snippet": "Customers may request a refund within 30 days of purchase.",
+                "metadata": {"dept": "support", "year": 2024},
+            }
+        ],
+        "config_version": 0,
+    }
+    history = json.loads(api.request("GET", "/v1/queries?limit=1", key=tenant_a.admin_key).text)
+    assert _volatile_replaced(history) == {
+        "queries": [
+            {
+                "query_id": "str",
+                "at": history["queries"][0]["at"],
+                "query": "refund days",
+                "answer": "recorded answer [1]",
+                "model": "gpt-3.5-turbo",
+                "citations": [library["refunds"]],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 8e-05},
+                "latency_ms": "float",
+                "cached": True,
+            }
+        ],
+        "next_cursor": history["next_cursor"],
+    }
+    assert datetime.fromisoformat(history["queries"][0]["at"]).tzinfo is not None
+    assert list(history["queries"][0]) == ["query_id", "at", "query", "answer", "model", "citations", "usage", "latency_ms", "cached"]

@@ -1,4 +1,5 @@
-"""Invoices (in the usage table, one per tenant and period) and the billing outbox."""
+"""Invoices and the Stripe events already acted on (in the usage table, under the tenant's
+partition), and the billing outbox."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from raas.adapters.registry import tenant_pk
 from raas.adapters.usage import OUTBOX_PENDING
 from raas.domain.billing import Invoice, OutboxEntry
 from raas.security.credentials import as_source
+
+# Stripe retries an undelivered event for up to three days (https://docs.stripe.com/webhooks#retries);
+# its id is remembered for longer, so a late retry or a replayed delivery never acts twice.
+WEBHOOK_EVENT_RETENTION_SECONDS = 7 * 24 * 3600
+# A claim whose handler died (timeout, crash) is taken over after this long; API Gateway ends a
+# request after 29 seconds, so a live handler never holds a claim this long.
+WEBHOOK_CLAIM_STALE_SECONDS = 300
 
 
 class DynamoInvoiceStore:
@@ -71,6 +79,59 @@ class DynamoInvoiceStore:
                 ConditionExpression="attribute_exists(PK)",
             )
         return paid
+
+    # --- Stripe events acted on ----------------------------------------------------------------
+    def _event_key(self, tenant_id: str, event_id: str) -> dict[str, Any]:
+        return to_item({"PK": tenant_pk(tenant_id), "SK": f"STRIPE_EVENT#{event_id}"})
+
+    def claim_webhook_event(self, tenant_id: str, event_id: str) -> bool:
+        """A conditional put: exactly one delivery of an event wins, even when two arrive at once
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html)."""
+        now = int(time.time())
+        item = {
+            **from_item(self._event_key(tenant_id, event_id)),
+            "state": "in_progress",
+            "claimed_at": now,
+            "expires_at": now + WEBHOOK_EVENT_RETENTION_SECONDS,
+        }
+        try:
+            with storage_errors("the billing event log"):
+                self.clients(tenant_id).put_item(
+                    TableName=self.table,
+                    Item=to_item(item),
+                    ConditionExpression="attribute_not_exists(PK) OR (#state = :in_progress AND claimed_at < :stale)",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues=to_item({":in_progress": "in_progress", ":stale": now - WEBHOOK_CLAIM_STALE_SECONDS}),
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def finish_webhook_event(self, tenant_id: str, event_id: str) -> None:
+        with storage_errors("the billing event log"):
+            self.clients(tenant_id).update_item(
+                TableName=self.table,
+                Key=self._event_key(tenant_id, event_id),
+                UpdateExpression="SET #state = :done",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item({":done": "done"}),
+            )
+
+    def release_webhook_event(self, tenant_id: str, event_id: str) -> None:
+        try:
+            with storage_errors("the billing event log"):
+                self.clients(tenant_id).delete_item(
+                    TableName=self.table,
+                    Key=self._event_key(tenant_id, event_id),
+                    ConditionExpression="#state = :in_progress",  # never forgets an event that was handled
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues=to_item({":in_progress": "in_progress"}),
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
 
 
 class DynamoOutbox:

@@ -1,4 +1,12 @@
-"""DynamoDB document store: records, content-hash claims, source pointers, quota counters."""
+"""DynamoDB document store: records, content-hash claims, source pointers, quota counters.
+
+Ingestion and deletion of a document run in different Lambdas at the same time; they are ordered by
+conditional writes on the document's record (a condition is checked and the write applied as one step,
+or the write fails: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
+An ingest attempt `claim`s the record (`processing`, with its own attempt token) and may only `mark_indexed`
+or `mark_failed` it while the record still carries that token; a deletion first `mark_deleting`s it, which
+makes every later mark of an attempt fail, so the attempt knows its chunks are its own to remove.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +19,9 @@ from botocore.exceptions import ClientError
 
 from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
 from raas.adapters.registry import tenant_pk
-from raas.domain.documents import Document
+from raas.domain.documents import Document, DocumentStatus
 from raas.domain.errors import NotFound
-from raas.domain.ports import QuotaExceeded
+from raas.domain.ports import QuotaExceeded, VersionConflict
 from raas.security.credentials import as_source
 
 STATS_SK = "STATS"
@@ -152,6 +160,89 @@ class DynamoDocumentStore:
             raise
         return _from_record(from_item(result["Attributes"]))
 
+    def claim(self, tenant_id: str, document_id: str, attempt: str) -> Document:
+        """Marks the document `processing` by this ingest attempt, if it is `queued` or `processing` (an earlier
+        attempt that crashed or failed transiently). VersionConflict when it is gone, finished or being deleted."""
+        return self._conditional_set(
+            tenant_id,
+            document_id,
+            {"status": DocumentStatus.PROCESSING.value, "attempt": attempt},
+            "attribute_exists(PK) AND #status IN (:queued, :processing)",
+            {":queued": DocumentStatus.QUEUED.value, ":processing": DocumentStatus.PROCESSING.value},
+        )
+
+    def mark_indexed(
+        self,
+        tenant_id: str,
+        document_id: str,
+        attempt: str,
+        *,
+        chunk_count: int,
+        content_hash: str | None,
+        indexed_at: datetime,
+        duplicate_of: str | None = None,
+    ) -> Document:
+        """`indexed`, only while this attempt still holds the document; VersionConflict otherwise."""
+        fields: dict[str, Any] = {
+            "status": DocumentStatus.INDEXED.value,
+            "chunk_count": chunk_count,
+            "content_hash": content_hash,
+            "indexed_at": indexed_at,
+            "error": None,
+            "duplicate_of": duplicate_of,
+        }
+        return self._finish(tenant_id, document_id, attempt, fields)
+
+    def mark_failed(self, tenant_id: str, document_id: str, attempt: str, error: str) -> Document:
+        """`failed` with a reason, only while this attempt still holds the document; VersionConflict otherwise."""
+        return self._finish(tenant_id, document_id, attempt, {"status": DocumentStatus.FAILED.value, "error": error})
+
+    def mark_deleting(self, tenant_id: str, document_id: str) -> Document:
+        """The first write of a deletion: from here on no ingest attempt can mark the document. NotFound if absent."""
+        try:
+            return self._conditional_set(tenant_id, document_id, {"status": DocumentStatus.DELETING.value}, "attribute_exists(PK)", {})
+        except VersionConflict:
+            raise NotFound(f"document {document_id} not found", code="document_not_found") from None
+
+    def _finish(self, tenant_id: str, document_id: str, attempt: str, fields: dict[str, Any]) -> Document:
+        return self._conditional_set(
+            tenant_id,
+            document_id,
+            fields,
+            "#status = :processing AND #attempt = :attempt",
+            {":processing": DocumentStatus.PROCESSING.value, ":attempt": attempt},
+            {"#attempt": "attempt"},
+        )
+
+    def _conditional_set(
+        self,
+        tenant_id: str,
+        document_id: str,
+        fields: dict[str, Any],
+        condition: str,
+        condition_values: dict[str, Any],
+        condition_names: dict[str, str] | None = None,
+    ) -> Document:
+        fields = {**fields, "updated_at": datetime.now(UTC)}  # every caller sets `status`, so `#status` is always used
+        values = {f":set_{k}": v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+        names = {f"#{k}": k for k in fields} | (condition_names or {})
+        try:
+            with storage_errors(_STORE):
+                result = self.clients(tenant_id).update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": _doc_sk(document_id)}),
+                    UpdateExpression="SET " + ", ".join(f"#{k} = :set_{k}" for k in fields),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={k: _serialise(v) for k, v in {**values, **condition_values}.items()},
+                    ReturnValues="ALL_NEW",
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise VersionConflict(f"document {document_id} is not in the state this write expects") from None
+            raise
+        return _from_record(from_item(result["Attributes"]))
+
     def claim_hash(self, tenant_id: str, content_hash: str, document_id: str) -> str:
         try:
             with storage_errors(_STORE):
@@ -222,9 +313,19 @@ class DynamoDocumentStore:
             return  # already deleted: deleting is idempotent
         if document.content_hash:
             self.release_hash(tenant_id, document.content_hash, document.document_id)
-        if document.source_uri and self.current_for_source(tenant_id, document.source_uri) == document.document_id:
-            with storage_errors(_STORE):
-                self.clients(tenant_id).delete_item(TableName=self.table, Key=to_item({"PK": pk, "SK": _source_sk(document.source_uri)}))
+        if document.source_uri:
+            # Only while it still names this document: a newer version may have taken the pointer meanwhile.
+            try:
+                with storage_errors(_STORE):
+                    self.clients(tenant_id).delete_item(
+                        TableName=self.table,
+                        Key=to_item({"PK": pk, "SK": _source_sk(document.source_uri)}),
+                        ConditionExpression="document_id = :me",
+                        ExpressionAttributeValues=to_item({":me": document.document_id}),
+                    )
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
 
     def stats(self, tenant_id: str) -> dict[str, int]:
         item = self._get(tenant_id, STATS_SK) or {}

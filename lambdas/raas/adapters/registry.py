@@ -24,7 +24,7 @@ from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion
 from raas.domain.errors import NotFound
 from raas.domain.ports import VersionConflict
-from raas.domain.tenants import ApiKey, DeletionStep, Tenant, TenantStatus
+from raas.domain.tenants import ApiKey, DeletionStep, SuspensionReason, Tenant, TenantStatus
 from raas.security.credentials import as_source
 
 OPERATOR_PK = "OPERATOR"
@@ -155,6 +155,133 @@ class DynamoTenantStore(_Table):
                 raise VersionConflict(tenant_id) from None
             raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found") from None
         return Tenant.model_validate(from_item(result["Attributes"]))
+
+    # --- suspension reasons ------------------------------------------------------------------
+    # `suspension_reasons` is a string set. ADD and DELETE change a set's members atomically, so
+    # two remedies acting at once cannot lose each other's reason; the status moves in the same
+    # update, under a condition on the set's size and members. DynamoDB removes a set emptied by
+    # DELETE (sets cannot be empty).
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html
+    def add_suspension_reason(self, tenant_id: str, reason: SuspensionReason, *, while_payment_failed: bool = False) -> tuple[Tenant, bool]:
+        """Suspends the tenant for `reason` (active or already suspended); returns the tenant and
+        whether this suspended it. `while_payment_failed` adds the reason only while the failed
+        payment is still recorded (a payment that lands meanwhile wins)."""
+        condition = "#status IN (:active, :suspended)" + (" AND attribute_exists(payment_failed_at)" if while_payment_failed else "")
+        now = datetime.now(UTC)
+        added = {reason.value}
+        item = self._get(tenant_pk(tenant_id), PROFILE_SK)
+        if item is not None and item.get("status") == TenantStatus.SUSPENDED.value and not item.get("suspension_reasons"):
+            # Suspended before reasons were stored: keep its inferred reason alongside the new one.
+            added |= {r.value for r in Tenant.model_validate(item).suspension_reasons}
+        try:
+            with storage_errors("the tenant registry"):
+                result = self.clients(None).update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                    UpdateExpression="ADD suspension_reasons :reason SET #status = :suspended, updated_at = :now",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=to_item(
+                        {
+                            ":reason": added,
+                            ":active": TenantStatus.ACTIVE.value,
+                            ":suspended": TenantStatus.SUSPENDED.value,
+                            ":now": _iso(now),
+                        }
+                    ),
+                    ReturnValues="ALL_OLD",
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            current = self.get_tenant(tenant_id)
+            if current is None:
+                raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found") from None
+            if while_payment_failed and current.status in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+                return current, False  # the payment arrived first
+            raise VersionConflict(tenant_id) from None
+        before = from_item(result["Attributes"])
+        reasons = set(before.get("suspension_reasons") or ()) | added
+        after = {**before, "status": TenantStatus.SUSPENDED.value, "suspension_reasons": reasons, "updated_at": _iso(now)}
+        return Tenant.model_validate(after), before["status"] == TenantStatus.ACTIVE.value
+
+    def remove_suspension_reason(self, tenant_id: str, reason: SuspensionReason) -> tuple[Tenant, bool]:
+        """Lifts one reason; the tenant becomes active only when it was the last. Returns the
+        tenant and whether this made it active. Lifting `payment` also clears the recorded
+        payment failure in the same update (else the next grace check would suspend again)."""
+        settles_payment = reason is SuspensionReason.PAYMENT
+        for _ in range(5):  # another reason added or lifted meanwhile: read again and retry
+            item = self._get(tenant_pk(tenant_id), PROFILE_SK)
+            if item is None:
+                raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+            current = Tenant.model_validate(item)
+            stored = set(item.get("suspension_reasons") or ())
+            values: dict[str, Any] = {":now": _iso(datetime.now(UTC)), ":reason": reason.value}
+            removes = " REMOVE payment_failed_at" if settles_payment else ""
+            if current.status is not TenantStatus.SUSPENDED or reason not in current.suspension_reasons:
+                if not (settles_payment and current.payment_failed_at is not None):
+                    return current, False
+                # Not suspended for payment (yet): clear the failure unless the grace check adds the reason meanwhile.
+                update = "SET updated_at = :now REMOVE payment_failed_at"
+                condition = "attribute_not_exists(suspension_reasons) OR NOT contains(suspension_reasons, :reason)"
+            elif not stored:
+                # Suspended before reasons were stored: its one (inferred) reason is being lifted.
+                update = "SET #status = :active, updated_at = :now" + removes
+                condition = "#status = :suspended AND attribute_not_exists(suspension_reasons)"
+                values |= {":active": TenantStatus.ACTIVE.value, ":suspended": TenantStatus.SUSPENDED.value}
+            elif stored == {reason.value}:
+                update = "DELETE suspension_reasons :reasons SET #status = :active, updated_at = :now" + removes
+                condition = "#status = :suspended AND size(suspension_reasons) = :one AND contains(suspension_reasons, :reason)"
+                values |= {
+                    ":active": TenantStatus.ACTIVE.value,
+                    ":suspended": TenantStatus.SUSPENDED.value,
+                    ":reasons": {reason.value},
+                    ":one": 1,
+                }
+            else:
+                update = "DELETE suspension_reasons :reasons SET updated_at = :now" + removes
+                condition = "#status = :suspended AND size(suspension_reasons) > :one AND contains(suspension_reasons, :reason)"
+                values |= {":suspended": TenantStatus.SUSPENDED.value, ":reasons": {reason.value}, ":one": 1}
+            names = {"#status": "status"} if "#status" in update + condition else {}
+            used = {k: v for k, v in values.items() if k in update + " " + condition}
+            try:
+                with storage_errors("the tenant registry"):
+                    result = self.clients(None).update_item(
+                        TableName=self.table,
+                        Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                        UpdateExpression=update,
+                        ConditionExpression=f"attribute_exists(PK) AND ({condition})",
+                        **({"ExpressionAttributeNames": names} if names else {}),
+                        ExpressionAttributeValues=to_item(used),
+                        ReturnValues="ALL_NEW",
+                    )
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                continue
+            updated = Tenant.model_validate(from_item(result["Attributes"]))
+            return updated, current.status is TenantStatus.SUSPENDED and updated.status is TenantStatus.ACTIVE
+        raise VersionConflict(tenant_id)
+
+    def advance_payment_clock(self, tenant_id: str, event_created: int) -> bool:
+        """Records the creation time of the payment event being applied; False (and no change)
+        when a newer payment event was applied already. Stripe does not deliver events in order
+        (https://docs.stripe.com/webhooks#event-ordering): a late failure must not undo a payment."""
+        try:
+            with storage_errors("the tenant registry"):
+                self.clients(None).update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                    UpdateExpression="SET payment_event_at = :created",
+                    ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(payment_event_at) OR payment_event_at <= :created)",
+                    ExpressionAttributeValues=to_item({":created": event_created}),
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return False
+        return True
 
     def record_deletion_step(self, tenant_id: str, step: DeletionStep) -> None:
         """Remembers a finished deletion step, so a retried deletion skips it and keeps its counts."""

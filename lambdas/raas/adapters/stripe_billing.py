@@ -7,6 +7,7 @@ retry after a timeout cannot make a second customer or count usage twice.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -99,8 +100,24 @@ def _has_requests() -> bool:
     return True
 
 
-def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance_seconds: int = 300) -> None:
-    """Raises ValueError unless `signature` is Stripe's valid, recent signature of `payload`."""
+class WebhookTimestampInFuture(ValueError):
+    """A validly signed webhook whose timestamp is ahead of our clock by more than the skew allowed."""
+
+
+def verify_webhook(
+    payload: bytes,
+    signature: str | None,
+    secret: str,
+    tolerance_seconds: int = 300,
+    future_skew_seconds: int = 300,
+    now: float | None = None,
+) -> None:
+    """Raises ValueError unless `signature` is Stripe's valid, recent signature of `payload`.
+
+    The SDK refuses only timestamps older than the tolerance (Stripe's default is five minutes:
+    https://docs.stripe.com/webhooks#replay-attacks); a signed timestamp in the future would stay
+    "fresh", and replayable, until that time has passed. So one more than `future_skew_seconds`
+    ahead of our clock is refused too."""
     import stripe
 
     if not signature:
@@ -109,3 +126,8 @@ def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance
         stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret, tolerance_seconds)
     except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from None
+    # The header parsed and its signature matched, so its first `t=` is the signed timestamp (as the SDK reads it).
+    signed_at = next(int(part[2:]) for part in signature.split(",") if part.startswith("t="))
+    current = time.time() if now is None else now
+    if signed_at > current + future_skew_seconds:
+        raise WebhookTimestampInFuture(f"the signature's timestamp is {signed_at - int(current)} seconds in the future")

@@ -52,8 +52,8 @@ class Chunking(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: ChunkingStrategy = ChunkingStrategy.STRUCTURE
-    size: int = Field(default=200, ge=32, le=2048, description="target chunk size in tokens (words and punctuation)")
-    overlap: int = Field(default=30, ge=0, le=512, description="tokens shared by neighbouring chunks")
+    size: int = Field(default=200, ge=32, le=2048, strict=True, description="target chunk size in tokens (words and punctuation)")
+    overlap: int = Field(default=30, ge=0, le=512, strict=True, description="tokens shared by neighbouring chunks")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Chunking:
@@ -67,9 +67,9 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    monthly_queries: int | None = Field(default=None, ge=0)
-    monthly_cost_usd: float | None = Field(default=None, ge=0)
-    requests_per_second: int | None = Field(default=None, ge=1)
+    monthly_queries: int | None = Field(default=None, ge=0, strict=True)
+    monthly_cost_usd: float | None = Field(default=None, ge=0, strict=True)
+    requests_per_second: int | None = Field(default=None, ge=1, strict=True)
 
 
 def _default_model() -> str:
@@ -77,16 +77,19 @@ def _default_model() -> str:
 
 
 class TenantConfig(BaseModel):
-    """A tenant's RAG settings. Defaults are the seed notebook's."""
+    """A tenant's RAG settings. Defaults are the seed notebook's.
+
+    Numbers and booleans are strict (`top_k: true` is refused, not read as 1); a float field still
+    takes an integer (`temperature: 1`), as pydantic's strict float does."""
 
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
     model: str = Field(default_factory=_default_model, description="a model name from the model catalogue")
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    top_k: int = Field(default=5, ge=1, le=20)
-    alpha: float = Field(default=0.5, ge=0.0, le=1.0, description="0 = BM25 only, 1 = vector only")
-    max_tokens: int = Field(default=500, ge=1, le=64000)
-    enable_reranking: bool = False
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, strict=True)
+    top_k: int = Field(default=5, ge=1, le=20, strict=True)
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0, strict=True, description="0 = BM25 only, 1 = vector only")
+    max_tokens: int = Field(default=500, ge=1, le=64000, strict=True)
+    enable_reranking: bool = Field(default=False, strict=True)
     prompt_template: str = Field(default=DEFAULT_TEMPLATE, min_length=1)
     prompt_variables: dict[str, str] = Field(default_factory=dict)
     branding: Branding = Field(default_factory=Branding)
@@ -177,6 +180,13 @@ def tier_violations(config: TenantConfig, tier: Tier | str) -> list[dict[str, An
         problems.append(
             {"field": "limits.requests_per_second", "message": f"exceeds the {name} tier's {limits.rate_limit_rps} requests a second"}
         )
+    if config.limits.monthly_cost_usd is not None and config.limits.monthly_cost_usd > limits.monthly_llm_budget_usd:
+        problems.append(
+            {
+                "field": "limits.monthly_cost_usd",
+                "message": f"exceeds the {name} tier's LLM budget of ${limits.monthly_llm_budget_usd:g} a month",
+            }
+        )
     return problems
 
 
@@ -201,6 +211,8 @@ def clamp_to_tier(config: TenantConfig, tier: Tier | str) -> TenantConfig:
         data["limits"]["monthly_queries"] = min(config.limits.monthly_queries, limits.monthly_queries)
     if config.limits.requests_per_second is not None:
         data["limits"]["requests_per_second"] = min(config.limits.requests_per_second, limits.rate_limit_rps)
+    if config.limits.monthly_cost_usd is not None:
+        data["limits"]["monthly_cost_usd"] = min(config.limits.monthly_cost_usd, limits.monthly_llm_budget_usd)
     return parse_config(data)
 
 

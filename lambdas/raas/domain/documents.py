@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ class DocumentStatus(StrEnum):
     PROCESSING = "processing"
     INDEXED = "indexed"
     FAILED = "failed"
+    DELETING = "deleting"  # a delete has begun: no ingest may mark it any more; the record goes when its chunks have
 
 
 # content type -> short kind used by the extractor
@@ -46,6 +48,11 @@ EXTENSIONS: dict[str, str] = {
 MetadataValue = str | int | float | bool | list[str]
 MAX_METADATA_KEYS = 50
 MAX_METADATA_STRING = 1000
+# The whole metadata, as JSON. It is stored on the document's record and copied into every chunk in the
+# search index, so it stays far below DynamoDB's 400 KB item limit
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html); the per-key
+# rules alone would allow about 5 MB.
+MAX_METADATA_BYTES = 64 * 1024
 _METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,199}$")
 
@@ -93,6 +100,8 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, MetadataValue]:
         if isinstance(value, list) and all(isinstance(v, str) and len(v) <= MAX_METADATA_STRING for v in value) and len(value) <= 100:
             continue
         problems.append({"field": field, "message": "values are strings, numbers, booleans or lists of up to 100 strings"})
+    if not problems and len(json.dumps(metadata, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        problems.append({"field": "metadata", "message": f"at most {MAX_METADATA_BYTES} bytes as JSON"})
     if problems:
         raise ValidationFailed("metadata is invalid", code="invalid_metadata", details=problems)
     return metadata
@@ -108,7 +117,8 @@ def content_hash(data: bytes) -> str:
 SOURCE_OBJECT_SUFFIX = "/source"
 
 DOCUMENT_STATUS = (
-    "queued | processing | indexed | failed. `indexed` means every chunk is written to the tenant's index. When it "
+    "queued | processing | indexed | failed | deleting. `deleting` means a delete has begun and has not finished (a "
+    "repeated DELETE finishes it). `indexed` means every chunk is written to the tenant's index. When it "
     "is also searchable depends on the engine: embedded (local) at once; an OpenSearch managed domain at once (writes "
     "wait for its refresh); OpenSearch Serverless after the collection's refresh interval, which AWS documents as 60 "
     "seconds for Classic vector search collections and 10 seconds for NextGen ones "

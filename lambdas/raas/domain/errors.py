@@ -27,7 +27,12 @@ class RaasError(Exception):
         self.headers = headers or {}
 
     def to_body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return error_body(self.code, self.message, self.details)
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The one shape of every error the platform answers, from a handler, the gateway or the HTTP server."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
 
 
 class BadRequest(RaasError):

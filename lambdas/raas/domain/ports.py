@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from raas.domain.audit import AuditEntry
@@ -123,6 +124,29 @@ class DocumentStore(Protocol):
         """A counter that moves whenever the tenant's searchable documents change."""
 
     def bump_generation(self, tenant_id: str) -> None: ...
+
+    # The conditional writes that order ingestion and deletion of one document (see adapters/documents.py).
+    def claim(self, tenant_id: str, document_id: str, attempt: str) -> Document:
+        """`processing` by this attempt if queued or processing; VersionConflict if gone, finished or deleting."""
+
+    def mark_indexed(
+        self,
+        tenant_id: str,
+        document_id: str,
+        attempt: str,
+        *,
+        chunk_count: int,
+        content_hash: str | None,
+        indexed_at: datetime,
+        duplicate_of: str | None = None,
+    ) -> Document:
+        """Only while this attempt holds the document; VersionConflict otherwise."""
+
+    def mark_failed(self, tenant_id: str, document_id: str, attempt: str, error: str) -> Document:
+        """Only while this attempt holds the document; VersionConflict otherwise."""
+
+    def mark_deleting(self, tenant_id: str, document_id: str) -> Document:
+        """Tombstones the record so no attempt can mark it any more; NotFound if absent."""
 
 
 class ObjectStore(Protocol):

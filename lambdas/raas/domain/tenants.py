@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from raas.domain.catalog import Tier
 
@@ -23,6 +23,14 @@ class TenantStatus(StrEnum):
     def gone(self) -> bool:
         """Being deleted or deleted: its keys are refused and its data may not be touched."""
         return self in (TenantStatus.DELETING, TenantStatus.DELETED)
+
+
+class SuspensionReason(StrEnum):
+    """Why a tenant is suspended. Each reason is lifted only by its own remedy: `operator` by the
+    operator's resume, `payment` by a paid invoice (or the operator waiving it explicitly)."""
+
+    OPERATOR = "operator"
+    PAYMENT = "payment"
 
 
 # Every status but the two of a deletion: the tenant and its data still exist.
@@ -78,10 +86,29 @@ class Tenant(BaseModel):
     annual_billing: bool = False
     stripe_customer_id: str | None = None
     payment_failed_at: datetime | None = None
+    suspension_reasons: list[SuspensionReason] = Field(
+        default_factory=list,
+        description="why the tenant is suspended; it is active again only when each reason has been lifted by its own remedy",
+    )
     deletion_requested_at: datetime | None = None
     deletion_export: bool = Field(default=False, exclude=True)
     deletion_steps: dict[str, DeletionStep] = Field(default_factory=dict, exclude=True)
     deletion_receipt: DeletionReceipt | None = None
+
+    @field_validator("suspension_reasons", mode="before")
+    @classmethod
+    def _as_sorted_set(cls, value: object) -> object:
+        # DynamoDB hands a string set back as a Python set; the API shows it sorted.
+        return sorted(set(value)) if isinstance(value, set | frozenset | list | tuple) else value
+
+    @model_validator(mode="after")
+    def _reason_of_a_legacy_suspension(self) -> Tenant:
+        """A tenant suspended before reasons were stored: a failed payment was the billing
+        suspension, anything else the operator's (as the previous code decided)."""
+        if self.status is TenantStatus.SUSPENDED and not self.suspension_reasons:
+            legacy = SuspensionReason.PAYMENT if self.payment_failed_at is not None else SuspensionReason.OPERATOR
+            self.suspension_reasons = [legacy]
+        return self
 
 
 class ApiKey(BaseModel):

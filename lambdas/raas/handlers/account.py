@@ -9,10 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from raas.domain.billing import Invoice
+from raas.domain.exports import ExportResult
 from raas.domain.tenants import Role
 from raas.domain.usage import UsageReport
 from raas.handlers.api import JSON, lambda_handler, make_app, require, require_tenant, responses
-from raas.handlers.schemas import AuditPage, ExportResult, InvoicePage, OperatorUsagePage, OperatorUsageRow
+from raas.handlers.schemas import AuditPage, InvoicePage, OperatorUsagePage, OperatorUsageRow
 from raas.wiring import audit_log, export_service, metering_service
 
 router = Router()
@@ -71,7 +72,7 @@ def list_audit(limit: Limit = 50, cursor: Cursor = None) -> AuditPage:
 )
 def export() -> Response[ExportResult]:
     caller = require_tenant(app, Role.ADMIN)
-    return Response(201, JSON, ExportResult.model_validate(export_service().export(caller.tenant_id, caller.actor)))
+    return Response(201, JSON, export_service().export(caller.tenant_id, caller.actor))
 
 
 app = make_app()

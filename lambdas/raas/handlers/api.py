@@ -9,16 +9,18 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
 from raas.domain.catalog import Tier
-from raas.domain.errors import Forbidden, RaasError, Unauthorized, pydantic_details
+from raas.domain.errors import BadRequest, Forbidden, RaasError, Unauthorized, ValidationFailed, error_body, pydantic_details
 from raas.domain.tenants import Principal, Role, role_allows
 
 # Handlers that emit no metric of their own must not warn on every request.
@@ -45,8 +47,7 @@ class ErrorBody(BaseModel):
 def error_response(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "details": details or []}}
-    return Response(status, JSON, json.dumps(body), headers=headers)
+    return Response(status, JSON, json.dumps(error_body(code, message, details)), headers=headers)
 
 
 def _error_doc(description: str) -> OpenAPIResponse:
@@ -87,8 +88,106 @@ def non_json_body(event: dict[str, Any]) -> str | None:
     return None
 
 
+# --- request bodies: one strict JSON parser for every route ------------------------------------
+#
+# Python's json module accepts what the platform cannot hold: NaN and Infinity (not JSON, RFC 8259
+# section 6), integers of any length (beyond 4300 digits it raises ValueError, CVE-2020-10735),
+# nesting until the interpreter's recursion limit (RecursionError), and lone surrogates such as
+# "\ud800", which decode but fail to encode as UTF-8 when stored or echoed. Each used to reach a
+# handler or a store and answer 502. Limits follow DynamoDB's, where request values end up
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-data-types):
+# numbers have at most 38 digits of precision and a magnitude from 1E-130 to 9.99...E+125, and
+# nested attributes go at most 32 levels deep.
+MAX_JSON_DEPTH = 32
+MAX_INTEGER_DIGITS = 38
+_SMALLEST_NUMBER = Decimal("1E-130")
+_LARGEST_NUMBER = Decimal("9.9999999999999999999999999999999999999E+125")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_REPORTED_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class _OutOfRange:
+    """A number literal no store can hold; reported with its field once the tree is built."""
+
+    literal: str
+
+
+def _parse_int(literal: str) -> int | _OutOfRange:
+    # Counted before int() runs, so a 5000-digit literal never meets Python's int-string limit.
+    if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
+        return _OutOfRange(literal)
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float | _OutOfRange:
+    try:
+        magnitude = abs(Decimal(literal))
+    except InvalidOperation:  # pragma: no cover - the scanner only hands over JSON number literals
+        return _OutOfRange(literal)
+    if magnitude and not _SMALLEST_NUMBER <= magnitude <= _LARGEST_NUMBER:
+        return _OutOfRange(literal)
+    return float(literal)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadRequest(f"{name} is not a JSON number; send a finite number", code="invalid_json")
+
+
+def _problems(value: Any) -> list[dict[str, Any]]:
+    """Walks the parsed body (without recursion): too deep is a 400, bad leaves are 422 details."""
+    problems: list[dict[str, Any]] = []
+    stack: list[tuple[Any, str, int]] = [(value, "body", 1)]
+    while stack and len(problems) < _MAX_REPORTED_PROBLEMS:
+        node, path, depth = stack.pop()
+        if isinstance(node, dict | list) and depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if _SURROGATE.search(key):
+                    problems.append({"field": path, "message": "a key holds a lone UTF-16 surrogate (not Unicode text)"})
+                stack.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}.{index}", depth + 1) for index, child in enumerate(node))
+        elif isinstance(node, str) and _SURROGATE.search(node):
+            problems.append({"field": path, "message": "holds a lone UTF-16 surrogate (not Unicode text)", "type": "string_unicode"})
+        elif isinstance(node, _OutOfRange):
+            shown = node.literal if len(node.literal) <= 60 else f"{node.literal[:40]}... ({len(node.literal)} characters)"
+            problems.append(
+                {
+                    "field": path,
+                    "message": f"{shown} is out of range: integers have at most {MAX_INTEGER_DIGITS} digits, "
+                    "other numbers a magnitude from 1E-130 to 9.99E+125",
+                    "type": "number_out_of_range",
+                }
+            )
+    return problems
+
+
+def parse_json_body(text: str) -> Any:
+    """The request body as JSON, or a 400 (not JSON / too deep) or 422 (a value no store can hold)."""
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+    except RecursionError:  # json's C scanner recurses per level; far deeper than MAX_JSON_DEPTH anyway
+        raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", code="invalid_json") from None
+    problems = _problems(value)
+    if problems:
+        raise ValidationFailed("request body holds values the platform cannot store", details=problems)
+    return value
+
+
+def _item_too_large(exc: ClientError) -> bool:
+    """DynamoDB's refusal of an item over 400 KB (the limit on the page cited above), alone or in a transaction."""
+    error = exc.response.get("Error") or {}
+    reasons = exc.response.get("CancellationReasons") or []
+    messages = [str(error.get("Message", ""))] + [str(reason.get("Message", "")) for reason in reasons]
+    return any("Item size has exceeded the maximum allowed size" in message for message in messages)
+
+
 def make_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
     @app.exception_handler(RaasError)
     def _domain_error(exc: RaasError) -> Response:
@@ -106,6 +205,14 @@ def make_app() -> APIGatewayRestResolver:
     @app.exception_handler(ValidationError)
     def _model_error(exc: ValidationError) -> Response:
         return error_response(422, "validation_error", "request validation failed", pydantic_details(exc.errors()))
+
+    @app.exception_handler(ClientError)
+    def _storage_refusal(exc: ClientError) -> Response:
+        # A record the caller made too large for DynamoDB is the caller's 413, not our 502; any other
+        # storage error goes on to the Lambda runtime as before (API Gateway answers 502).
+        if not _item_too_large(exc):
+            raise exc
+        return error_response(413, "record_too_large", "the record this request would write exceeds DynamoDB's 400 KB item limit")
 
     @app.not_found
     def _not_found(_exc: Exception) -> Response:
@@ -156,10 +263,11 @@ def principal(app: APIGatewayRestResolver) -> Principal:
 
 def require(app: APIGatewayRestResolver, role: Role) -> Principal:
     caller = principal(app)
+    if role is not Role.OPERATOR and (caller.role is Role.OPERATOR or caller.tenant_id is None):
+        # Checked before the role: an operator key on a tenant route lacks a tenant, not a rank.
+        raise Forbidden("this route acts inside a tenant and needs a tenant key; operator keys never do", code="tenant_key_required")
     if not role_allows(caller.role, role):
         raise Forbidden(f"this action needs the {role.value} role", code="insufficient_role")
-    if role is not Role.OPERATOR and caller.tenant_id is None:
-        raise Forbidden("this route needs a tenant key", code="tenant_key_required")
     return caller
 
 
@@ -203,8 +311,8 @@ def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any
 
 def _raw_error(status: int, code: str, message: str) -> dict[str, Any]:
     """An error answered before the resolver runs (it could not parse the request)."""
-    body = {"error": {"code": code, "message": message, "details": []}}
-    return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body), "isBase64Encoded": False}
+    body = json.dumps(error_body(code, message))
+    return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": body, "isBase64Encoded": False}
 
 
 def utf8_body(event: dict[str, Any]) -> bool:

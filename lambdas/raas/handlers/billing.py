@@ -36,12 +36,14 @@ def stripe_webhook() -> WebhookAck:
     service = billing_service()
     if not secret or service is None:
         raise ServiceUnavailable("billing is not configured on this deployment", code="billing_not_configured")
-    from raas.adapters.stripe_billing import verify_webhook
+    from raas.adapters.stripe_billing import WebhookTimestampInFuture, verify_webhook
 
     event = app.current_event
     raw = event.decoded_body or ""
     try:
         verify_webhook(raw.encode("utf-8"), event.headers.get("Stripe-Signature") or event.headers.get("stripe-signature"), secret)
+    except WebhookTimestampInFuture as exc:
+        raise BadRequest(f"webhook timestamp is not valid: {exc}", code="webhook_timestamp_in_future") from None
     except ValueError as exc:
         raise BadRequest(f"webhook signature is not valid: {exc}", code="invalid_signature") from None
     try:

@@ -7,9 +7,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from raas.domain.answers import QueryResponse, SearchResponse
 from raas.domain.tenants import Role
 from raas.handlers.api import lambda_handler, make_app, metrics, require_tenant, responses
-from raas.handlers.schemas import QueryHistoryPage, QueryResponse, SearchResponse
+from raas.handlers.schemas import QueryHistoryPage
 from raas.services.query import QueryRequest
 from raas.wiring import query_log, query_service
 
@@ -22,7 +23,7 @@ TAGS = ["query"]
 )
 def query(body: QueryRequest) -> QueryResponse:
     caller = require_tenant(app, Role.READER)
-    result = QueryResponse.model_validate(query_service().answer(caller.tenant_id, caller.tier, body))
+    result = query_service().answer(caller.tenant_id, caller.tier, body)
     metrics.add_metric(name="Queries", unit="Count", value=1)
     metrics.add_metric(name="LLMTokens", unit="Count", value=result.usage.prompt_tokens + result.usage.completion_tokens)
     metrics.add_metric(name="LLMCostMicroUSD", unit="Count", value=round(result.usage.cost_usd * 1_000_000))
@@ -37,7 +38,7 @@ def query(body: QueryRequest) -> QueryResponse:
 )
 def search(body: QueryRequest) -> SearchResponse:
     caller = require_tenant(app, Role.READER)
-    return SearchResponse.model_validate(query_service().search_only(caller.tenant_id, caller.tier, body))
+    return query_service().search_only(caller.tenant_id, caller.tier, body)
 
 
 @router.get(

@@ -6,8 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
+from raas.domain.answers import QueryHistoryEntry
 from raas.domain.audit import AuditEntry
 from raas.domain.billing import Invoice
 from raas.domain.catalog import Tier
@@ -18,6 +19,9 @@ from raas.domain.usage import UsageReport
 
 
 class _Strict(BaseModel):
+    """A request body: unknown fields refused, and numbers and booleans never coerced into each other
+    (`top_k: true` is a 422, not 1). Floats still take JSON integers (`temperature: 1`)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -29,7 +33,7 @@ class CreateTenantRequest(_Strict):
 class UpdateTenantRequest(_Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     tier: Tier | None = None
-    annual_billing: bool | None = None
+    annual_billing: StrictBool | None = None
 
 
 class TenantCreated(BaseModel):
@@ -60,11 +64,11 @@ class ConfigPatch(_Strict):
     """A merge update: fields not named keep their values; branding/chunking/limits merge by field."""
 
     model: str | None = None
-    temperature: float | None = None
-    top_k: int | None = None
-    alpha: float | None = None
-    max_tokens: int | None = None
-    enable_reranking: bool | None = None
+    temperature: StrictFloat | None = None
+    top_k: StrictInt | None = None
+    alpha: StrictFloat | None = None
+    max_tokens: StrictInt | None = None
+    enable_reranking: StrictBool | None = None
     prompt_template: str | None = Field(default=None, max_length=20000)
     prompt_variables: dict[str, str] | None = None
     branding: dict[str, Any] | None = None
@@ -105,7 +109,7 @@ class VersionPage(BaseModel):
 
 
 class RollbackRequest(_Strict):
-    version: int = Field(ge=0)
+    version: StrictInt = Field(ge=0)
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ class InlineDocumentRequest(_Strict):
 class UploadRequest(_Strict):
     filename: str = Field(min_length=1, max_length=200)
     content_type: str = Field(min_length=1, max_length=200)
-    size: int = Field(ge=1, description="bytes; the upload may not exceed it")
+    size: StrictInt = Field(ge=1, description="bytes; the upload may not exceed it")
     title: str | None = Field(default=None, max_length=500)
     metadata: dict[str, Any] = Field(default_factory=dict)
     source_uri: str | None = Field(default=None, max_length=2048)
@@ -152,61 +156,16 @@ class DocumentPage(BaseModel):
 
 
 # --- query -------------------------------------------------------------------------------------
-
-
-class Citation(BaseModel):
-    document_id: str
-    chunk_id: str
-    title: str
-    score: float
-    snippet: str
-
-
-class SearchResult(Citation):
-    metadata: dict[str, Any]
-
-
-class SearchResponse(BaseModel):
-    results: list[SearchResult]
-    config_version: int
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-
-
-class RetrievalInfo(BaseModel):
-    top_k: int
-    alpha: float
-    reranked: bool
-    screened_out: int = Field(description="retrieved chunks left out of the prompt for instruction-like text")
-
-
-class QueryResponse(BaseModel):
-    query_id: str
-    answer: str
-    citations: list[Citation]
-    model: str
-    offline: bool = Field(description="true when answered by the offline extractive answerer (no LLM key configured)")
-    config_version: int
-    usage: Usage
-    retrieval: RetrievalInfo
-    cached: bool
-    latency_ms: float
-    timings: dict[str, float] = Field(
-        default_factory=dict, description="embedding_ms and generation_ms: the part of latency_ms spent in the embedder and the LLM"
-    )
+# Answers, search results and history entries are the query service's own models (raas.domain.answers).
 
 
 class QueryHistoryPage(BaseModel):
-    queries: list[dict[str, Any]]
+    queries: list[QueryHistoryEntry]
     next_cursor: str | None
 
 
 class DeleteTenantRequest(_Strict):
-    export_first: bool = Field(default=False, description="write an export bundle that outlives the tenant before deleting")
+    export_first: StrictBool = Field(default=False, description="write an export bundle that outlives the tenant before deleting")
 
 
 class OperatorUsageRow(BaseModel):
@@ -233,19 +192,12 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
-class ExportResult(BaseModel):
-    key: str
-    url: str = Field(description="presigned GET link to the zip")
-    expires_in: int
-    manifest: dict[str, Any]
-
-
 class EstimateRequest(_Strict):
     tier: Tier
-    queries: int = Field(default=0, ge=0, le=10**12)
+    queries: StrictInt = Field(default=0, ge=0, le=10**12)
     storage_gb: Decimal = Field(default=Decimal(0), ge=0, le=10**9)
-    api_calls: int = Field(default=0, ge=0, le=10**13)
-    annual: bool = False
+    api_calls: StrictInt = Field(default=0, ge=0, le=10**13)
+    annual: StrictBool = False
 
 
 class WebhookAck(BaseModel):

@@ -7,14 +7,25 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
+from pydantic import BaseModel, ConfigDict, Field
 
-from raas.domain.tenants import Role, Tenant
+from raas.domain.tenants import Role, SuspensionReason, Tenant
 from raas.handlers.api import JSON, lambda_handler, make_app, require, responses
 from raas.handlers.schemas import CreateTenantRequest, DeleteTenantRequest, TenantCreated, TenantPage, UpdateTenantRequest
 from raas.wiring import tenant_service
 
 router = Router()
 TAGS = ["operator"]
+
+
+class ResumeTenantRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: SuspensionReason = Field(
+        default=SuspensionReason.OPERATOR,
+        description="the suspension reason to lift: `operator` (the default, the operator's own suspension) or `payment` "
+        "(waives the failed payment); the tenant is active again only when no reason is left",
+    )
 
 
 @router.post(
@@ -52,7 +63,7 @@ def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
 
 @router.post(
     "/v1/tenants/<tenant_id>/suspend",
-    summary="Suspend a tenant (its keys are refused)",
+    summary="Suspend a tenant (its keys are refused) for the operator's reason; only the operator's resume lifts it",
     tags=TAGS,
     responses=responses(200, Tenant, "Suspended", 409),
 )
@@ -62,11 +73,15 @@ def suspend_tenant(tenant_id: str) -> Tenant:
 
 
 @router.post(
-    "/v1/tenants/<tenant_id>/resume", summary="Resume a suspended tenant", tags=TAGS, responses=responses(200, Tenant, "Active again", 409)
+    "/v1/tenants/<tenant_id>/resume",
+    summary="Lift one suspension reason (default: the operator's); the tenant is active again when none is left",
+    tags=TAGS,
+    responses=responses(200, Tenant, "The reason is lifted (`suspension_reasons` shows any that remain)", 409),
 )
-def resume_tenant(tenant_id: str) -> Tenant:
+def resume_tenant(tenant_id: str, body: ResumeTenantRequest | None = None) -> Tenant:
     caller = require(app, Role.OPERATOR)
-    return tenant_service().resume(tenant_id, actor=caller.actor)
+    reason = body.reason if body else SuspensionReason.OPERATOR
+    return tenant_service().resume(tenant_id, actor=caller.actor, reason=reason)
 
 
 @router.delete(

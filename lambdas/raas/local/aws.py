@@ -20,9 +20,10 @@ LOCAL_REGION = "us-east-1"
 def release_moto_tracking() -> None:
     """Drops moto's dashboard references to every model instance it ever made.
 
-    moto keeps each instance (including the table copies every DynamoDB transaction makes) for
-    its /moto-api dashboard, so a long-running local platform would grow without bound. The
-    references serve nothing else; state lives in the backends and is untouched.
+    moto keeps each instance (every DynamoDB item it ever built, including the copies each
+    write and transaction takes) for its /moto-api dashboard, so a long-running local platform
+    would grow without bound. The references serve nothing else; state lives in the backends
+    and is untouched.
     """
     from moto.core.model_instances import reset_model_data
 
@@ -30,31 +31,6 @@ def release_moto_tracking() -> None:
 
 
 USAGE_BUFFER_QUEUE = "raas-usage-buffer"
-_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
-_dynamodb_lock = threading.RLock()
-
-
-def serialize_moto_dynamodb_writes() -> None:
-    """Makes moto's DynamoDB writes atomic with respect to each other, as DynamoDB's are.
-
-    moto runs a transaction by snapshotting every table it touches and, if any condition
-    fails, putting the snapshots back, with no lock: a write another thread committed in
-    between is silently undone (two racing hash claims can then both "win"). The local
-    platform and the tests serve concurrent requests, so every write goes through one lock.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in _DYNAMODB_WRITES:
-        method = getattr(DynamoDBBackend, name)
-        if getattr(method, "_raas_serialized", False):
-            continue
-
-        def locked(self: Any, *args: Any, __method: Any = method, **kwargs: Any) -> Any:
-            with _dynamodb_lock:
-                return __method(self, *args, **kwargs)
-
-        locked._raas_serialized = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, locked)
 
 
 def isolate_from_real_aws(endpoint_url: str | None = None) -> None:
@@ -91,7 +67,9 @@ def isolate_from_real_aws(endpoint_url: str | None = None) -> None:
 def start_moto_server(host: str = "127.0.0.1") -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer  # local-only dependency
 
-    serialize_moto_dynamodb_writes()
+    from raas.local import moto_patches
+
+    moto_patches.install()  # transactions that cost what they touch, and atomic writes
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
     bound_host, port = server.get_host_and_port()

@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from raas.domain import catalog
-from raas.domain.errors import RaasError
+from raas.domain.errors import RaasError, error_body
 from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
 from raas.local.ratelimit import TokenBuckets, retry_after_header
@@ -62,16 +62,21 @@ class _Route:
     info: RouteInfo
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
-    body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
+def gateway_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
+    """A refusal by the gateway itself, in the handlers' error shape (the deployed API's gateway responses)."""
+    body = json.dumps(error_body(code, message)).encode()
     return GatewayResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
 
 
 def payload_too_large(limit: int) -> GatewayResponse:
-    return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+    return gateway_error(413, "payload_too_large", f"request body exceeds {limit} bytes")
 
 
 class LocalGateway:
+    # REST API payload size: 10 MB, not adjustable; API Gateway answers REQUEST_TOO_LARGE (413), which the
+    # stack maps to payload_too_large like this.
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
     def __init__(self, max_body_bytes: int = 10 * 1024 * 1024, rate_limits: bool = True):
         self.max_body_bytes = max_body_bytes
         self.buckets = TokenBuckets() if rate_limits else None
@@ -104,8 +109,8 @@ class LocalGateway:
         if route is None:
             if matches:
                 allowed = ", ".join(sorted({r.info.method for r in matches}))
-                return _error(405, "method_not_allowed", f"{method} is not allowed on {path}", {"Allow": allowed})
-            return _error(404, "not_found", f"no route for {method} {path}")
+                return gateway_error(405, "method_not_allowed", f"{method} is not allowed on {path}", {"Allow": allowed})
+            return gateway_error(404, "not_found", f"no route for {method} {path}")
 
         authorizer_context: dict[str, Any] = {}
         if (method, route.info.path) not in PUBLIC_ROUTES:
@@ -123,7 +128,7 @@ class LocalGateway:
                 result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
         except Exception:  # a function that raises: API Gateway answers 502, and so do we (never a dropped connection)
             logger.exception("handler raised", extra={"group": route.group, "path": path})
-            return _error(502, "upstream_error", "the request failed inside the platform; it has been logged")
+            return gateway_error(502, "upstream_error", "the request failed inside the platform; it has been logged")
         return self._to_response(result)
 
     def _authorize(
@@ -142,15 +147,15 @@ class LocalGateway:
         try:
             result = self.authorizer.handler(event, LambdaContext(function_name="raas-authorizer", aws_request_id=request_id))
         except RaasError as exc:  # a dependency failure inside the authorizer
-            return _error(503, "authorizer_unavailable", exc.message)
+            return gateway_error(503, "authorizer_unavailable", exc.message)
         except Exception as exc:  # noqa: BLE001 - mirrors API Gateway: "Unauthorized" -> 401, anything else -> 5xx
             if str(exc) == "Unauthorized":
-                return _error(401, "unauthorized", "missing, invalid or revoked credentials")
-            return _error(503, "authorizer_unavailable", "the authorizer failed; try again")
+                return gateway_error(401, "unauthorized", "missing, invalid or revoked credentials")
+            return gateway_error(503, "authorizer_unavailable", "the authorizer failed; try again")
         statement = result["policyDocument"]["Statement"][0]
         context = dict(result.get("context") or {})
         if statement["Effect"] != "Allow":
-            return _error(403, context.get("error_code", "forbidden"), context.get("error_message", "access denied"))
+            return gateway_error(403, context.get("error_code", "forbidden"), context.get("error_message", "access denied"))
         return {**context, "principalId": result["principalId"]}
 
     def _throttle(self, context: dict[str, Any]) -> GatewayResponse | None:
@@ -162,7 +167,7 @@ class LocalGateway:
         wait = self.buckets.take(tenant_id, limits.rate_limit_rps, limits.burst)
         if not wait:
             return None
-        return _error(
+        return gateway_error(
             429, "rate_limited", f"the {tier} tier allows {limits.rate_limit_rps} requests/s", {"Retry-After": retry_after_header(wait)}
         )
 

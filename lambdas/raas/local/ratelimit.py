@@ -1,5 +1,6 @@
 """Per-tenant token buckets: the local gateway's stand-in for API Gateway usage-plan throttling,
-with the same numbers (the tier's rate and burst from tiers.json)."""
+with the same numbers (the tier's rate and burst from tiers.json), lowered by the tenant's own
+`limits.requests_per_second` cap (`tenant_rate`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from raas.domain.catalog import TierLimits
+from raas.domain.config import Limits
 
 
 @dataclass
@@ -35,6 +39,15 @@ class TokenBuckets:
                 bucket.tokens -= 1
                 return 0.0
             return (1 - bucket.tokens) / rate
+
+
+def tenant_rate(tier: TierLimits, caps: Limits | None) -> tuple[int, int]:
+    """The (rate, burst) a tenant's requests get: min(tier, tenant). A tenant cap below the tier's
+    rate lowers the burst to at most one second of that rate, so the cap holds from the first second."""
+    if caps is None or caps.requests_per_second is None or caps.requests_per_second >= tier.rate_limit_rps:
+        return tier.rate_limit_rps, tier.burst
+    rate = caps.requests_per_second
+    return rate, min(tier.burst, rate)
 
 
 def retry_after_header(wait_seconds: float) -> str:

@@ -1,7 +1,8 @@
 """Plays EventBridge's schedules for the local platform, from the same SCHEDULES table the CDK
 app turns into rules. `rate(...)` schedules run at their rate; cron schedules (daily metering,
 monthly invoicing) run hourly here: their work is idempotent per day and per period, so
-running them more often than in AWS changes nothing but how soon their effect shows."""
+running them more often than in AWS changes nothing but how soon their effect shows.
+The same thread runs DynamoDB's TTL expiry (raas.local.ttl_sweeper), which moto never does."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import uuid
 from aws_lambda_powertools import Logger
 
 from raas.handlers.registry import SCHEDULES, load_event_handler
+from raas.local.aws import table_names
 from raas.local.gateway import LambdaContext
+from raas.local.ttl_sweeper import TtlSweeper
 
 logger = Logger(service="raas")
 
@@ -33,6 +36,8 @@ class LocalScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.next_run = {name: time.monotonic() + min(60, interval_seconds(expr)) for name, (_f, expr, _p) in SCHEDULES.items()}
+        # DynamoDB's own background work, which moto does not do: expiring items by TTL
+        self.ttl_sweeper = TtlSweeper(lambda: list(table_names()))
 
     def run_due(self, now: float | None = None) -> list[str]:
         """Runs every schedule that is due; returns their names."""
@@ -58,6 +63,7 @@ class LocalScheduler:
     def _run(self) -> None:
         while not self._stop.wait(5):
             self.run_due()
+            self.ttl_sweeper.sweep_if_due()
 
     def stop(self) -> None:
         self._stop.set()

@@ -16,10 +16,29 @@ from urllib.parse import parse_qs, urlsplit
 
 from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, release_moto_tracking, start_moto_server
 from raas.local.events import QueuePump
-from raas.local.gateway import LocalGateway, payload_too_large
+from raas.local.gateway import GatewayResponse, LocalGateway, gateway_error, payload_too_large
 from raas.local.schedules import LocalScheduler
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+# A client that stops sending for this long, mid-request or between requests, loses its connection
+# (mid-request with a 408); without it a slow client would hold a server thread forever.
+READ_TIMEOUT_SECONDS = float(os.environ.get("RAAS_LOCAL_READ_TIMEOUT_SECONDS", "30"))
+
+# In AWS, API Gateway frames requests before the API sees them; locally this server does, and it refuses
+# what it cannot frame in the platform's JSON error shape (never http.server's HTML page) with a
+# stable code per status.
+FRAMING_ERROR_CODES = {
+    400: "malformed_request",
+    408: "request_timeout",
+    411: "length_required",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    431: "headers_too_large",
+    501: "not_implemented",
+    505: "http_version_not_supported",
+}
+_DIGITS = frozenset("0123456789")
 
 
 @dataclass
@@ -47,31 +66,90 @@ class LocalPlatform:
             self.scratch.cleanup()
 
 
-def _make_handler(gateway: LocalGateway, state: StateDir | None) -> type[BaseHTTPRequestHandler]:
+def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "raas-local"
         # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK
         # would hold the body back ~40 ms on every response.
         disable_nagle_algorithm = True
+        # socketserver sets it on the connection: every read (request line, headers, body) is bounded.
+        timeout = read_timeout
+
+        def _framing_refusal(self) -> GatewayResponse | None:
+            """Why the body cannot be framed (checked before a byte of it is read), else None.
+
+            RFC 9112 section 6: Content-Length is 1*DIGIT, a list of differing values or one sent with
+            Transfer-Encoding is an error (a smuggling vector), and chunked bodies are not read here:
+            the client is asked for a length instead.
+            """
+            lengths = [part.strip() for value in self.headers.get_all("Content-Length") or [] for part in value.split(",")]
+            if self.headers.get("Transfer-Encoding") is not None:
+                if lengths:
+                    return gateway_error(400, "malformed_request", "send Content-Length or Transfer-Encoding, not both")
+                return gateway_error(411, "length_required", "send the body with a Content-Length (chunked bodies are not accepted)")
+            if not lengths:
+                return None  # no body (RFC 9112 section 6.3: neither header means a length of zero)
+            if len(set(lengths)) != 1 or not lengths[0] or not set(lengths[0]) <= _DIGITS:
+                return gateway_error(400, "malformed_request", "Content-Length must be one non-negative integer")
+            # Compared as text first: a 5000-digit length must not reach int() (it would raise).
+            if len(lengths[0]) > len(str(gateway.max_body_bytes)) or int(lengths[0]) > gateway.max_body_bytes:
+                return payload_too_large(gateway.max_body_bytes)
+            return None
+
+        def handle_expect_100(self) -> bool:
+            # Refuse before inviting the body: a client waiting for 100 Continue never sends it.
+            refusal = self._framing_refusal()
+            if refusal is not None:
+                self._send(refusal, close=True)
+                return False
+            return super().handle_expect_100()
+
+        def parse_request(self) -> bool:
+            try:
+                return super().parse_request()
+            except TimeoutError:  # the headers stopped arriving
+                self._send(gateway_error(408, "request_timeout", f"no complete request within {read_timeout:g} s"), close=True)
+                return False
 
         def _serve(self) -> None:
             url = urlsplit(self.path)
+            refusal = self._framing_refusal()
+            if refusal is not None:
+                # Answer without reading the body, and close: the next request's start is unknown, and
+                # draining an oversize body would cost what the limit saves.
+                self._send(refusal, close=True)
+                return
             length = int(self.headers.get("Content-Length") or 0)
-            if length > gateway.max_body_bytes:
-                # Answer without reading the body, and close: draining it would cost what the limit saves.
-                response = payload_too_large(gateway.max_body_bytes)
-                self.close_connection = True
-                response.headers["Connection"] = "close"
-            else:
+            try:
                 body = self.rfile.read(length) if length else b""
-                headers = dict(self.headers.items())
-                query = parse_qs(url.query, keep_blank_values=True)
-                response = gateway.handle(self.command, url.path, query, headers, body, self.client_address[0])
+            except TimeoutError:
+                body = b""
+            if len(body) < length:  # the client stopped sending (timeout) or went away
+                self._send(gateway_error(408, "request_timeout", f"the body stopped arriving within {read_timeout:g} s"), close=True)
+                return
+            headers = dict(self.headers.items())
+            query = parse_qs(url.query, keep_blank_values=True)
+            response = gateway.handle(self.command, url.path, query, headers, body, self.client_address[0])
             if self.command in MUTATING:
                 release_moto_tracking()
                 if state and response.status < 500:
                     state.mark_dirty()
+            self._send(response)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (bad request line, header lines too long or too many, bad
+            version) in the platform's JSON shape instead of an HTML page."""
+            self.log_error("code %d, message %s", code, message)
+            if self.request_version == "HTTP/0.9":  # a line that is not a request: still answer with a status line
+                self.request_version = self.protocol_version
+            reason = message or self.responses.get(code, ("request refused",))[0]
+            self._send(gateway_error(code, FRAMING_ERROR_CODES.get(code, "malformed_request"), reason), close=True)
+
+        def _send(self, response: GatewayResponse, close: bool = False) -> None:
+            if close:
+                self.close_connection = True
+                response.headers["Connection"] = "close"
             self.send_response(response.status)
             for key, value in response.headers.items():
                 if key.lower() != "content-length":
@@ -95,6 +173,19 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None) -> type[BaseHTT
                 sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
     return Handler
+
+
+def make_http_server(
+    gateway: LocalGateway,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    state: StateDir | None = None,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+) -> ThreadingHTTPServer:
+    """The HTTP front of `raas local` around a gateway (bound, not yet serving)."""
+    http = ThreadingHTTPServer((host, port), _make_handler(gateway, state, read_timeout))
+    http.daemon_threads = True
+    return http
 
 
 def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = None) -> LocalPlatform:
@@ -125,8 +216,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     scheduler.start()
     # Load the embedding model now rather than on the first upload or query.
     threading.Thread(target=lambda: wiring.embedder().embed(["warm up"]), name="raas-warm-up", daemon=True).start()
-    http = ThreadingHTTPServer((host, port), _make_handler(gateway, state))
-    http.daemon_threads = True
+    http = make_http_server(gateway, host, port, state)
     if state:
         state.save()
         state.start()

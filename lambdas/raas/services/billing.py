@@ -10,16 +10,14 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 
 from raas.domain.billing import Invoice, OutboxEntry
-from raas.domain.errors import ServiceUnavailable
+from raas.domain.errors import BadRequest, ServiceUnavailable
 from raas.domain.ports import BillingProvider, TenantStore
-from raas.domain.tenants import Tenant, TenantStatus
+from raas.domain.tenants import SuspensionReason, Tenant, TenantStatus
 from raas.domain.usage import period_of
 from raas.services.metering import all_tenants
 from raas.services.tenants import TenantService
 
 logger = Logger(service="raas")
-
-PAYMENT_SUSPENSION_REASON = "payment_failed"
 
 
 class Outbox(Protocol):
@@ -32,8 +30,17 @@ class Outbox(Protocol):
     def mark_failed(self, entry: OutboxEntry, error: str) -> None: ...
 
 
-class PaidInvoices(Protocol):
+class BillingRecords(Protocol):
     def mark_paid(self, tenant_id: str, period: str, paid_at: str, reference: str) -> Invoice | None: ...
+
+    def claim_webhook_event(self, tenant_id: str, event_id: str) -> bool:
+        """True for the first delivery of a Stripe event (or a retry of one whose handling died);
+        False when it was handled already or is being handled right now."""
+
+    def finish_webhook_event(self, tenant_id: str, event_id: str) -> None: ...
+
+    def release_webhook_event(self, tenant_id: str, event_id: str) -> None:
+        """Forgets a claim whose handling failed, so Stripe's retry runs it again."""
 
 
 @dataclass
@@ -50,7 +57,7 @@ class BillingService:
         tenant_service: TenantService,
         outbox: Outbox,
         provider: BillingProvider,
-        invoices: PaidInvoices,
+        invoices: BillingRecords,
         grace_days: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
@@ -120,38 +127,66 @@ class BillingService:
 
     # --- webhooks ----------------------------------------------------------------------------
     def handle_webhook(self, event: dict[str, Any]) -> str:
+        """Acts on a verified Stripe event once. Stripe delivers at least once and retries for
+        up to three days, and a captured delivery can be replayed while its signature is fresh:
+        each event id acts once (https://docs.stripe.com/webhooks#handle-duplicate-events)."""
         kind = str(event.get("type", ""))
         obj = (event.get("data") or {}).get("object") or {}
         if kind not in ("invoice.payment_failed", "invoice.paid"):
             return "ignored"
+        event_id = event.get("id")
+        if not isinstance(event_id, str) or not event_id:
+            raise BadRequest("the webhook event has no id", code="invalid_event")
         customer = obj.get("customer")
         tenant_id = (obj.get("metadata") or {}).get("raas_tenant_id") or (self.provider.tenant_of_customer(customer) if customer else None)
         tenant = self.tenants.get_tenant(tenant_id) if tenant_id else None
         if tenant is None or tenant.status.gone:
             return "unknown tenant"
-        if kind == "invoice.payment_failed":
-            if tenant.payment_failed_at is None:
-                self.tenants.update_tenant(tenant.tenant_id, fields={"payment_failed_at": self._now()})
-            self.enforce_grace(tenant.tenant_id)
-            return "payment failure recorded"
-        period = (obj.get("metadata") or {}).get("raas_period") or _period_of_timestamp(obj.get("period_start"))
+        if not self.invoices.claim_webhook_event(tenant.tenant_id, event_id):
+            return "duplicate"
+        try:
+            created = event.get("created")
+            if isinstance(created, int) and not self.tenant_service.tenants.advance_payment_clock(tenant.tenant_id, created):
+                outcome = "older than a payment event already applied; ignored"
+            else:
+                outcome = self._payment_failed(tenant) if kind == "invoice.payment_failed" else self._paid(tenant, obj)
+        except Exception:
+            try:
+                self.invoices.release_webhook_event(tenant.tenant_id, event_id)
+            except Exception:  # the claim then goes stale and Stripe's later retry takes it over
+                logger.exception("could not release a webhook claim", extra={"tenant_id": tenant.tenant_id, "event_id": event_id})
+            raise
+        self.invoices.finish_webhook_event(tenant.tenant_id, event_id)
+        return outcome
+
+    def _payment_failed(self, tenant: Tenant) -> str:
+        if tenant.payment_failed_at is None:
+            self.tenants.update_tenant(tenant.tenant_id, fields={"payment_failed_at": self._now()})
+        self.enforce_grace(tenant.tenant_id)
+        return "payment failure recorded"
+
+    def _paid(self, tenant: Tenant, invoice: dict[str, Any]) -> str:
+        period = (invoice.get("metadata") or {}).get("raas_period") or _period_of_timestamp(invoice.get("period_start"))
         if period:
-            self.invoices.mark_paid(tenant.tenant_id, period, self._now().isoformat(), str(obj.get("id", "")))
-        if tenant.payment_failed_at is not None:
-            self.tenants.update_tenant(tenant.tenant_id, remove=("payment_failed_at",))
-            if tenant.status is TenantStatus.SUSPENDED:
-                self.tenant_service.resume(tenant.tenant_id, actor="billing")
+            self.invoices.mark_paid(tenant.tenant_id, period, self._now().isoformat(), str(invoice.get("id", "")))
+        if tenant.payment_failed_at is not None or SuspensionReason.PAYMENT in tenant.suspension_reasons:
+            # Clears the failure and lifts only the payment reason, in one update: a suspension the
+            # operator set stays until the operator lifts it.
+            self.tenant_service.resume(tenant.tenant_id, actor="billing", reason=SuspensionReason.PAYMENT)
         return "payment recorded"
 
     def enforce_grace(self, tenant_id: str | None = None) -> int:
-        """Suspends tenants whose failed payment is older than the grace period."""
+        """Suspends for payment the tenants whose failed payment is older than the grace period,
+        suspended already by the operator or not (so the operator's resume does not lift it)."""
         suspended = 0
         candidates = [self.tenants.get_tenant(tenant_id)] if tenant_id else list(all_tenants(self.tenants))
         for tenant in candidates:
-            if tenant is None or tenant.payment_failed_at is None or tenant.status is not TenantStatus.ACTIVE:
+            if tenant is None or tenant.payment_failed_at is None or tenant.status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+                continue
+            if SuspensionReason.PAYMENT in tenant.suspension_reasons:
                 continue
             if self._now() - tenant.payment_failed_at >= self.grace:
-                self.tenant_service.suspend(tenant.tenant_id, actor="billing", reason=PAYMENT_SUSPENSION_REASON)
+                self.tenant_service.suspend(tenant.tenant_id, actor="billing", reason=SuspensionReason.PAYMENT, while_payment_failed=True)
                 suspended += 1
         return suspended
 

@@ -70,6 +70,38 @@ class EngineReceipts:
         return IndexedChunks(document.document_id, document.chunk_count, self.of(document.tenant_id, document.document_id))
 
 
+class DocumentRemover:
+    """Deletes one document so that an ingest running at the same time cannot leave chunks behind.
+
+    Order: tombstone the record (`mark_deleting`, conditional), then remove the chunks (what the index finds by
+    document id, plus the engine ids kept in S3), then the ids, bytes and record. An ingest attempt marks the
+    document `indexed` only under the condition that it still holds it, after writing its chunks and their ids:
+    - it marked first: its ids were written before the tombstone, so the removal here reads them (S3 reads are
+      strongly consistent: https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel);
+    - the tombstone came first: its mark fails and the attempt removes the chunks it wrote itself.
+    Used by DELETE and by the retirement of a source's old version."""
+
+    def __init__(self, documents: DocumentStore, objects: ObjectStore, search: SearchIndex):
+        self.documents = documents
+        self.objects = objects
+        self.search = search
+        self.receipts = EngineReceipts(objects, search)
+
+    def remove(self, tenant_id: str, document_id: str) -> Document | None:
+        """The document as it was, or None when there was none. Repeating it after a crash finishes the job."""
+        try:
+            document = self.documents.mark_deleting(tenant_id, document_id)
+        except NotFound:
+            return None
+        indexed = self.receipts.indexed(document)
+        self.search.delete_document(tenant_id, document.document_id, document.chunk_count, indexed.engine_ids)
+        self.receipts.drop(tenant_id, document.document_id)
+        self.objects.delete(tenant_id, object_key(document.document_id))
+        self.documents.delete(tenant_id, document)
+        self.documents.bump_generation(tenant_id)  # after the chunks are gone: no cached answer may cite them
+        return document
+
+
 def document_of_object_key(key: str) -> str | None:
     parts = key.split("/")
     if len(parts) == 3 and parts[0] == "documents" and parts[2] == "source" and ids.is_document_id(parts[1]):
@@ -127,7 +159,7 @@ class DocumentService:
         self.documents = documents
         self.objects = objects
         self.search = search
-        self.receipts = EngineReceipts(objects, search)
+        self.remover = DocumentRemover(documents, objects, search)
         self.presign_seconds = presign_seconds
         self._now = clock
 
@@ -217,14 +249,9 @@ class DocumentService:
         return self.documents.list(tenant_id, status.value if status else None, limit, cursor)
 
     def delete(self, tenant_id: str, document_id: str, actor: str = "tenant") -> Document:
-        document = self.get(tenant_id, document_id)
-        # Index first: once the record is gone nothing would remember the chunks.
-        indexed = self.receipts.indexed(document)
-        self.search.delete_document(tenant_id, document.document_id, document.chunk_count, indexed.engine_ids)
-        self.receipts.drop(tenant_id, document.document_id)
-        self.objects.delete(tenant_id, object_key(document.document_id))
-        self.documents.delete(tenant_id, document)
-        self.documents.bump_generation(tenant_id)
+        document = self.remover.remove(tenant_id, document_id) if ids.is_document_id(document_id) else None
+        if document is None:
+            raise NotFound(f"document {document_id} not found", code="document_not_found")
         if self.audit is not None:
             self.audit.record(tenant_id, actor, "document.deleted", document.document_id, {"title": document.title})
         return document

@@ -9,9 +9,10 @@ import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from raas.domain.documents import EXTENSIONS
+from raas.domain.documents import EXTENSIONS, DocumentStatus
+from raas.domain.exports import ExportManifest, ExportResult
 from raas.domain.paging import all_items
 from raas.domain.ports import AuditLog, DocumentStore
 from raas.services.config import ConfigService
@@ -57,24 +58,26 @@ class ExportService:
         self.link_seconds = link_seconds
         self._now = clock
 
-    def export(self, tenant_id: str, actor: str) -> dict[str, Any]:
+    def export(self, tenant_id: str, actor: str) -> ExportResult:
         """Writes the bundle under the tenant's prefix; returns its key and a presigned link."""
         name = f"exports/{self._now():%Y%m%dT%H%M%SZ}.zip"
         with tempfile.TemporaryDirectory(prefix="raas-export-") as scratch:
             path, manifest = self._build(tenant_id, Path(scratch))
             self.objects.put_file(tenant_id, name, str(path), "application/zip")
-        self.audit.record(tenant_id, actor, "tenant.exported", name, {"documents": manifest["documents"]})
+        self.audit.record(tenant_id, actor, "tenant.exported", name, {"documents": manifest.documents})
         url = self.objects.presign_get(tenant_id, name, self.link_seconds)
-        return {"key": name, "url": url, "expires_in": self.link_seconds, "manifest": manifest}
+        return ExportResult(key=name, url=url, expires_in=self.link_seconds, manifest=manifest)
 
     def export_for_deletion(self, tenant_id: str) -> str:
         with tempfile.TemporaryDirectory(prefix="raas-export-") as scratch:
             path, _manifest = self._build(tenant_id, Path(scratch))
             return self.objects.put_retained_file(tenant_id, f"export-{self._now():%Y%m%dT%H%M%SZ}.zip", str(path))
 
-    def _build(self, tenant_id: str, scratch: Path) -> tuple[Path, dict[str, Any]]:
+    def _build(self, tenant_id: str, scratch: Path) -> tuple[Path, ExportManifest]:
         path = scratch / "export.zip"
-        documents = list(all_items(lambda c: self.documents.list(tenant_id, None, 100, c)))
+        # A document being deleted is on its way out: exporting it would race the removal of its bytes.
+        listed = all_items(lambda c: self.documents.list(tenant_id, None, 100, c))
+        documents = [d for d in listed if d.status is not DocumentStatus.DELETING]
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             bundle.writestr("documents.jsonl", "".join(d.model_dump_json() + "\n" for d in documents))
             originals = 0
@@ -93,15 +96,14 @@ class ExportService:
             bundle.writestr("usage.json", json.dumps(self.usage.periods(tenant_id), indent=2, sort_keys=True))
             entries = list(all_items(lambda c: self.audit.list(tenant_id, 100, c)))
             bundle.writestr("audit.jsonl", "".join(e.model_dump_json() + "\n" for e in entries))
-            manifest = {
-                "tenant_id": tenant_id,
-                "exported_at": self._now().isoformat(),
-                "documents": len(documents),
-                "originals": originals,
-                "originals_missing": missing,
-                "config_versions": len(versions),
-                "audit_entries": len(entries),
-                "format": 1,
-            }
-            bundle.writestr("manifest.json", json.dumps(manifest, indent=2))
+            manifest = ExportManifest(
+                tenant_id=tenant_id,
+                exported_at=self._now().isoformat(),
+                documents=len(documents),
+                originals=originals,
+                originals_missing=missing,
+                config_versions=len(versions),
+                audit_entries=len(entries),
+            )
+            bundle.writestr("manifest.json", json.dumps(manifest.model_dump(mode="json"), indent=2))
         return path, manifest

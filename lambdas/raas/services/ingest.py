@@ -5,10 +5,25 @@ already `indexed` or `failed` is left alone, and re-running a `processing` one w
 again and removes what the earlier run wrote. A failure never leaves chunks behind: the ids the
 engine gave the chunks are kept (`EngineReceipts`) so they can be removed even before a search
 engine with a refresh interval can find them.
+
+Ordering with deletions, which run in other Lambdas at the same time:
+- the document: each attempt claims the record with its own token and marks it `indexed` (or `failed`) only
+  under the condition that it still holds it (adapters/documents.py). A delete tombstones the record first, so
+  an attempt whose mark fails knows the document went while it wrote, and removes its chunks itself
+  (`DocumentRemover` in services/documents.py has the other half of the argument).
+- the tenant: its deletion marks it `deleting` before it drops the index. An attempt reads the tenant's status
+  with a strongly consistent read (it reflects every write that succeeded before it:
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html) right
+  before it touches the index, so it does not re-create a dropped one, and again after writing: if the tenant
+  was live then, the drop comes later and takes the chunks with it; if not, the attempt drops the index itself,
+  since its write may have re-created it (OpenSearch creates a missing index on the first write to it:
+  https://docs.opensearch.org/latest/im-plugin/). A redelivered event for a tenant being deleted drops it too,
+  so an attempt that crashed after writing leaves nothing once its message comes back.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
@@ -18,11 +33,11 @@ from raas.domain.chunking import chunk_text
 from raas.domain.documents import Chunk, Document, DocumentStatus, chunk_id, content_hash
 from raas.domain.errors import GatewayTimeout, NotFound, PayloadTooLarge, ServiceUnavailable
 from raas.domain.extraction import ExtractionError, extract_text
-from raas.domain.ports import DocumentStore, Embedder, ObjectStore, SearchIndex, TenantStore, UsageRecorder
+from raas.domain.ports import DocumentStore, Embedder, ObjectStore, SearchIndex, TenantStore, UsageRecorder, VersionConflict
 from raas.domain.tenants import TenantStatus
 from raas.domain.usage import UsageEvent
 from raas.services.config import ConfigService
-from raas.services.documents import EngineReceipts, object_key
+from raas.services.documents import DocumentRemover, EngineReceipts, object_key
 
 logger = Logger(service="raas")
 EMBED_BATCH = 128
@@ -44,12 +59,18 @@ class IngestService:
         self.objects = objects
         self.search = search
         self.receipts = EngineReceipts(objects, search)
+        self.remover = DocumentRemover(documents, objects, search)
         self.embedder = embedder
         self.configs = configs
         self.tenants = tenants
         self.usage = usage
 
     def ingest(self, tenant_id: str, document_id: str) -> Document | None:
+        tenant = self.tenants.get_tenant(tenant_id)
+        if tenant is not None and tenant.status.gone:
+            # A redelivery after the tenant's deletion began: whatever an earlier attempt wrote goes with the index.
+            self._drop_index_of_gone_tenant(tenant_id)
+            return None
         document = self.documents.get(tenant_id, document_id)
         if document is None:
             logger.warning("object without a document record; removing it", extra={"tenant_id": tenant_id, "document_id": document_id})
@@ -57,12 +78,15 @@ class IngestService:
             self.search.delete_document(tenant_id, document_id, 0)
             self.objects.delete(tenant_id, object_key(document_id))
             return None
-        if document.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED):
-            return document  # a redelivered event
-        tenant = self.tenants.get_tenant(tenant_id)
+        if document.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED, DocumentStatus.DELETING):
+            return document  # a redelivered event, or a delete under way
+        attempt = uuid.uuid4().hex
+        try:
+            document = self.documents.claim(tenant_id, document_id, attempt)
+        except VersionConflict:  # deleted, being deleted or finished since we read it; nothing written yet
+            return self.documents.get(tenant_id, document_id)
         if tenant is None or tenant.status is not TenantStatus.ACTIVE:
-            return self._fail(document, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
-        self.documents.update(tenant_id, document_id, status=DocumentStatus.PROCESSING.value)
+            return self._fail(document, attempt, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
         chunks: list[Chunk] = []
         engine_ids: tuple[str, ...] = ()
         digest: str | None = document.content_hash
@@ -72,7 +96,7 @@ class IngestService:
             if document.content_hash is None:  # a presigned upload: dedupe now that we have the bytes
                 holder = self.documents.claim_hash(tenant_id, digest, document_id)
                 if holder != document_id:
-                    return self._duplicate(document, holder, digest)
+                    return self._duplicate(document, attempt, holder, digest)
             text = extract_text(data, document.content_type)
             chunks = self._chunks(document, text)
             if not chunks:
@@ -82,35 +106,38 @@ class IngestService:
                 batch = chunks[start : start + EMBED_BATCH]
                 vectors.extend(self.embedder.embed([f"{c.title}\n{c.text}" for c in batch]))
             previous = self._previous_version(document)
+            if not self._tenant_live(tenant_id):  # never (re-)create the index of a tenant being deleted
+                self._release(document, digest)
+                return None
             self.search.ensure_index(tenant_id)
             engine_ids = self.search.replace(tenant_id, chunks, vectors, [self.receipts.indexed(previous)] if previous else [])
-            self.receipts.keep(tenant_id, document_id, engine_ids)  # before `indexed`: a delete may come at once
         except (ExtractionError, PayloadTooLarge) as exc:
-            return self._fail(document, len(chunks), str(exc.args[0] if exc.args else exc), digest, engine_ids)
+            return self._fail(document, attempt, len(chunks), str(exc.args[0] if exc.args else exc), digest, engine_ids)
         except TRANSIENT:
             self._remove_chunks(document, len(chunks), engine_ids)
             raise  # the event is retried (and lands in the DLQ after repeated failures)
         except Exception as exc:
             logger.exception("ingest failed", extra={"tenant_id": tenant_id, "document_id": document_id})
-            return self._fail(document, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest, engine_ids)
+            return self._fail(document, attempt, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest, engine_ids)
 
-        try:
-            indexed = self.documents.update(
-                tenant_id,
-                document_id,
-                status=DocumentStatus.INDEXED.value,
-                chunk_count=len(chunks),
-                content_hash=digest,
-                indexed_at=datetime.now(UTC),
-                error=None,
-            )
-        except NotFound:
-            # deleted while we indexed: its delete ran before our chunks existed, so they are ours to remove
-            logger.info("document deleted during ingestion", extra={"tenant_id": tenant_id, "document_id": document_id})
-            self._remove_chunks(document, len(chunks), engine_ids)
+        if not self._tenant_live(tenant_id):  # read after our write: see the module docstring
+            self._drop_index_of_gone_tenant(tenant_id)
             return None
+        try:
+            self.receipts.keep(tenant_id, document_id, engine_ids)  # before `indexed`: a delete may come at once
+        except NotFound:  # the tenant's objects refuse writes: its deletion began
+            return self._lost(document, len(chunks), engine_ids, digest)
+        except Exception as exc:
+            logger.exception("could not keep the engine ids", extra={"tenant_id": tenant_id, "document_id": document_id})
+            return self._fail(document, attempt, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest, engine_ids)
+        try:
+            indexed = self.documents.mark_indexed(
+                tenant_id, document_id, attempt, chunk_count=len(chunks), content_hash=digest, indexed_at=datetime.now(UTC)
+            )
+        except VersionConflict:
+            return self._lost(document, len(chunks), engine_ids, digest)
         if previous:
-            self._retire(previous)
+            self.remover.remove(tenant_id, previous.document_id)  # its chunks went in the same index call; now the rest
         if document.source_uri:
             self.documents.set_current_for_source(tenant_id, document.source_uri, document_id)
         self.documents.bump_generation(tenant_id)
@@ -124,6 +151,37 @@ class IngestService:
         )
         logger.info("document indexed", extra={"tenant_id": tenant_id, "document_id": document_id, "chunks": len(chunks)})
         return indexed
+
+    def _tenant_live(self, tenant_id: str) -> bool:
+        tenant = self.tenants.get_tenant(tenant_id)  # a strongly consistent read
+        return tenant is not None and not tenant.status.gone
+
+    def _drop_index_of_gone_tenant(self, tenant_id: str) -> None:
+        """The tenant's deletion drops its index; an attempt that may have written after that drops it again."""
+        logger.info("tenant deleted during ingestion; dropping its index again", extra={"tenant_id": tenant_id})
+        self.search.drop_index(tenant_id)
+
+    def _lost(self, document: Document, chunk_count: int, engine_ids: tuple[str, ...], digest: str | None) -> Document | None:
+        """This attempt no longer holds the document: it was deleted, is being deleted, or a redelivered attempt took it."""
+        tenant_id, document_id = document.tenant_id, document.document_id
+        if not self._tenant_live(tenant_id):
+            self._drop_index_of_gone_tenant(tenant_id)
+            return None
+        current = self.documents.get(tenant_id, document_id)
+        if current is None or current.status is DocumentStatus.DELETING:
+            # Its delete may have swept the index before our chunks were there: they are ours to remove.
+            logger.info("document deleted during ingestion", extra={"tenant_id": tenant_id, "document_id": document_id})
+            self._remove_chunks(document, chunk_count, engine_ids)
+            self._release(document, digest)
+            self.documents.bump_generation(tenant_id)  # an answer cached while our chunks were searchable is stale
+            return None
+        # Another attempt holds it: its replace removes every other chunk of the document.
+        logger.warning("another attempt took the document over", extra={"tenant_id": tenant_id, "document_id": document_id})
+        return current
+
+    def _release(self, document: Document, digest: str | None) -> None:
+        if digest and document.content_hash is None:  # a presigned upload's claim, made by this attempt
+            self.documents.release_hash(document.tenant_id, digest, document.document_id)
 
     def _read(self, document: Document, tier_max: int) -> bytes:
         size = self.objects.size(document.tenant_id, object_key(document.document_id))
@@ -155,23 +213,20 @@ class IngestService:
             return None
         return self.documents.get(document.tenant_id, previous_id)
 
-    def _retire(self, previous: Document) -> None:
-        """The old version of a source: its chunks went in the same index call; now its record and bytes."""
-        self.receipts.drop(previous.tenant_id, previous.document_id)
-        self.objects.delete(previous.tenant_id, object_key(previous.document_id))
-        self.documents.delete(previous.tenant_id, previous)
-
-    def _duplicate(self, document: Document, holder: str, digest: str) -> Document:
+    def _duplicate(self, document: Document, attempt: str, holder: str, digest: str) -> Document | None:
         self.objects.delete(document.tenant_id, object_key(document.document_id))
-        return self.documents.update(
-            document.tenant_id,
-            document.document_id,
-            status=DocumentStatus.INDEXED.value,
-            duplicate_of=holder,
-            content_hash=digest,
-            chunk_count=0,
-            indexed_at=datetime.now(UTC),
-        )
+        try:
+            return self.documents.mark_indexed(
+                document.tenant_id,
+                document.document_id,
+                attempt,
+                chunk_count=0,
+                content_hash=digest,
+                indexed_at=datetime.now(UTC),
+                duplicate_of=holder,
+            )
+        except VersionConflict:
+            return self._lost(document, 0, (), None)
 
     def _remove_chunks(self, document: Document, count: int, engine_ids: tuple[str, ...] = ()) -> None:
         """This run's chunks (`engine_ids`), an earlier run's (its receipt) and whatever the index finds by document id."""
@@ -190,11 +245,20 @@ class IngestService:
             raise
 
     def _fail(
-        self, document: Document, chunk_count: int, reason: str, digest: str | None = None, engine_ids: tuple[str, ...] = ()
-    ) -> Document:
+        self,
+        document: Document,
+        attempt: str,
+        chunk_count: int,
+        reason: str,
+        digest: str | None = None,
+        engine_ids: tuple[str, ...] = (),
+    ) -> Document | None:
         """Marks the document failed with a reason, leaving no chunks and freeing its content hash for a retry."""
         self._remove_chunks(document, chunk_count, engine_ids)
         if digest or document.content_hash:
             self.documents.release_hash(document.tenant_id, digest or document.content_hash or "", document.document_id)
         logger.info("document failed", extra={"tenant_id": document.tenant_id, "document_id": document.document_id, "reason": reason})
-        return self.documents.update(document.tenant_id, document.document_id, status=DocumentStatus.FAILED.value, error=reason[:1000])
+        try:
+            return self.documents.mark_failed(document.tenant_id, document.document_id, attempt, reason[:1000])
+        except VersionConflict:
+            return self._lost(document, chunk_count, engine_ids, None)

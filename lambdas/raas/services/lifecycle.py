@@ -168,6 +168,10 @@ class LifecycleService:
             self.tenants.record_deletion_step(tenant_id, step)
             done[name] = step
             logger.info("deletion step done", extra={"tenant_id": tenant_id, "step": name, "count": count})
+        # Once more before the receipt says the index is gone: an ingest that checked the tenant before it turned
+        # `deleting` may have written (and so re-created the index) after the search_index step. Such an ingest
+        # also drops it itself when it sees the status (services/ingest.py); this covers one that crashed first.
+        self._retrying(tenant_id, "search_index", lambda: self.search.drop_index(tenant_id))
         export = done.get("export")
         receipt = DeletionReceipt(
             tenant_id=tenant_id,

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
 from raas.domain import catalog
+from raas.domain.answers import Citation, QueryHistoryEntry, QueryResponse, RetrievalInfo, SearchResponse, SearchResult, Timings, Usage
 from raas.domain.catalog import ModelInfo, Tier
 from raas.domain.config import TenantConfig, TierLimitExceeded
 from raas.domain.context import build_context, estimate_tokens
@@ -32,15 +33,15 @@ logger = Logger(service="raas")
 MAX_CANDIDATES = 100
 RERANK_POOL = 30
 CONTEXT_TOKEN_CAP = 12_000
-SNIPPET_CHARS = 300
 
 
 class QueryRequest(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
-    top_k: int | None = Field(default=None, ge=1, le=20)
-    alpha: float | None = Field(default=None, ge=0, le=1)
+    # strict: `top_k: true` or `"3"` is refused, as on every request model (floats still take integers)
+    top_k: StrictInt | None = Field(default=None, ge=1, le=20)
+    alpha: StrictFloat | None = Field(default=None, ge=0, le=1)
     filters: dict[str, Any] | None = None
-    rerank: bool | None = None
+    rerank: StrictBool | None = None
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,13 @@ class Plan:
 
 
 class QueryLog(Protocol):
-    def append(self, tenant_id: str, query_id: str, entry: dict[str, Any], retention_days: int) -> None: ...
+    def append(self, tenant_id: str, entry: QueryHistoryEntry, retention_days: int) -> None: ...
 
 
 class ResponseCache(Protocol):
-    def get(self, tenant_id: str, key: str) -> dict[str, Any] | None: ...
+    def get(self, tenant_id: str, key: str) -> QueryResponse | None: ...
 
-    def put(self, tenant_id: str, key: str, response: dict[str, Any]) -> None: ...
+    def put(self, tenant_id: str, key: str, response: QueryResponse) -> None: ...
 
 
 def plan(config: TenantConfig, tier: Tier, request: QueryRequest) -> Plan:
@@ -76,10 +77,6 @@ def plan(config: TenantConfig, tier: Tier, request: QueryRequest) -> Plan:
         raise TierLimitExceeded("request exceeds the tier's bounds", details=problems)
     alpha = request.alpha if request.alpha is not None else config.alpha
     return Plan(top_k, alpha, rerank, parse_filters(request.filters), request.filters or {})
-
-
-def snippet(text: str) -> str:
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
 
 
 class QueryService:
@@ -123,28 +120,15 @@ class QueryService:
             return self.reranker.rerank(query, fused[:RERANK_POOL], how.top_k)
         return fused[: how.top_k]
 
-    def search_only(self, tenant_id: str, tier: Tier, request: QueryRequest) -> dict[str, Any]:
+    def search_only(self, tenant_id: str, tier: Tier, request: QueryRequest) -> SearchResponse:
         current = self.configs.get(tenant_id)
         how = plan(current.config, tier, request)
         hits = self.retrieve(tenant_id, request.query, how)
         self._record(tenant_id, str(uuid.uuid4()), {"searches": 1})
-        return {
-            "results": [
-                {
-                    "document_id": h.document_id,
-                    "chunk_id": h.chunk_id,
-                    "title": h.title,
-                    "score": round(h.score, 6),
-                    "snippet": snippet(h.text),
-                    "metadata": h.metadata,
-                }
-                for h in hits
-            ],
-            "config_version": current.version,
-        }
+        return SearchResponse(results=[SearchResult.of(h) for h in hits], config_version=current.version)
 
     # --- answering ----------------------------------------------------------------------------
-    def answer(self, tenant_id: str, tier: Tier, request: QueryRequest) -> dict[str, Any]:
+    def answer(self, tenant_id: str, tier: Tier, request: QueryRequest) -> QueryResponse:
         started = time.perf_counter()
         injection = find_injection(request.query)
         if injection:
@@ -160,16 +144,17 @@ class QueryService:
         cache_key = self._cache_key(tenant_id, current.version, request.query, how)
         cached = self.cache.get(tenant_id, cache_key)
         if cached is not None:
-            self.quota.reserve(tenant_id, tier, 0.0)  # a cached answer still counts against the query quota
-            response = {
-                **cached,
-                "cached": True,
-                "query_id": query_id,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                "timings": {"embedding_ms": 0.0, "generation_ms": 0.0},
-            }
+            self.quota.reserve(tenant_id, tier, 0.0, caps=config.limits)  # a cached answer still counts against the query quota
+            response = cached.model_copy(
+                update={
+                    "cached": True,
+                    "query_id": query_id,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "timings": Timings(),  # nothing was embedded or generated for this request
+                }
+            )
             self._record(tenant_id, query_id, {"queries": 1})
-            self._log(tenant_id, tier, query_id, request, response)
+            self._log(tenant_id, tier, request, response)
             return response
 
         model = catalog.models()[config.model]
@@ -180,7 +165,7 @@ class QueryService:
         prompt = render_prompt(config.prompt_template, query=request.query, context=context.text, variables=config.prompt_variables)
         chat = self.chat_for(model)
         # Worst case: the whole prompt plus max_tokens of answer, reserved before the call.
-        reservation = self.quota.reserve(tenant_id, tier, model.cost_usd(estimate_tokens(prompt), config.max_tokens))
+        reservation = self.quota.reserve(tenant_id, tier, model.cost_usd(estimate_tokens(prompt), config.max_tokens), caps=config.limits)
         generation_started = time.perf_counter()
         try:
             generation = chat.generate(
@@ -200,37 +185,21 @@ class QueryService:
         timings["generation_ms"] = round((time.perf_counter() - generation_started) * 1000, 1)
         cost = 0.0 if generation.offline else model.cost_usd(generation.prompt_tokens, generation.completion_tokens)
         self.quota.settle(reservation, cost)
-        answer: dict[str, Any] = {
-            "query_id": query_id,
-            "answer": generation.text,
-            "citations": [
-                {
-                    "document_id": h.document_id,
-                    "chunk_id": h.chunk_id,
-                    "title": h.title,
-                    "score": round(h.score, 6),
-                    "snippet": snippet(h.text),
-                }
-                for h in context.used
-            ],
-            "model": generation.model,
-            "offline": generation.offline,
-            "config_version": current.version,
-            "usage": {
-                "prompt_tokens": generation.prompt_tokens,
-                "completion_tokens": generation.completion_tokens,
-                "cost_usd": round(cost, 6),
-            },
-            "retrieval": {
-                "top_k": how.top_k,
-                "alpha": how.alpha,
-                "reranked": how.rerank and self.reranker is not None,
-                "screened_out": len(context.screened_out),
-            },
-            "cached": False,
-        }
-        answer["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        answer["timings"] = timings  # what the embedder and the LLM took of latency_ms
+        answer = QueryResponse(
+            query_id=query_id,
+            answer=generation.text,
+            citations=[Citation.of(h) for h in context.used],
+            model=generation.model,
+            offline=generation.offline,
+            config_version=current.version,
+            usage=Usage(prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens, cost_usd=round(cost, 6)),
+            retrieval=RetrievalInfo(
+                top_k=how.top_k, alpha=how.alpha, reranked=how.rerank and self.reranker is not None, screened_out=len(context.screened_out)
+            ),
+            cached=False,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            timings=Timings(**timings),  # what the embedder and the LLM took of latency_ms
+        )
         self.cache.put(tenant_id, cache_key, answer)
         self._record(
             tenant_id,
@@ -242,7 +211,7 @@ class QueryService:
                 "cost_microusd": usd_to_micro(cost),
             },
         )
-        self._log(tenant_id, tier, query_id, request, answer)
+        self._log(tenant_id, tier, request, answer)
         return answer
 
     def _cache_key(self, tenant_id: str, config_version: int, query: str, how: Plan) -> str:
@@ -263,19 +232,9 @@ class QueryService:
     def _record(self, tenant_id: str, event_id: str, counters: dict[str, int]) -> None:
         self.usage.record(UsageEvent(event_id=event_id, tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters=counters))
 
-    def _log(self, tenant_id: str, tier: Tier, query_id: str, request: QueryRequest, response: dict[str, Any]) -> None:
-        entry = {
-            "query_id": query_id,
-            "at": datetime.now(UTC).isoformat(),
-            "query": request.query,
-            "answer": response["answer"][:2000],
-            "model": response["model"],
-            "citations": [c["document_id"] for c in response["citations"]],
-            "usage": response["usage"],
-            "latency_ms": response["latency_ms"],
-            "cached": response["cached"],
-        }
+    def _log(self, tenant_id: str, tier: Tier, request: QueryRequest, response: QueryResponse) -> None:
+        entry = QueryHistoryEntry.of(datetime.now(UTC).isoformat(), request.query, response)
         try:
-            self.log.append(tenant_id, query_id, entry, catalog.tier_limits(tier).query_history_days)
+            self.log.append(tenant_id, entry, catalog.tier_limits(tier).query_history_days)
         except Exception:  # history is best effort; the answer is already paid for
             logger.exception("could not record query history", extra={"tenant_id": tenant_id})

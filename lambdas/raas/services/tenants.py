@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from raas.domain import catalog, ids
 from raas.domain.catalog import Tier
@@ -15,6 +16,7 @@ from raas.domain.tenants import (
     ApiKey,
     Principal,
     Role,
+    SuspensionReason,
     Tenant,
     TenantStatus,
     generate_secret,
@@ -23,6 +25,19 @@ from raas.domain.tenants import (
 )
 
 Clock = Callable[[], datetime]
+
+
+class SuspendableTenants(TenantStore, Protocol):
+    """The registry with a tenant's suspension reasons, each added and lifted atomically."""
+
+    def add_suspension_reason(self, tenant_id: str, reason: SuspensionReason, *, while_payment_failed: bool = False) -> tuple[Tenant, bool]:
+        """Returns the tenant and whether it was active before (raises VersionConflict if it is neither active nor suspended)."""
+
+    def remove_suspension_reason(self, tenant_id: str, reason: SuspensionReason) -> tuple[Tenant, bool]:
+        """Returns the tenant and whether it is active again (no reason left)."""
+
+    def advance_payment_clock(self, tenant_id: str, event_created: int) -> bool:
+        """False when a payment event created later than `event_created` was applied already."""
 
 
 def _utcnow() -> datetime:
@@ -40,7 +55,7 @@ class TenantService:
     """Operator actions on tenants. Each writes the registry, then announces the change on the
     platform bus; the lifecycle function does the work on AWS resources (see LifecycleService)."""
 
-    def __init__(self, tenants: TenantStore, events: EventPublisher, audit: AuditLog, clock: Clock = _utcnow):
+    def __init__(self, tenants: SuspendableTenants, events: EventPublisher, audit: AuditLog, clock: Clock = _utcnow):
         self.tenants = tenants
         self.events = events
         self.audit = audit
@@ -81,15 +96,36 @@ class TenantService:
             updated = self.get(tenant_id)
         return updated
 
-    def suspend(self, tenant_id: str, actor: str = "operator", reason: str = "operator") -> Tenant:
-        tenant, changed = self._transition(tenant_id, TenantStatus.SUSPENDED, from_statuses=(TenantStatus.ACTIVE,))
-        if changed:
-            self.events.publish(TenantSuspended(tenant_id=tenant_id, actor=actor, reason=reason))
+    def suspend(
+        self,
+        tenant_id: str,
+        actor: str = "operator",
+        reason: SuspensionReason = SuspensionReason.OPERATOR,
+        *,
+        while_payment_failed: bool = False,
+    ) -> Tenant:
+        """Adds `reason` to the tenant's suspension; idempotent. Only that reason's own remedy
+        lifts it again (see resume), so no other actor can undo it by accident."""
+        self.get(tenant_id)  # 404 for an unknown id
+        try:
+            tenant, suspended_now = self.tenants.add_suspension_reason(tenant_id, reason, while_payment_failed=while_payment_failed)
+        except VersionConflict:
+            raise self._cannot(tenant_id, TenantStatus.SUSPENDED) from None
+        if suspended_now:
+            self.events.publish(TenantSuspended(tenant_id=tenant_id, actor=actor, reason=reason.value))
         return tenant
 
-    def resume(self, tenant_id: str, actor: str = "operator") -> Tenant:
-        tenant, changed = self._transition(tenant_id, TenantStatus.ACTIVE, from_statuses=(TenantStatus.SUSPENDED,))
-        if changed:
+    def resume(self, tenant_id: str, actor: str = "operator", reason: SuspensionReason = SuspensionReason.OPERATOR) -> Tenant:
+        """Lifts `reason` (the operator's own, unless the operator waives another explicitly); the
+        tenant is active again only when no reason is left. Resuming an active tenant changes nothing."""
+        current = self.get(tenant_id)
+        if current.status.gone or current.status is TenantStatus.PROVISIONING:
+            raise self._cannot(tenant_id, TenantStatus.ACTIVE)
+        try:
+            tenant, active_now = self.tenants.remove_suspension_reason(tenant_id, reason)
+        except VersionConflict:
+            raise self._cannot(tenant_id, TenantStatus.ACTIVE) from None
+        if active_now:
             self.events.publish(TenantResumed(tenant_id=tenant_id, actor=actor))
         return tenant
 
@@ -116,18 +152,9 @@ class TenantService:
             raise Conflict(f"tenant is {tenant.status.value}", code="invalid_status_transition")
         return tenant
 
-    def _transition(self, tenant_id: str, to: TenantStatus, from_statuses: tuple[TenantStatus, ...]) -> tuple[Tenant, bool]:
-        current = self.get(tenant_id)
-        if current.status is to:
-            return current, False  # idempotent: suspending a suspended tenant changes nothing
-        try:
-            return self.tenants.update_tenant(tenant_id, status=to, expected_status=from_statuses), True
-        except VersionConflict:
-            latest = self.get(tenant_id)
-            raise Conflict(
-                f"tenant is {latest.status.value}; cannot move to {to.value}",
-                code="invalid_status_transition",
-            ) from None
+    def _cannot(self, tenant_id: str, to: TenantStatus) -> Conflict:
+        latest = self.get(tenant_id)
+        return Conflict(f"tenant is {latest.status.value}; cannot move to {to.value}", code="invalid_status_transition")
 
 
 class KeyService:
