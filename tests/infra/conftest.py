@@ -28,6 +28,29 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return synth(tmp_path_factory.mktemp("cdk"))
 
 
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+# One synthesis for every opt-in: the starter profile (a managed domain), the account-wide API
+# Gateway role and a custom domain, on a stage other than prod (cfn-lint and the conformance tests).
+STARTER = {
+    "raas:profile": "starter",
+    "raas:stage": "dev",
+    "raas:apiGatewayAccountRole": True,
+    "raas:domainName": "api.example.com",
+    "raas:certificateArn": CERTIFICATE,
+}
+
+
+@pytest.fixture(scope="session")
+def starter(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return synth(tmp_path_factory.mktemp("cdk-starter"), **STARTER)
+
+
+@pytest.fixture(scope="session")
+def starter_templates(starter: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    outdir: Path = starter["outdir"]
+    return {name: json.loads((outdir / f"{stack.stack_name}.template.json").read_text()) for name, stack in starter["stacks"].items()}
+
+
 @pytest.fixture(scope="session")
 def templates(synthesized: dict[str, Any]) -> dict[str, dict[str, Any]]:
     outdir: Path = synthesized["outdir"]

@@ -13,10 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.infra.conftest import synth
-
 ROOT = Path(__file__).resolve().parents[2]
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 
@@ -47,18 +43,12 @@ def stack_templates(outdir: Path) -> list[Path]:
     return templates
 
 
-@pytest.fixture(scope="module")
-def starter_synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The starter profile: search on one managed OpenSearch domain instead of a serverless collection."""
-    return synth(tmp_path_factory.mktemp("cdk-starter"), **{"raas:profile": "starter"})
-
-
 def test_the_default_templates_pass_cfn_lint(synthesized: dict[str, Any]) -> None:
     assert described(lint(stack_templates(synthesized["outdir"]))) == []
 
 
-def test_the_starter_profile_templates_pass_cfn_lint(starter_synthesized: dict[str, Any]) -> None:
-    templates = stack_templates(starter_synthesized["outdir"])
+def test_the_starter_profile_templates_pass_cfn_lint(starter: dict[str, Any]) -> None:
+    templates = stack_templates(starter["outdir"])
     search = json.loads(next(t for t in templates if "Search" in t.name).read_text())
     assert any(r["Type"] == "AWS::OpenSearchService::Domain" for r in search["Resources"].values())
     assert described(lint(templates)) == []

@@ -17,29 +17,7 @@ from stacks.search import SEARCH_USERS
 from stacks.settings import DeploymentSettings
 
 from raas.security.tenant_policy import tenant_role_trust_policy
-from tests.infra.conftest import resources, synth
-
-CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-# One synthesis for every opt-in: the starter profile (a managed domain), the account-wide API
-# Gateway role and a custom domain, on a stage other than prod.
-STARTER = {
-    "raas:profile": "starter",
-    "raas:stage": "dev",
-    "raas:apiGatewayAccountRole": True,
-    "raas:domainName": "api.example.com",
-    "raas:certificateArn": CERTIFICATE,
-}
-
-
-@pytest.fixture(scope="module")
-def starter(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return synth(tmp_path_factory.mktemp("cdk-starter"), **STARTER)
-
-
-@pytest.fixture(scope="module")
-def starter_templates(starter: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    outdir: Path = starter["outdir"]
-    return {name: json.loads((outdir / f"{stack.stack_name}.template.json").read_text()) for name, stack in starter["stacks"].items()}
+from tests.infra.conftest import CERTIFICATE, resources
 
 
 def _only(template: dict[str, Any], kind: str) -> dict[str, Any]:

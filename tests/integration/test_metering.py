@@ -163,6 +163,18 @@ def test_the_local_gateway_throttles_each_tenant_at_its_tier_rate(api: ApiClient
     assert throttled.request("GET", "/v1/config", key=other.admin_key).status == 200  # one tenant's burst is its own
 
 
+def test_the_local_gateway_throttles_a_tenant_at_its_own_lower_rate(api: ApiClient) -> None:
+    capped = create_tenant(api, "capped", "enterprise")
+    expect(api.request("PATCH", "/v1/config", key=capped.admin_key, json_body={"limits": {"requests_per_second": 1}}), 200)
+    throttled = GatewayClient(LocalGateway(rate_limits=True))
+    assert catalog.tier_limits(Tier.ENTERPRISE).burst > 3
+    statuses = [throttled.request("GET", "/v1/config", key=capped.admin_key).status for _ in range(3)]
+    assert statuses[0] == 200
+    assert 429 in statuses[1:]  # the tier's burst would have let all three through
+    refused = next(r for r in (throttled.request("GET", "/v1/config", key=capped.admin_key),) if r.status == 429)
+    assert "own limits" in refused.json()["error"]["message"]
+
+
 def test_storage_is_snapshotted_once_a_day(api: ApiClient, tenant_a: TenantHandle, ingest_queue: Any) -> None:
     expect(api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "x" * 5000}), 202)
     ingest_queue.drain()

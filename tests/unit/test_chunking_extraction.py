@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import struct
 import zipfile
+from collections.abc import Iterable
 
 import pytest
 
+from raas.domain import catalog
 from raas.domain.chunking import chunk_text, count_tokens, structure_chunks, token_windows
 from raas.domain.config import Chunking
-from raas.domain.extraction import ExtractionError, extract_text
+from raas.domain.extraction import ExtractionBudget, ExtractionError, extract_text
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -149,3 +153,112 @@ def test_deeply_nested_json_is_refused() -> None:
     nested = "[" * 100 + "1" + "]" * 100
     with pytest.raises(ExtractionError, match="nested too deeply"):
         extract_text(nested.encode(), "application/json")
+
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+MIB = 1024 * 1024
+
+
+def docx_of(body: Iterable[bytes], *, main_part: str = "word/document.xml", padding: int = 0) -> bytes:
+    """A minimal DOCX whose main part is written piece by piece (so a 50 MB part never sits in memory),
+    with `padding` bytes of incompressible media so that it passes the compression-ratio check."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+            'wordprocessingml.document.main+xml"/></Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            f'officeDocument" Target="{main_part}"/></Relationships>',
+        )
+        with archive.open(main_part, "w") as member:
+            member.write(f'<?xml version="1.0"?><w:document xmlns:w="{W_NS}"><w:body>'.encode())
+            for piece in body:
+                member.write(piece)
+            member.write(b"</w:body></w:document>")
+        if padding:
+            filler = random.Random(12).randbytes(padding)  # noqa: S311 - deterministic filler, not a secret
+            archive.writestr("word/media/image1.png", filler, zipfile.ZIP_STORED)
+    return buffer.getvalue()
+
+
+def paragraphs_bomb(total: int) -> Iterable[bytes]:
+    """Repetitive paragraphs, `total` bytes of them: what a DOCX bomb carries."""
+    block = b"<w:p><w:r><w:t>boom</w:t></w:r></w:p>" * 10_000
+    for _ in range(total // len(block)):
+        yield block
+
+
+def whitespace_body(total: int) -> Iterable[bytes]:
+    """One paragraph of text, then `total` bytes of blank XML between empty paragraphs: many bytes of XML,
+    little tree, so the old code (python-docx drops blank text) read it cheaply and indexed it."""
+    yield b"<w:p><w:r><w:t>Budget canary paragraph.</w:t></w:r></w:p>"
+    gap = b"<w:p/>" + b" " * (256 * 1024)
+    for _ in range(total // len(gap)):
+        yield gap
+
+
+def test_a_docx_bomb_within_the_ratio_check_is_refused_by_its_absolute_size() -> None:
+    bomb = docx_of(paragraphs_bomb(50 * MIB), padding=600_000)
+    assert len(bomb) < 2 * MIB  # small on the wire, 50 MB of XML inside, and the ratio check lets it through
+    with pytest.raises(ExtractionError, match=f"more than {20 * MIB} bytes of XML/text"):
+        extract_text(bomb, DOCX, ExtractionBudget(max_expanded_bytes=catalog.tier_limits("free").max_extracted_bytes))
+
+
+def test_a_main_part_that_escapes_the_declared_size_check_is_stopped_while_it_inflates() -> None:
+    # The relationships may name any part as the main document; the declared-size check counts only .xml
+    # and .rels members, so this one is caught by the counting reader after 1 MiB of inflating.
+    bomb = docx_of(paragraphs_bomb(3 * MIB), main_part="word/main.dat", padding=40_000)
+    with pytest.raises(ExtractionError, match=f"more than {MIB} bytes of XML/text"):
+        extract_text(bomb, DOCX, ExtractionBudget(max_expanded_bytes=MIB))
+
+
+def test_a_member_lying_about_its_size_is_refused_not_inflated_past_it() -> None:
+    honest = docx_of(paragraphs_bomb(3 * MIB), padding=40_000)
+    # Rewrite the central directory's uncompressed size of word/document.xml to 1000 bytes.
+    name = b"word/document.xml"
+    header = honest.index(b"PK\x01\x02")  # central directory entries: the name starts at offset 46, the size at 24
+    while honest[header + 46 : header + 46 + len(name)] != name:
+        header = honest.index(b"PK\x01\x02", header + 4)
+    lying = honest[: header + 24] + struct.pack("<I", 1000) + honest[header + 28 :]
+    assert zipfile.ZipFile(io.BytesIO(lying)).getinfo("word/document.xml").file_size == 1000
+    with pytest.raises(ExtractionError, match="could not read the docx file"):
+        extract_text(lying, DOCX, ExtractionBudget(max_expanded_bytes=MIB))
+
+
+def test_the_budget_is_per_tier() -> None:
+    document = docx_of(whitespace_body(24 * MIB), padding=300_000)
+    assert len(document) < 1 * MIB
+    free = ExtractionBudget(max_expanded_bytes=catalog.tier_limits("free").max_extracted_bytes)
+    smb = ExtractionBudget(max_expanded_bytes=catalog.tier_limits("smb").max_extracted_bytes)
+    with pytest.raises(ExtractionError, match="bytes of XML/text"):
+        extract_text(document, DOCX, free)
+    assert extract_text(document, DOCX, smb) == "Budget canary paragraph."
+    limits = [catalog.tier_limits(tier).max_extracted_bytes for tier in ("free", "smb", "midmarket", "enterprise")]
+    assert limits == sorted(limits)
+    assert limits[0] >= 4 * catalog.tier_limits("free").max_document_bytes
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        (b"x" * 2048, "text/plain"),
+        (b'{"k": "' + b"v" * 2048 + b'"}', "application/json"),
+        (b"<p>" + b"w " * 1024 + b"</p>", "text/html"),
+    ],
+)
+def test_text_formats_are_held_to_the_budget(data: bytes, content_type: str) -> None:
+    with pytest.raises(ExtractionError, match="more than 1024 bytes of XML/text"):
+        extract_text(data, content_type, ExtractionBudget(max_expanded_bytes=1024))
+
+
+def test_extraction_past_its_deadline_fails_with_a_reason() -> None:
+    with pytest.raises(ExtractionError, match="took more than 0 seconds"):
+        extract_text(_docx(["a paragraph"]), DOCX, ExtractionBudget(seconds=0))
+    with pytest.raises(ExtractionError, match="took more than 0 seconds"):
+        extract_text(_pdf("a page"), "application/pdf", ExtractionBudget(seconds=0))

@@ -43,6 +43,7 @@ class TierLimits(BaseModel):
     max_documents: int
     max_storage_bytes: int
     max_document_bytes: int
+    max_extracted_bytes: int  # bytes of XML and text one document may expand to on extraction
     monthly_queries: int
     rate_limit_rps: int
     burst: int

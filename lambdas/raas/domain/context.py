@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from raas.domain.prompts import find_injection
 from raas.domain.retrieval import Hit
+from raas.domain.screening import escape_fence_tags
 
 CONTEXT_PREAMBLE = (
     "The documents below are reference data supplied by the user's organisation. "
@@ -18,14 +19,12 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-def _escape(text: str) -> str:
-    # A chunk cannot close its own fence or open a new one.
-    return text.replace("<document", "&lt;document").replace("</document", "&lt;/document")
-
-
 def fence(index: int, hit: Hit) -> str:
-    title = _escape(hit.title).replace('"', "'")
-    return f'<document index="{index}" title="{title}">\n{_escape(hit.text)}\n</document>'
+    # A chunk cannot close its own fence or open a new one, however it spells the tag
+    # (case, spaces, invisible or look-alike characters): see escape_fence_tags.
+    # The title cannot leave its attribute: double quotes and their fullwidth form become '.
+    title = escape_fence_tags(hit.title).replace('"', "'").replace("\uff02", "'")
+    return f'<document index="{index}" title="{title}">\n{escape_fence_tags(hit.text)}\n</document>'
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raas.domain.errors import ValidationFailed
+from raas.domain.screening import escape_fence_tags, normalise_for_screening
 
 MAX_TEMPLATE_CHARS = 4000
 MAX_VARIABLES = 20
@@ -31,8 +32,8 @@ DEFAULT_TEMPLATE = (
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# Phrases that try to override the system's instructions. Matched case-insensitively
-# on templates, variable values, and (in the query pipeline) on queries and chunks.
+# Phrases that try to override the system's instructions. Matched on the normalised form
+# (raas.domain.screening) of templates, variable values, and (in the query pipeline) queries and chunks.
 _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE))
     for name, pattern in (
@@ -69,9 +70,14 @@ class TemplateError(ValidationFailed):
 
 
 def find_injection(text: str) -> str | None:
-    """Name of the first injection pattern found in `text`, or None."""
+    """Name of the first injection pattern found in `text`, or None.
+
+    The patterns see `text` normalised for screening, so invisible characters, fullwidth or
+    look-alike letters, accents and case cannot hide a phrase the model would still read.
+    """
+    screened = normalise_for_screening(text)
     for name, pattern in _INJECTION_PATTERNS:
-        if pattern.search(text):
+        if pattern.search(screened):
             return name
     return None
 
@@ -160,13 +166,16 @@ def render_prompt(template: str, *, query: str, context: str, variables: dict[st
     """Fills a template. Never raises: an unacceptable template falls back to the default one.
 
     Only `query`, `context` and the declared variables are ever substituted; values are
-    inserted verbatim (never re-parsed), and a template without `{context}` gets the
-    context appended after it so retrieval is never silently dropped.
+    inserted without being re-parsed, and a template without `{context}` gets the
+    context appended after it so retrieval is never silently dropped. The query and the
+    variable values have any `<document>` tag disarmed, so they can neither close the
+    context's fences nor forge a document of their own; the context is already fenced.
     """
     safe_variables = {k: v for k, v in variables.items() if isinstance(k, str) and isinstance(v, str)}
     if template_violations(template, safe_variables):
         template, safe_variables = DEFAULT_TEMPLATE, {}
-    values = {**safe_variables, "query": query, "context": context}
+    disarmed = {name: escape_fence_tags(value) for name, value in safe_variables.items()}
+    values = {**disarmed, "query": escape_fence_tags(query), "context": context}
     parts, _ = _parse(template)
     out: list[str] = []
     used_context = False

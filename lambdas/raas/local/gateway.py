@@ -21,7 +21,7 @@ from raas.domain import catalog
 from raas.domain.errors import RaasError, error_body
 from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
-from raas.local.ratelimit import TokenBuckets, retry_after_header
+from raas.local.ratelimit import TokenBuckets, retry_after_header, tenant_rate
 
 logger = Logger(service="raas")
 
@@ -163,13 +163,16 @@ class LocalGateway:
         tenant_id, tier = context.get("tenant_id"), context.get("tier")
         if self.buckets is None or not tenant_id or not tier:
             return None
+        from raas import wiring  # the gateway plays API Gateway in front of the functions; it reads what they read
+
         limits = catalog.tier_limits(tier)
-        wait = self.buckets.take(tenant_id, limits.rate_limit_rps, limits.burst)
+        # min(tier, tenant): the tenant's own `limits.requests_per_second` may only lower its tier's rate
+        rate, burst = tenant_rate(limits, wiring.config_service().get(tenant_id).config.limits)
+        wait = self.buckets.take(tenant_id, rate, burst)
         if not wait:
             return None
-        return gateway_error(
-            429, "rate_limited", f"the {tier} tier allows {limits.rate_limit_rps} requests/s", {"Retry-After": retry_after_header(wait)}
-        )
+        whose = f"the {tier} tier" if rate == limits.rate_limit_rps else "this tenant's own limits"
+        return gateway_error(429, "rate_limited", f"{whose} allow {rate} requests/s", {"Retry-After": retry_after_header(wait)})
 
     @staticmethod
     def _proxy_event(

@@ -32,7 +32,7 @@ from raas.domain import catalog
 from raas.domain.chunking import chunk_text
 from raas.domain.documents import Chunk, Document, DocumentStatus, chunk_id, content_hash
 from raas.domain.errors import GatewayTimeout, NotFound, PayloadTooLarge, ServiceUnavailable
-from raas.domain.extraction import ExtractionError, extract_text
+from raas.domain.extraction import ExtractionBudget, ExtractionError, extract_text
 from raas.domain.ports import DocumentStore, Embedder, ObjectStore, SearchIndex, TenantStore, UsageRecorder, VersionConflict
 from raas.domain.tenants import TenantStatus
 from raas.domain.usage import UsageEvent
@@ -91,13 +91,15 @@ class IngestService:
         engine_ids: tuple[str, ...] = ()
         digest: str | None = document.content_hash
         try:
-            data = self._read(document, catalog.tier_limits(tenant.tier).max_document_bytes)
+            limits = catalog.tier_limits(tenant.tier)
+            data = self._read(document, limits.max_document_bytes)
             digest = content_hash(data)
             if document.content_hash is None:  # a presigned upload: dedupe now that we have the bytes
                 holder = self.documents.claim_hash(tenant_id, digest, document_id)
                 if holder != document_id:
                     return self._duplicate(document, attempt, holder, digest)
-            text = extract_text(data, document.content_type)
+            # Bounded in bytes of XML/text and in time per tier: a small DOCX can hold 110 MB of XML.
+            text = extract_text(data, document.content_type, ExtractionBudget(max_expanded_bytes=limits.max_extracted_bytes))
             chunks = self._chunks(document, text)
             if not chunks:
                 raise ExtractionError("the document yields no text to index")
