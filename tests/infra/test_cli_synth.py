@@ -30,7 +30,12 @@ def plain_shell(home: Path) -> dict[str, str]:
     profile (so the CLI never asks STS for a default account), no telemetry, and every proxy pointed at
     a closed loopback port, so nothing can leave the machine."""
     venv_bin = Path(sys.prefix, "bin").resolve()
-    path = [p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p and Path(p).resolve() != venv_bin]
+    path = [
+        p
+        for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
+        # neither this test's venv nor any other activated one (a venv's bin/ sits beside its pyvenv.cfg)
+        if p and Path(p).resolve() != venv_bin and not (Path(p).parent / "pyvenv.cfg").exists()
+    ]
     dropped = ("AWS_", "CDK_", "JSII_", "PYTHON", "VIRTUAL_ENV", "CONDA", "RAAS_PYTHON")
     env = {key: value for key, value in os.environ.items() if not key.startswith(dropped) and key != "VENV" and "PROXY" not in key.upper()}
     env.update(
