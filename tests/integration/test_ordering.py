@@ -87,6 +87,16 @@ class IngestInThread:
         assert not isinstance(self.outcome[0], BaseException), self.outcome[0]
 
 
+def parked_ingest(embedder: HashingEmbedder, tenant_id: str, document_id: str) -> tuple[ParkingEmbedder, IngestInThread]:
+    """An ingest started in its worker thread and parked in the embedder: it has claimed the document and
+    checked the tenant, and waits for `parking.resume`."""
+    parking = ParkingEmbedder(embedder)
+    worker = IngestInThread(ingest_service(embedded(), parking), tenant_id, document_id)
+    worker.thread.start()
+    assert parking.parked.wait(WAIT)
+    return parking, worker
+
+
 def ingest_service(search: Any, embedder: Any) -> IngestService:
     return IngestService(
         wiring.document_store(),
@@ -126,10 +136,7 @@ def test_a_document_deleted_while_its_ingest_writes_leaves_no_chunks(
 ) -> None:
     # Given an ingest that has claimed the document and is embedding it
     document_id = add(api, tenant_a, "comets", "ephemeral knowledge about comets and their tails")
-    parking = ParkingEmbedder(embedder)
-    worker = IngestInThread(ingest_service(embedded(), parking), tenant_a.tenant_id, document_id)
-    worker.thread.start()
-    assert parking.parked.wait(WAIT)
+    parking, worker = parked_ingest(embedder, tenant_a.tenant_id, document_id)
 
     # When a DELETE sweeps the index, then the ingest writes its chunks and marks the document, then the DELETE ends
     def ingest_writes_now() -> None:
@@ -169,10 +176,7 @@ def test_a_new_version_that_retires_an_old_one_being_reingested_leaves_only_the_
     old_id = add(api, tenant_a, "policy", "refunds take thirty days", source_uri="s3://crm/policy.md")
     ingest_queue.drain()
     wiring.document_store().update(tenant_a.tenant_id, old_id, status="processing")  # as an attempt that crashed left it
-    parking = ParkingEmbedder(embedder)
-    worker = IngestInThread(ingest_service(embedded(), parking), tenant_a.tenant_id, old_id)
-    worker.thread.start()
-    assert parking.parked.wait(WAIT)
+    parking, worker = parked_ingest(embedder, tenant_a.tenant_id, old_id)
 
     # When version 2 is indexed, and the old version's ingest writes and marks it indexed right after version 2's
     # index call removed version 1's chunks (before version 2 retires version 1's record)
@@ -227,10 +231,7 @@ def test_a_tenant_deleted_while_an_ingest_embeds_keeps_no_index(
 ) -> None:
     # Given an ingest that has checked the tenant and claimed its document, and is embedding
     document_id = add(api, tenant_a, "secret", "the launch codes are in the blue folder")
-    parking = ParkingEmbedder(embedder)
-    worker = IngestInThread(ingest_service(embedded(), parking), tenant_a.tenant_id, document_id)
-    worker.thread.start()
-    assert parking.parked.wait(WAIT)
+    parking, worker = parked_ingest(embedder, tenant_a.tenant_id, document_id)
 
     # When the tenant's deletion drops the index, the ingest then runs to its end, and the deletion finishes
     def ingest_finishes_now() -> None:
