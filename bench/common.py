@@ -13,11 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
 
 from raas.local.aws import isolate_from_real_aws
+
+if TYPE_CHECKING:
+    from raas.bootstrap import Services
 
 isolate_from_real_aws()
 os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
@@ -80,14 +83,17 @@ class Platform:
 
 
 @contextmanager
-def local_aws(prefix: str, *, patched: bool = True) -> Iterator[None]:
+def local_aws(prefix: str, *, patched: bool = True, **overrides: Any) -> Iterator[Services]:
     """moto in process with the platform's tables, bucket and queues, a scratch search directory and no
-    answer cache; `patched` installs raas.local.moto_patches as `raas local` does (transactions cost
-    what they touch), `patched=False` shows moto as it is."""
+    answer cache, and a container of services installed (the local bus and `overrides` passed in);
+    `patched` installs raas.local.moto_patches as `raas local` does (transactions cost what they
+    touch), `patched=False` shows moto as it is."""
     from moto import mock_aws
 
-    from raas import wiring
+    from raas.bootstrap import bootstrap, install, uninstall
     from raas.local.aws import ensure_resources
+    from raas.local.bus import LocalEventBus
+    from raas.settings import Settings
 
     if patched:
         from raas.local import moto_patches
@@ -96,33 +102,30 @@ def local_aws(prefix: str, *, patched: bool = True) -> Iterator[None]:
     with tempfile.TemporaryDirectory(prefix=prefix) as scratch, mock_aws():
         os.environ["RAAS_SEARCH_DIR"] = scratch
         os.environ["RAAS_RESPONSE_CACHE_TTL_SECONDS"] = "0"
-        wiring.reset()
         os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()
-        wiring.reset()
-        yield
-        wiring.reset()
+        yield install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus(), **overrides))
+        uninstall()
 
 
 @contextmanager
-def platform(tier: str = "enterprise") -> Iterator[Platform]:
-    from raas import wiring
+def platform(tier: str = "enterprise", **overrides: Any) -> Iterator[Platform]:
     from raas.domain.catalog import Tier
     from raas.handlers import ingest
     from raas.local.events import QueuePump
 
-    with local_aws("raas-bench-"):
-        tenant, _key, _secret = wiring.tenant_service().create("bench", Tier(tier))
+    with local_aws("raas-bench-", **overrides) as services:
+        tenant, _key, _secret = services.tenant_service.create("bench", Tier(tier))
         pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler, wait_seconds=0)
         yield Platform(tenant.tenant_id, Tier(tier), pump)
 
 
 def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch: int = 50) -> tuple[float, int]:
     """Sends every document through the real ingest path; returns (seconds, chunks indexed)."""
-    from raas import wiring
+    from raas.bootstrap import services
     from raas.local.aws import release_moto_tracking
     from raas.services.documents import NewDocument
 
-    service = wiring.document_service()
+    service = services().document_service
     started = time.perf_counter()
     pending = 0
     for beir_id, (title, text) in documents.items():
@@ -134,8 +137,8 @@ def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch:
             pending = 0
     bench.pump.drain()
     seconds = time.perf_counter() - started
-    stats = wiring.document_store().stats(bench.tenant_id)
-    chunks = wiring.search_index().count(bench.tenant_id)  # type: ignore[attr-defined]
+    stats = services().document_store.stats(bench.tenant_id)
+    chunks = services().search_index.count(bench.tenant_id)  # type: ignore[attr-defined]
     if stats["documents"] != len(documents):
         raise RuntimeError(f"expected {len(documents)} documents, have {stats['documents']}")
     return seconds, chunks

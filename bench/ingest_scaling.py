@@ -72,15 +72,12 @@ class Local:
 
 @contextmanager
 def local_platform(patched: bool) -> Iterator[Local]:
-    from raas import wiring
     from raas.handlers import ingest
     from raas.local.events import QueuePump
     from raas.local.gateway import LocalGateway
 
-    embedder = TrivialEmbedder()
-    wiring.embedder = lambda: embedder  # type: ignore[assignment,unused-ignore]  # the same override the tests use
-    with local_aws("raas-scaling-", patched=patched):
-        wiring.key_service().create_operator_key("bench operator", secret=OPERATOR_KEY)
+    with local_aws("raas-scaling-", patched=patched, embedder=TrivialEmbedder()) as services:
+        services.key_service.create_operator_key("bench operator", secret=OPERATOR_KEY)
         gateway = LocalGateway(rate_limits=False)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {OPERATOR_KEY}"}
         created = gateway.handle("POST", "/v1/tenants", {}, headers, json.dumps({"name": "scaling", "tier": "enterprise"}).encode())
@@ -106,10 +103,11 @@ def progress(done: int, total: int, started: float) -> None:
 
 
 def table_items(name: str) -> int:
-    from raas.adapters.aws import client
-    from raas.settings import get_settings
+    from raas.bootstrap import services
 
-    return int(client("dynamodb").describe_table(TableName=get_settings().table_names()[name])["Table"]["ItemCount"])
+    container = services()
+    table = container.settings.table_names()[name]
+    return int(container.platform_client("dynamodb").describe_table(TableName=table)["Table"]["ItemCount"])
 
 
 class ItemCopies:
@@ -127,6 +125,20 @@ class ItemCopies:
             return uncounted(item, memo)
 
         setattr(Item, "__deepcopy__", counting)  # noqa: B010 - a method swapped in for counting
+
+
+def resident_mib() -> float:
+    """This process's resident set now (Linux /proc), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_resident_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def main() -> None:
@@ -182,11 +194,14 @@ def main() -> None:
                     flush=True,
                 )
         sys.stderr.write("\n")
-        from raas import wiring
+        from raas.bootstrap import services
 
-        indexed = wiring.document_store().stats(local.tenant_id)["documents"]
+        indexed = services().document_store.stats(local.tenant_id)["documents"]
         if indexed != total:
             raise RuntimeError(f"expected {total} documents in the tenant, found {indexed}")
+        # The process holds all of the local platform but its HTTP front: moto's state, the embedded
+        # engine's index and the handlers (with the trivial embedder; MiniLM adds its ~0.3 GB model).
+        print(f"memory: {resident_mib():.0f} MiB resident now, {peak_resident_mib():.0f} MiB at peak (target: under 2048 MiB)")
     print("ms: wall clock per document (accept = POST /v1/documents; ingest = S3 event to indexed and counted);")
     print("cpu ms: this process's CPU time per document (less sensitive than wall time to other load on the machine);")
     print("item copies: DynamoDB items moto deep-copies per document (independent of machine load)")

@@ -26,15 +26,15 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=500)
     args = parser.parse_args()
 
-    from raas import wiring
+    from raas.bootstrap import services
 
     corpus = load_beir(args.dataset)
     documents = dict(list(corpus.documents.items())[: args.documents])
     with platform() as bench:
-        embedder = wiring.embedder()
+        embedder = services().embedder
         embedder.embed(["warm up the model before timing"])
         seconds, chunks = ingest_corpus(bench, documents)
-        texts = [f"{chunk.title}\n{chunk.text}" for chunk in wiring.search_index().export_chunks(bench.tenant_id)]  # type: ignore[attr-defined]
+        texts = [f"{chunk.title}\n{chunk.text}" for chunk in services().search_index.export_chunks(bench.tenant_id)]  # type: ignore[attr-defined]
         started = time.perf_counter()
         for start in range(0, len(texts), 128):
             embedder.embed(texts[start : start + 128])

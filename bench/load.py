@@ -1,6 +1,6 @@
 """Load on the local platform over HTTP: many tenants at once, mixed traffic, bounded time.
 
-    python bench/load.py [--tenants 8] [--workers 8] [--seconds 30]
+    python bench/load.py [--tenants 8] [--workers 8] [--seconds 30] [--documents 10000]
 
 Starts `raas local` as its own process (moto, embedded search, offline MiniLM embedder and
 extractive answerer), creates the tenants, then runs two phases of the same length in the
@@ -9,6 +9,10 @@ tenants: 60 % queries, 15 % searches, 10 % document ingests, 10 % config reads, 
 writes). Prints throughput, p50/p99 latency and errors per phase and per request kind, and for
 queries the platform's own overhead: client latency minus the embedder's and the LLM's share
 (the `timings` each answer reports).
+
+With `--documents N`, one more tenant first gets N short documents through the API (each one
+chunk), the server's resident memory is reported once they are indexed, and a third phase has
+one client query that tenant alone: the overhead of a query on a large tenant.
 """
 
 from __future__ import annotations
@@ -67,6 +71,49 @@ def start_platform() -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("raas local did not start")
 
 
+def resident_mib(pid: int) -> float:
+    """A process's resident set (Linux /proc), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def preload(url: str, key: str, documents: int) -> float:
+    """Sends `documents` one-chunk documents to a tenant with 4 client threads and waits until every one
+    is indexed; returns the seconds it took."""
+    headers = {"Authorization": f"Bearer {key}"}
+    started = time.monotonic()
+    next_number = iter(range(documents))
+    lock = threading.Lock()
+
+    def sender() -> None:
+        with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
+            while True:
+                with lock:
+                    number = next(next_number, None)
+                if number is None:
+                    return
+                text = " ".join(random.Random(number).choices(WORDS, k=30)) + f" document {number}"
+                http.post("/v1/documents", json={"title": f"large {number}", "text": text}).raise_for_status()
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
+        while any(thread.is_alive() for thread in threads) or _pending(http):
+            done = http.get("/v1/usage").json().get("documents_indexed", 0)
+            elapsed = time.monotonic() - started
+            sys.stderr.write(f"\r  preloading: {done}/{documents} documents indexed, {elapsed:.0f} s ")
+            time.sleep(2)
+    sys.stderr.write("\n")
+    return time.monotonic() - started
+
+
+def _pending(http: httpx.Client) -> bool:
+    return any(http.get("/v1/documents", params={"status": status, "limit": 1}).json()["documents"] for status in ("queued", "processing"))
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -112,6 +159,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=8)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--documents", type=int, default=0, help="also measure one client on a tenant holding this many documents")
     args = parser.parse_args()
 
     process, url = start_platform()
@@ -167,6 +215,24 @@ def main() -> None:
         print(f"raas local, {args.tenants} tenants (enterprise), {args.workers} client threads, {args.seconds:.0f} s per phase")
         report("baseline GET /v1/health", baseline, baseline_elapsed)
         report("mixed traffic", mix, mix_elapsed)
+        if args.documents:
+            with httpx.Client(base_url=url, timeout=120) as http:
+                large = http.post("/v1/tenants", json={"name": "large", "tier": "enterprise"}, headers=operator).raise_for_status().json()
+            seconds = preload(url, large["api_key"], args.documents)
+            memory = resident_mib(process.pid)
+            print(f"\n{args.documents} documents in one tenant, indexed in {seconds:.0f} s; raas local resident memory {memory:.0f} MiB")
+
+            def large_tenant_query(client: httpx.Client, _index: int, rng: random.Random, samples: Samples) -> None:
+                query = " ".join(rng.choices(WORDS, k=3)) + f" {rng.randrange(10**6)}"  # distinct: no cache hits
+                started = time.perf_counter()
+                response = client.post(f"{url}/v1/query", json={"query": query}, headers={"Authorization": f"Bearer {large['api_key']}"})
+                elapsed = time.perf_counter() - started
+                timings = response.json().get("timings", {}) if response.status_code == 200 else {}
+                overhead = elapsed * 1000 - timings.get("embedding_ms", 0.0) - timings.get("generation_ms", 0.0)
+                samples.add("query", elapsed, response.status_code == 200, overhead if timings else None)
+
+            single, single_elapsed = run_phase(args.seconds, 1, large_tenant_query)
+            report(f"one client querying the tenant with {args.documents} documents", single, single_elapsed)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)

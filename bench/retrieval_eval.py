@@ -43,20 +43,19 @@ def main() -> None:
     parser.add_argument("--rerank-queries", type=int, default=200, help="queries used for the reranking rows (it is slower)")
     args = parser.parse_args()
 
-    from raas import wiring
     from raas.adapters.rerankers import SentenceMaxSimReranker
+    from raas.bootstrap import install, services
     from raas.services.query import Plan
 
     corpus = load_beir(args.dataset, args.max_documents)
     queries = list(corpus.queries.items())[: args.max_queries]
     print(f"dataset {args.dataset.name}: {len(corpus.documents)} documents, {len(queries)} judged queries")
     with platform() as bench:
-        embedder = MemoEmbedder(wiring.embedder())
-        wiring.embedder = lambda: embedder  # type: ignore[assignment]
-        wiring.ingest_service.cache_clear()
+        embedder = MemoEmbedder(services().embedder)
+        install(services().replaced(embedder=embedder))
         seconds, chunks = ingest_corpus(bench, corpus.documents)
         print(f"ingested {len(corpus.documents)} documents as {chunks} chunks in {seconds:.1f} s")
-        service = wiring.query_service()
+        service = services().query_service
         reranker = SentenceMaxSimReranker(embedder)
         print(f"\n{'alpha':>5}  {'rerank':>6}  {'queries':>7}  {'nDCG@10':>8}  {'recall@100':>10}  {'ms/query':>8}")
         for rerank in (False, True):

@@ -55,6 +55,20 @@ TENANT_DATA_GROUPS = ("config", "keys", "documents", "query", "ingest", "account
 USAGE_COUNTING = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
 
 ERROR_TEMPLATE = '{"error": {"code": "%s", "message": "%s", "details": []}}'
+# The construct ids the first gateway responses were deployed under. A new id would make CloudFormation create
+# the replacement, then delete the old resource, which resets that response type to API Gateway's default.
+_GATEWAY_RESPONSE_IDS = {
+    "UNAUTHORIZED": "Response401Unauthorized",
+    "ACCESS_DENIED": "Response403Errorcode",
+    "MISSING_AUTHENTICATION_TOKEN": "Response404Notfound",
+    "THROTTLED": "Response429Ratelimited",
+    "QUOTA_EXCEEDED": "Response429Quotaexceeded",
+    "REQUEST_TOO_LARGE": "Response413Payloadtoolarge",
+    "AUTHORIZER_FAILURE": "Response503Authorizerunavailable",
+    "INVALID_API_KEY": "Response403Forbidden",
+    "BAD_REQUEST_BODY": "Response400Invalidjson",
+    "DEFAULT_5XX": "Response502Upstreamerror",
+}
 
 
 def layer_path(architecture: str) -> Path:
@@ -288,10 +302,13 @@ class ApiStack(Stack):
         for group in ("query", "ingest", "account", "metering"):
             self._tables(group, "outbox", ["dynamodb:PutItem", "dynamodb:DescribeTable"])
         self._tables("metering", "outbox", TABLE_WRITE, ("pending",))
-        for group in ("lifecycle", "audit"):
+        # Event functions run each event once; API functions replay a POST sent again with its Idempotency-Key.
+        for group in ("lifecycle", "audit", "query", "documents", "tenants", "account"):
             self._tables(group, "idempotency", TABLE_WRITE)
-        for group in ("account", "lifecycle", "metering"):
+        for group in ("account", "lifecycle"):
             self._tables(group, "documents", TABLE_READ)
+        # The daily run gives back the storage of expired export bundles (their records and the counter).
+        self._tables("metering", "documents", TABLE_WRITE)
         self._tables("account", "queries", TABLE_READ)
         # deletion empties the tenant's partition of every tenant table
         for spec in TENANT_TABLES:
@@ -448,23 +465,43 @@ class ApiStack(Stack):
         CfnOutput(self, "ApiUrl", value=url, description="raas API URL; routes are under $URL/v1/")
 
     def _gateway_responses(self, api: apigw.RestApi) -> None:
-        """API Gateway's own refusals in the same JSON shape and codes as the handlers'."""
+        """API Gateway's own refusals in the same JSON shape and codes as the handlers', for every response type
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html).
+
+        These templates are plain variable substitution, not VTL: nothing escapes a value
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.responseTemplates.html).
+        So a message is our own fixed sentence or our authorizer's context (identifiers and fixed sentences),
+        never a value a request or AWS can put a quote into (`$context.path`, `$context.error.message`,
+        `$context.error.validationErrorString`): inside the template's quotes it would break the JSON.
+        """
         cors = {"Access-Control-Allow-Origin": "'*'"}
-        responses = [
+        responses: list[tuple[apigw.ResponseType, str | None, str, str]] = [
             (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "missing, invalid or revoked credentials"),
+            (apigw.ResponseType.EXPIRED_TOKEN, "401", "unauthorized", "the credentials have expired"),
+            (apigw.ResponseType.INVALID_SIGNATURE, "401", "unauthorized", "the request signature is not valid"),
             (apigw.ResponseType.ACCESS_DENIED, "403", "$context.authorizer.error_code", "$context.authorizer.error_message"),
-            (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "no route for $context.httpMethod $context.path"),
+            (apigw.ResponseType.INVALID_API_KEY, "403", "forbidden", "this tenant has no active usage plan key"),
+            (apigw.ResponseType.WAF_FILTERED, "403", "request_blocked", "the request was blocked by the web application firewall"),
+            (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "no route for this method and path"),
+            (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "no route for this method and path"),
+            (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_json", "the request body is not valid for this route"),
+            (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_request", "the request parameters are not valid for this route"),
+            (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "request body exceeds 10 MiB"),
+            (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "unsupported_media_type", "send the body as application/json"),
             (apigw.ResponseType.THROTTLED, "429", "rate_limited", "too many requests for your tier; retry with backoff"),
             (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "your tier's request quota is used up"),
-            (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "request body exceeds 10 MiB"),
             (apigw.ResponseType.AUTHORIZER_FAILURE, "503", "authorizer_unavailable", "the authorizer failed; try again"),
-            (apigw.ResponseType.INVALID_API_KEY, "403", "forbidden", "this tenant has no active usage plan key"),
-            (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_json", "$context.error.validationErrorString"),
-            (apigw.ResponseType.DEFAULT_5_XX, "502", "upstream_error", "$context.error.message"),
+            (apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR, "503", "authorizer_unavailable", "the authorizer failed; try again"),
+            (apigw.ResponseType.INTEGRATION_FAILURE, "502", "upstream_error", "the service failed to answer; try again"),
+            (apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "upstream_timeout", "the request took too long; try again"),
+            (apigw.ResponseType.API_CONFIGURATION_ERROR, "500", "internal_error", "the API is misconfigured; try again later"),
+            # The fallbacks set no status: a status on DEFAULT_4XX/5XX would replace every other 4XX/5XX one's.
+            (apigw.ResponseType.DEFAULT_4_XX, None, "request_refused", "the request was refused"),
+            (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "the service failed; try again"),
         ]
         for response_type, status, code, message in responses:
             api.add_gateway_response(
-                f"Response{status}{code.replace('$context.authorizer.', '').replace('_', '').title()}",
+                _GATEWAY_RESPONSE_IDS.get(response_type.response_type, f"Response{response_type.response_type.title().replace('_', '')}"),
                 type=response_type,
                 status_code=status,
                 response_headers=cors,

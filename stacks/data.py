@@ -13,6 +13,7 @@ from constructs import Construct
 
 from raas.adapters.dynamo_schema import ALL_TABLES, TableSpec
 from raas.domain.documents import SOURCE_OBJECT_SUFFIX
+from raas.domain.export_retention import EXPORT_RETENTION_DAYS, EXPORT_TAG_KEY, EXPORT_TAG_VALUE, NONCURRENT_EXPORT_DAYS
 from stacks.nag import acknowledge
 from stacks.queues import dead_letter_queue
 from stacks.settings import DeploymentSettings
@@ -64,8 +65,21 @@ class DataStack(Stack):
             lifecycle_rules=[
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
                 s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30)),
-                # export bundles: tenants' under their prefix, deletion exports under retained/
+                # deletion exports, under retained/
                 s3.LifecycleRule(prefix="retained/", expiration=Duration.days(90)),
+                # Tenants' export bundles (tenants/<id>/exports/). A lifecycle filter is a literal prefix, a size or
+                # tags, never a pattern, so the bundles are tagged when written (raas.adapters.exports) and the rule
+                # filters on the tag. Expiration puts a delete marker on the current version (the bucket is
+                # versioned); NoncurrentVersionExpiration then removes that version for good.
+                # https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lifecycle-mgmt.html
+                # https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html
+                # https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html
+                s3.LifecycleRule(
+                    id="expire-tenant-exports",
+                    tag_filters={EXPORT_TAG_KEY: EXPORT_TAG_VALUE},
+                    expiration=Duration.days(EXPORT_RETENTION_DAYS),
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_EXPORT_DAYS),
+                ),
             ],
             cors=[
                 s3.CorsRule(

@@ -18,49 +18,45 @@ isolate_from_real_aws()
 moto_patches.install()  # transactions that cost what they touch, and writes atomic across threads as DynamoDB's
 os.environ.update({"POWERTOOLS_METRICS_NAMESPACE": "raas-test", "POWERTOOLS_LOG_LEVEL": "WARNING"})
 
-from tests.helpers import ApiClient, FakeProviderServer, GatewayClient, HashingEmbedder, RecordingChat, expect  # noqa: E402
+from tests.helpers import ApiClient, FakeProviderServer, GatewayClient, HashingEmbedder, RecordingChat, expect, rebuild_services  # noqa: E402
 
 if TYPE_CHECKING:
+    from raas.bootstrap import Services
     from raas.local.events import QueuePump
 
 OPERATOR_KEY = "raasop_test_operator_key_0123456789"
 
 
 @pytest.fixture
-def embedder(monkeypatch: pytest.MonkeyPatch) -> HashingEmbedder:
+def embedder() -> HashingEmbedder:
     """Tests embed with a small deterministic embedder unless they ask for the real model."""
-    from raas import wiring
-
-    fake = HashingEmbedder()
-    monkeypatch.setattr(wiring, "embedder", lambda: fake)
-    return fake
+    return HashingEmbedder()
 
 
 @pytest.fixture
-def chat(monkeypatch: pytest.MonkeyPatch) -> RecordingChat:
-    from raas import wiring
-
+def chat(aws: Services) -> RecordingChat:
     recorder = RecordingChat()
-    monkeypatch.setattr(wiring, "chat_model", lambda model: recorder)
+    rebuild_services(chat_model=lambda model: recorder)
     return recorder
 
 
 @pytest.fixture
-def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: HashingEmbedder) -> Iterator[None]:
-    """moto in-process with the platform's tables, bucket and ingest queue, and services rebuilt."""
+def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: HashingEmbedder) -> Iterator[Services]:
+    """moto in-process with the platform's tables, bucket and ingest queue, and a container of
+    services installed for the handlers (the local event bus and the fake embedder passed in)."""
     from moto import mock_aws
 
-    from raas import wiring
+    from raas.bootstrap import bootstrap, install, uninstall
     from raas.local.aws import ensure_resources
+    from raas.local.bus import LocalEventBus
+    from raas.settings import Settings
 
     monkeypatch.setenv("RAAS_SEARCH_DIR", str(tmp_path / "search"))
     monkeypatch.setenv("RAAS_RESPONSE_CACHE_TTL_SECONDS", "600")
     with mock_aws():
-        wiring.reset()
         monkeypatch.setenv("RAAS_INGEST_QUEUE_URL", ensure_resources())
-        wiring.reset()
-        yield
-        wiring.reset()
+        yield install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus(), embedder=embedder))
+        uninstall()
 
 
 @pytest.fixture
@@ -75,10 +71,10 @@ def ingest_queue(aws: None) -> QueuePump:
 @pytest.fixture
 def api(aws: None) -> ApiClient:
     """The local gateway (real authorizer + handlers) in-process, with a known operator key."""
-    from raas import wiring
+    from raas.bootstrap import services
     from raas.local.gateway import LocalGateway
 
-    wiring.key_service().create_operator_key("test operator", secret=OPERATOR_KEY)
+    services().key_service.create_operator_key("test operator", secret=OPERATOR_KEY)
     return GatewayClient(LocalGateway(rate_limits=False))  # throttling has its own tests
 
 
@@ -109,13 +105,11 @@ def tenant_b(api: ApiClient) -> TenantHandle:
 @pytest.fixture
 def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviderServer]:
     """The OpenAI path against a scripted loopback server: the SDK's own transport, retries and timeout run."""
-    from raas import wiring
-
     server = FakeProviderServer()
     monkeypatch.setenv("RAAS_OPENAI_API_KEY", "sk-fake")
     monkeypatch.setenv("RAAS_OPENAI_BASE_URL", f"{server.url}/v1")
     monkeypatch.setenv("RAAS_LLM_MAX_RETRIES", "1")
     monkeypatch.setenv("RAAS_LLM_TIMEOUT_SECONDS", "1.5")
-    wiring.reset()
+    rebuild_services()
     yield server
     server.close()

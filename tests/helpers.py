@@ -5,12 +5,45 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from raas.domain.config import ConfigVersion
 from raas.domain.ports import VersionConflict
+
+if TYPE_CHECKING:
+    from raas.bootstrap import Services
+    from raas.local.bus import LocalEventBus
+
+
+def rebuild_services(**overrides: Any) -> Services:
+    """A new container from the environment as it is now, keeping the current one's overrides
+    (the fake embedder, the local bus) plus `overrides`; installed for the handlers."""
+    from raas.bootstrap import bootstrap, install, services
+    from raas.settings import Settings
+
+    return install(bootstrap(Settings.from_env(), **{**services().overrides, **overrides}))
+
+
+@contextlib.contextmanager
+def services_replaced(**overrides: Any) -> Iterator[Services]:
+    """The container rebuilt with `overrides` inside the block, and the previous one back after it."""
+    from raas.bootstrap import install, services
+
+    previous = services()
+    try:
+        yield rebuild_services(**overrides)
+    finally:
+        install(previous)
+
+
+def local_bus() -> LocalEventBus:
+    """The local event bus the test container publishes on (the `aws` fixture passes one in)."""
+    from raas.bootstrap import services
+
+    return cast("LocalEventBus", services().event_publisher)
 
 
 @dataclass

@@ -339,6 +339,10 @@ class KmsAuthorization:
         }.get(operation)
         if principal.check_s3_actions and s3_action is not None:
             self.decide(principal, s3_action, object_arn, {}, operation)
+            # Tags sent with the upload need their own permission as well as s3:PutObject
+            # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/tagging-managing.html).
+            if operation in ("PutObject", "CreateMultipartUpload") and params.get("Tagging"):
+                self.decide(principal, "s3:PutObjectTagging", object_arn, {}, operation)
         if (
             operation in ("PutObject", "CreateMultipartUpload")
             and params.get("ServerSideEncryption") == "aws:kms"

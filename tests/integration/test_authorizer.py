@@ -11,11 +11,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.domain.catalog import Tier
 from raas.domain.tenants import Role
 from raas.handlers import authorizer
-from raas.local.gateway import LambdaContext
+from raas.local.invocation import lambda_context
+from tests.helpers import rebuild_services
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -26,7 +27,7 @@ AUDIENCE = "raas-api"
 
 def authorize(header: str | None) -> dict[str, Any]:
     headers = {"Authorization": header} if header is not None else {}
-    return authorizer.handler({"type": "REQUEST", "methodArn": METHOD_ARN, "headers": headers}, LambdaContext(function_name="authorizer"))
+    return authorizer.handler({"type": "REQUEST", "methodArn": METHOD_ARN, "headers": headers}, lambda_context("authorizer"))
 
 
 def assert_unauthorized(header: str | None) -> None:
@@ -35,7 +36,7 @@ def assert_unauthorized(header: str | None) -> None:
 
 
 def new_tenant(tier: Tier = Tier.SMB) -> tuple[str, str]:
-    tenant, _key, secret = wiring.tenant_service().create("acme", tier)
+    tenant, _key, secret = services().tenant_service.create("acme", tier)
     return tenant.tenant_id, secret
 
 
@@ -69,20 +70,20 @@ def test_revoked_key_is_refused_at_once() -> None:
     from raas.domain.tenants import Principal
 
     caller = Principal(role=Role.ADMIN, key_id="k", tenant_id=tenant_id, tier=Tier.SMB)
-    key, secret = wiring.key_service().create(caller, "ci", Role.READER)
+    key, secret = services().key_service.create(caller, "ci", Role.READER)
     assert authorize(f"Bearer {secret}")["context"]["role"] == "reader"
-    wiring.key_service().revoke(caller, key.key_id)
+    services().key_service.revoke(caller, key.key_id)
     assert_unauthorized(f"Bearer {secret}")
     assert authorize(f"Bearer {admin}")["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
 def test_suspended_tenant_is_denied_with_a_reason_and_resumed_tenant_allowed() -> None:
     tenant_id, secret = new_tenant()
-    wiring.tenant_service().suspend(tenant_id)
+    services().tenant_service.suspend(tenant_id)
     result = authorize(f"Bearer {secret}")
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert result["context"] == {"error_code": "tenant_suspended", "error_message": "tenant is suspended"}
-    wiring.tenant_service().resume(tenant_id)
+    services().tenant_service.resume(tenant_id)
     assert authorize(f"Bearer {secret}")["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
@@ -90,12 +91,12 @@ def test_deleted_tenant_keys_are_unauthorized() -> None:
     from raas.domain.tenants import TenantStatus
 
     tenant_id, secret = new_tenant()
-    wiring.tenant_store().update_tenant(tenant_id, status=TenantStatus.DELETED)
+    services().tenant_store.update_tenant(tenant_id, status=TenantStatus.DELETED)
     assert_unauthorized(f"Bearer {secret}")
 
 
 def test_operator_key_has_no_tenant() -> None:
-    _key, secret = wiring.key_service().create_operator_key("ops")
+    _key, secret = services().key_service.create_operator_key("ops")
     context = authorize(f"Bearer {secret}")["context"]
     assert context["role"] == "operator"
     assert context["tenant_id"] == ""
@@ -142,7 +143,7 @@ def jwks(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Jwks]:
     monkeypatch.setenv("RAAS_JWT_ISSUER", ISSUER)
     monkeypatch.setenv("RAAS_JWT_AUDIENCE", AUDIENCE)
     monkeypatch.setenv("RAAS_JWT_JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json")
-    wiring.reset()
+    rebuild_services()
     yield keys
     server.shutdown()
 
@@ -184,7 +185,7 @@ def test_bad_jwts_are_refused(jwks: _Jwks) -> None:
 
 def test_jwt_for_a_suspended_tenant_is_denied(jwks: _Jwks) -> None:
     tenant_id, _ = new_tenant()
-    wiring.tenant_service().suspend(tenant_id)
+    services().tenant_service.suspend(tenant_id)
     result = authorize("Bearer " + jwks.token(tenant_id=tenant_id, role="reader"))
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Deny"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from raas import wiring
+from raas.bootstrap import services
 from tests.conftest import OPERATOR_KEY, TenantHandle
 from tests.helpers import ApiClient, GatewayClient, expect
 
@@ -234,7 +234,7 @@ def _snapshot(api: ApiClient, tenant: TenantHandle) -> dict[str, Any]:
         "config": expect(api.request("GET", "/v1/config", key=tenant.admin_key), 200),
         "documents": expect(api.request("GET", "/v1/documents", key=tenant.admin_key), 200),
         "keys": expect(api.request("GET", "/v1/keys", key=tenant.admin_key), 200),
-        "stats": wiring.document_store().stats(tenant.tenant_id),
+        "stats": services().document_store.stats(tenant.tenant_id),
     }
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import stripe
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.domain.tenants import Tenant, TenantStatus
 from raas.domain.usage import UsageEvent, period_of
 from raas.services.billing import BillingService
 from tests.conftest import OPERATOR_KEY, TenantHandle, create_tenant
-from tests.helpers import ApiClient, expect
+from tests.helpers import ApiClient, expect, rebuild_services
 from tests.stripe_fake import FakeStripe
 
 pytestmark = pytest.mark.usefixtures("aws", "chat")
@@ -32,7 +32,7 @@ def fake_stripe(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
     monkeypatch.setenv("RAAS_STRIPE_API_BASE", fake.url)
     monkeypatch.setenv("RAAS_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
     monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "0")
-    wiring.reset()
+    rebuild_services()
     yield fake
     fake.close()
 
@@ -43,7 +43,7 @@ def billed(api: ApiClient, fake_stripe: FakeStripe) -> TenantHandle:
 
 
 def _customer(tenant: TenantHandle) -> str:
-    profile = wiring.tenant_store().get_tenant(tenant.tenant_id)
+    profile = services().tenant_store.get_tenant(tenant.tenant_id)
     assert profile is not None
     assert profile.stripe_customer_id
     return profile.stripe_customer_id
@@ -53,18 +53,18 @@ def test_provisioning_makes_one_customer_even_when_retried(api: ApiClient, fake_
     customer = _customer(billed)
     assert fake_stripe.customers[customer]["metadata"] == {"raas_tenant_id": billed.tenant_id}
     # a retry of the creation (same idempotency key) returns the same customer
-    assert wiring.billing_provider().ensure_customer(billed.tenant_id, "paying customer") == customer  # type: ignore[union-attr]
+    assert services().billing_provider.ensure_customer(billed.tenant_id, "paying customer") == customer  # type: ignore[union-attr]
     assert len(fake_stripe.customers) == 1
 
 
 def _record(tenant: TenantHandle, event_id: str, **counters: int) -> bool:
-    return wiring.usage_recorder().record(
+    return services().usage_recorder.record(
         UsageEvent(event_id=event_id, tenant_id=tenant.tenant_id, occurred_at=datetime.now(UTC), counters=counters)
     )
 
 
 def test_usage_reaches_stripe_once_despite_replays_and_outages(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
-    billing = wiring.billing_service()
+    billing = services().billing_service
     assert billing is not None
     billing.drain_outbox()  # whatever provisioning produced
     sent_before = len(fake_stripe.meter_events)
@@ -91,7 +91,7 @@ def test_usage_reaches_stripe_once_despite_replays_and_outages(api: ApiClient, f
 def test_a_lost_acknowledgement_is_not_double_counted(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
     """Stripe took the event but our drain crashed before marking it sent: the resend carries the
     same idempotency key and identifier, so Stripe counts it once."""
-    billing = wiring.billing_service()
+    billing = services().billing_service
     assert billing is not None
     billing.drain_outbox()  # what the fixture's own requests produced
     posts_before = sum(1 for method, path in fake_stripe.requests if path == "/v1/billing/meter_events")
@@ -119,7 +119,7 @@ def _webhook(api: ApiClient, payload: dict[str, Any], secret: str = WEBHOOK_SECR
 
 
 def _profile(tenant: TenantHandle) -> Tenant:
-    profile = wiring.tenant_store().get_tenant(tenant.tenant_id)
+    profile = services().tenant_store.get_tenant(tenant.tenant_id)
     assert profile is not None
     return profile
 
@@ -140,10 +140,10 @@ def _later(service: BillingService, days: int) -> BillingService:
 def test_payment_failure_suspends_and_payment_resumes(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
     customer = _customer(billed)
     period = period_of(datetime.now(UTC))
-    wiring.metering_service().close_period(period)
+    services().metering_service.close_period(period)
     failed = _webhook(api, {"id": "evt_1", "type": "invoice.payment_failed", "data": {"object": {"id": "in_1", "customer": customer}}})
     assert expect(failed, 200)["outcome"] == "payment failure recorded"
-    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]
+    assert services().tenant_store.get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]
     assert api.request("GET", "/v1/config", key=billed.admin_key).status == 403
 
     paid = {
@@ -152,7 +152,7 @@ def test_payment_failure_suspends_and_payment_resumes(api: ApiClient, fake_strip
         "data": {"object": {"id": "in_1", "customer": customer, "metadata": {"raas_period": period}}},
     }
     assert expect(_webhook(api, paid), 200)["outcome"] == "payment recorded"
-    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
+    assert services().tenant_store.get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
     invoice = expect(api.request("GET", f"/v1/invoices/{period}", key=billed.admin_key), 200)
     assert (invoice["status"], invoice["payment_reference"]) == ("paid", "in_1")
 
@@ -163,7 +163,7 @@ def test_webhooks_without_a_valid_signature_are_refused(api: ApiClient, fake_str
     assert (forged.status, forged.json()["error"]["code"]) == (400, "invalid_signature")
     unsigned = api.request("POST", "/v1/billing/stripe/webhook", json_body=payload)
     assert unsigned.status == 400
-    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
+    assert services().tenant_store.get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
 
 
 def test_deleting_a_tenant_archives_its_customer(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
@@ -186,11 +186,11 @@ def test_a_failed_payment_suspends_only_after_the_grace_period(
     api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "7")
-    wiring.reset()
+    rebuild_services()
     failed = {"id": "evt_9", "type": "invoice.payment_failed", "data": {"object": {"customer": _customer(billed)}}}
     expect(_webhook(api, failed), 200)
-    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
-    service = wiring.billing_service()
+    assert services().tenant_store.get_tenant(billed.tenant_id).status is TenantStatus.ACTIVE  # type: ignore[union-attr]
+    service = services().billing_service
     assert service is not None
     assert service.enforce_grace() == 0
     later = BillingService(
@@ -203,7 +203,7 @@ def test_a_failed_payment_suspends_only_after_the_grace_period(
         clock=lambda: datetime.now(UTC) + timedelta(days=7, minutes=1),
     )
     assert later.enforce_grace() == 1  # what the daily metering run does
-    assert wiring.tenant_store().get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]
+    assert services().tenant_store.get_tenant(billed.tenant_id).status is TenantStatus.SUSPENDED  # type: ignore[union-attr]
 
 
 def test_a_replayed_webhook_acts_only_once(api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle) -> None:
@@ -237,7 +237,7 @@ def test_a_paid_invoice_does_not_lift_the_operators_suspension(
     api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "7")
-    wiring.reset()
+    rebuild_services()
     customer = _customer(billed)
     failed = {"id": "evt_30", "type": "invoice.payment_failed", "data": {"object": {"customer": customer}}}
     expect(_webhook(api, failed), 200)  # within the grace period: still active
@@ -259,11 +259,11 @@ def test_a_payment_overdue_during_the_operators_suspension_outlasts_its_resume(
     api: ApiClient, fake_stripe: FakeStripe, billed: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAAS_PAYMENT_GRACE_DAYS", "7")
-    wiring.reset()
+    rebuild_services()
     failed = {"id": "evt_35", "type": "invoice.payment_failed", "data": {"object": {"customer": _customer(billed)}}}
     expect(_webhook(api, failed), 200)
     expect(api.request("POST", f"/v1/tenants/{billed.tenant_id}/suspend", key=OPERATOR_KEY), 200)
-    service = wiring.billing_service()
+    service = services().billing_service
     assert service is not None
     assert _later(service, 7).enforce_grace() == 1  # the grace period ends while the operator's suspension holds
     expect(api.request("POST", f"/v1/tenants/{billed.tenant_id}/resume", key=OPERATOR_KEY), 200)
@@ -283,7 +283,7 @@ def test_the_operators_resume_does_not_lift_a_payment_suspension_unless_waived(
 
     waived = api.request("POST", f"/v1/tenants/{billed.tenant_id}/resume", key=OPERATOR_KEY, json_body={"reason": "payment"})
     assert (expect(waived, 200)["status"], waived.json()["suspension_reasons"]) == ("active", [])
-    service = wiring.billing_service()
+    service = services().billing_service
     assert service is not None
     assert service.enforce_grace(billed.tenant_id) == 0  # the waiver cleared the failure: no suspension again
     assert _profile(billed).status is TenantStatus.ACTIVE

@@ -8,14 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from raas import wiring
 from raas.adapters.objects import tenant_object_key
+from raas.bootstrap import services
 from raas.domain import catalog
 from raas.domain.catalog import Tier
 from raas.local.events import QueuePump
 from raas.services.documents import object_key
 from tests.conftest import TenantHandle, create_tenant
-from tests.helpers import ApiClient, FailingSearch, expect
+from tests.helpers import ApiClient, FailingSearch, expect, rebuild_services
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -51,10 +51,10 @@ def test_the_object_is_stored_under_the_tenant_prefix_with_its_kms_key(api: ApiC
     accepted = add(api, tenant_a, "t", "secret text")
     key = tenant_object_key(tenant_a.tenant_id, object_key(accepted["document_id"]))
     assert key.startswith(f"tenants/{tenant_a.tenant_id}/documents/")
-    head = wiring.object_store().clients(None).head_object(Bucket="raas-documents", Key=key)
+    head = services().object_store.clients(None).head_object(Bucket="raas-documents", Key=key)
     assert head["ServerSideEncryption"] == "aws:kms"
-    assert head["SSEKMSKeyId"] == wiring.keyring().key_arn(tenant_a.tenant_id)
-    alias = wiring.keyring().clients(None).describe_key(KeyId=f"alias/raas/tenant/{tenant_a.tenant_id}")
+    assert head["SSEKMSKeyId"] == services().keyring.key_arn(tenant_a.tenant_id)
+    alias = services().keyring.clients(None).describe_key(KeyId=f"alias/raas/tenant/{tenant_a.tenant_id}")
     assert alias["KeyMetadata"]["Arn"] == head["SSEKMSKeyId"]
 
 
@@ -95,7 +95,7 @@ def test_bad_documents_are_refused_and_nothing_is_written(
     reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body=body)
     assert (reply.status, reply.error_code) == (status, code), reply.text
     assert expect(api.request("GET", "/v1/documents", key=tenant_a.admin_key), 200)["documents"] == []
-    assert wiring.document_store().stats(tenant_a.tenant_id)["documents"] == 0
+    assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 0
 
 
 def test_same_content_is_not_indexed_twice(api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump) -> None:
@@ -118,7 +118,7 @@ def test_concurrent_ingests_of_the_same_content_make_one_document(api: ApiClient
         ids = set(pool.map(post, range(6)))
     assert len(ids) == 1
     ingest_queue.drain()
-    assert wiring.document_store().stats(tenant_a.tenant_id)["documents"] == 1
+    assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 1
 
 
 def test_a_new_version_of_a_source_replaces_the_old_one(api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump) -> None:
@@ -130,7 +130,7 @@ def test_a_new_version_of_a_source_replaces_the_old_one(api: ApiClient, tenant_a
     assert api.request("GET", f"/v1/documents/{old['document_id']}", key=tenant_a.admin_key).status == 404
     results = search(api, tenant_a, "refunds days")
     assert {r["document_id"] for r in results} == {new["document_id"]}
-    assert wiring.document_store().stats(tenant_a.tenant_id)["documents"] == 1
+    assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 1
 
 
 def test_presigned_upload_then_s3_event_indexes_the_file(api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump) -> None:
@@ -155,7 +155,7 @@ def test_presigned_upload_then_s3_event_indexes_the_file(api: ApiClient, tenant_
     assert f"tenants/{tenant_a.tenant_id}/documents/{ticket['document_id']}/source" in ticket["upload_url"]
     assert ticket["headers"]["x-amz-server-side-encryption"] == "aws:kms"
     # what the client's PUT does (the e2e tests PUT to the URL over HTTP)
-    wiring.object_store().clients(None).put_object(
+    services().object_store.clients(None).put_object(
         Bucket="raas-documents",
         Key=tenant_object_key(tenant_a.tenant_id, object_key(ticket["document_id"])),
         Body=data,
@@ -182,7 +182,7 @@ def test_uploads_bigger_than_declared_or_missing_fail_with_a_reason(
         201,
     )
     full_key = tenant_object_key(tenant_a.tenant_id, object_key(ticket["document_id"]))
-    wiring.object_store().clients(None).put_object(Bucket="raas-documents", Key=full_key, Body=b"far more than five bytes")
+    services().object_store.clients(None).put_object(Bucket="raas-documents", Key=full_key, Body=b"far more than five bytes")
     ingest_queue.drain()
     failed = document(api, tenant_a, ticket["document_id"])
     assert failed["status"] == "failed"
@@ -224,7 +224,7 @@ def test_size_and_quota_limits(api: ApiClient, monkeypatch: pytest.MonkeyPatch) 
     over = api.request("POST", "/v1/documents", key=tenant.admin_key, json_body={"title": "3", "text": "third"})
     assert (over.status, over.error_code) == (429, "quota_exceeded")
     assert "2 documents" in over.json()["error"]["message"]
-    assert wiring.document_store().stats(tenant.tenant_id)["documents"] == 2
+    assert services().document_store.stats(tenant.tenant_id)["documents"] == 2
 
 
 def test_files_without_text_fail_and_leave_nothing_indexed(api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump) -> None:
@@ -241,10 +241,9 @@ def test_files_without_text_fail_and_leave_nothing_indexed(api: ApiClient, tenan
 def test_a_failed_index_write_leaves_no_partial_chunks(
     api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = wiring.search_index()
+    real = services().search_index
     failing = FailingSearch(real, RuntimeError("bulk request half applied"))
-    monkeypatch.setattr(wiring, "search_index", lambda: failing)
-    wiring.ingest_service.cache_clear()
+    rebuild_services(search_index=failing)
     text = "\n\n".join(f"Paragraph {i} about solar panels and batteries. " * 30 for i in range(6))
     accepted = add(api, tenant_a, "long", text, metadata={"k": "v"})
     ingest_queue.drain()
@@ -259,9 +258,9 @@ def test_a_redelivered_event_changes_nothing(api: ApiClient, tenant_a: TenantHan
     accepted = add(api, tenant_a, "t", "hello twice")
     ingest_queue.drain()
     before = document(api, tenant_a, accepted["document_id"])
-    wiring.ingest_service().ingest(tenant_a.tenant_id, accepted["document_id"])
+    services().ingest_service.ingest(tenant_a.tenant_id, accepted["document_id"])
     assert document(api, tenant_a, accepted["document_id"]) == before
-    totals = wiring.usage_recorder().totals(tenant_a.tenant_id, before["indexed_at"][:7])
+    totals = services().usage_recorder.totals(tenant_a.tenant_id, before["indexed_at"][:7])
     assert totals["documents_indexed"] == 1
 
 
@@ -272,8 +271,8 @@ def test_delete_removes_chunks_object_and_quota(api: ApiClient, tenant_a: Tenant
     assert api.request("DELETE", f"/v1/documents/{accepted['document_id']}", key=tenant_a.admin_key).status == 204
     assert search(api, tenant_a, "comets") == []
     assert api.request("GET", f"/v1/documents/{accepted['document_id']}", key=tenant_a.admin_key).status == 404
-    assert wiring.object_store().size(tenant_a.tenant_id, object_key(accepted["document_id"])) is None
-    assert wiring.document_store().stats(tenant_a.tenant_id)["documents"] == 0
+    assert services().object_store.size(tenant_a.tenant_id, object_key(accepted["document_id"])) is None
+    assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 0
     assert api.request("DELETE", f"/v1/documents/{accepted['document_id']}", key=tenant_a.admin_key).status == 404
 
 

@@ -17,13 +17,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from raas import wiring
 from raas.adapters.aws import client as aws_client
+from raas.bootstrap import services
 from raas.handlers.registry import load_event_handler
-from raas.local.gateway import LambdaContext
+from raas.local.invocation import lambda_context
 from raas.security.credentials import ClientSource
 from tests.conftest import TenantHandle
-from tests.helpers import ApiClient, FakeProviderServer, ScriptedReply, expect
+from tests.helpers import ApiClient, FakeProviderServer, ScriptedReply, expect, rebuild_services, services_replaced
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -51,7 +51,7 @@ class Throttled:
 
 
 def with_dynamodb(dynamodb: Any) -> Callable[[str], ClientSource]:
-    """wiring.clients with the DynamoDB client replaced (the other services untouched)."""
+    """Tenant-scoped clients with the DynamoDB client replaced (the other services untouched)."""
 
     def clients(service: str) -> ClientSource:
         return ClientSource(service, dynamodb if service == "dynamodb" else aws_client(service), None)
@@ -63,35 +63,27 @@ def _documents(api: ApiClient, tenant: TenantHandle) -> list[Any]:
     return list(expect(api.request("GET", "/v1/documents", key=tenant.admin_key), 200)["documents"])
 
 
-def test_dynamodb_throttling_is_a_503_and_writes_nothing(api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dynamodb_throttling_is_a_503_and_writes_nothing(api: ApiClient, tenant_a: TenantHandle) -> None:
     throttled = Throttled(boto3.client("dynamodb"), {"transact_write_items"})
-    monkeypatch.setattr(wiring, "clients", with_dynamodb(throttled))
-    wiring.reset()
-    reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "throttled"})
-    assert (reply.status, reply.json()["error"]["code"]) == (503, "storage_unavailable")
-    assert throttled.failed >= 1
-    monkeypatch.undo()
-    wiring.reset()
+    with services_replaced(tenant_scoped_client=with_dynamodb(throttled)):
+        reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "throttled"})
+        assert (reply.status, reply.json()["error"]["code"]) == (503, "storage_unavailable")
+        assert throttled.failed >= 1
     assert _documents(api, tenant_a) == []
-    assert wiring.document_store().stats(tenant_a.tenant_id)["documents"] == 0
+    assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 0
     # the same content goes in cleanly once DynamoDB recovers: no stale hash claim is left
     expect(api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "throttled"}), 202)
 
 
-def test_a_record_dynamodb_finds_too_large_is_a_413_and_writes_nothing(
-    api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_record_dynamodb_finds_too_large_is_a_413_and_writes_nothing(api: ApiClient, tenant_a: TenantHandle) -> None:
     # DynamoDB refuses items over 400 KB with a ValidationException
     # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html): the caller's 413, not a 502.
     too_large = Throttled(
         boto3.client("dynamodb"), {"transact_write_items"}, "ValidationException", "Item size has exceeded the maximum allowed size"
     )
-    monkeypatch.setattr(wiring, "clients", with_dynamodb(too_large))
-    wiring.reset()
-    reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "big"})
-    assert (reply.status, reply.json()["error"]["code"]) == (413, "record_too_large")
-    monkeypatch.undo()
-    wiring.reset()
+    with services_replaced(tenant_scoped_client=with_dynamodb(too_large)):
+        reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "big"})
+        assert (reply.status, reply.json()["error"]["code"]) == (413, "record_too_large")
     assert _documents(api, tenant_a) == []
 
 
@@ -110,16 +102,13 @@ class FailingPuts:
         raise ServiceUnavailable("the document store is temporarily unavailable; try again", code="storage_unavailable")
 
 
-def test_an_s3_failure_leaves_no_document_record_or_quota(api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = wiring.object_store()
-    monkeypatch.setattr(wiring, "object_store", lambda: FailingPuts(real))
-    wiring.document_service.cache_clear()
-    reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "s3 is down"})
-    assert (reply.status, reply.json()["error"]["code"]) == (503, "storage_unavailable")
-    monkeypatch.undo()
-    wiring.document_service.cache_clear()
+def test_an_s3_failure_leaves_no_document_record_or_quota(api: ApiClient, tenant_a: TenantHandle) -> None:
+    real = services().object_store
+    with services_replaced(object_store=FailingPuts(real)):
+        reply = api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "s3 is down"})
+        assert (reply.status, reply.json()["error"]["code"]) == (503, "storage_unavailable")
     assert _documents(api, tenant_a) == []
-    assert wiring.document_store().stats(tenant_a.tenant_id) == {"documents": 0, "bytes": 0, "generation": 0}
+    assert services().document_store.stats(tenant_a.tenant_id) == {"documents": 0, "bytes": 0, "generation": 0}
 
 
 def _closed_port() -> int:
@@ -159,22 +148,18 @@ def _opensearch_at(url: str, timeout: float) -> Any:
 
 
 @pytest.mark.usefixtures("chat")
-def test_search_engine_down_is_a_503_and_slow_is_a_504(
-    api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch, slow_search_server: str
-) -> None:
+def test_search_engine_down_is_a_503_and_slow_is_a_504(api: ApiClient, tenant_a: TenantHandle, slow_search_server: str) -> None:
     down = _opensearch_at(f"http://127.0.0.1:{_closed_port()}", timeout=1)
-    monkeypatch.setattr(wiring, "search_index", lambda: down)
-    wiring.query_service.cache_clear()
+    rebuild_services(search_index=down)
     reply = api.request("POST", "/v1/search", key=tenant_a.admin_key, json_body={"query": "anything"})
     assert (reply.status, reply.json()["error"]["code"]) == (503, "search_unavailable")
 
     slow = _opensearch_at(slow_search_server, timeout=0.3)
-    monkeypatch.setattr(wiring, "search_index", lambda: slow)
-    wiring.query_service.cache_clear()
+    rebuild_services(search_index=slow)
     reply = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "anything"})
     assert (reply.status, reply.json()["error"]["code"]) == (504, "search_timeout")
     period = datetime.now(UTC).strftime("%Y-%m")
-    assert wiring.usage_recorder().totals(tenant_a.tenant_id, period)["queries"] == 0  # nothing answered, nothing billed
+    assert services().usage_recorder.totals(tenant_a.tenant_id, period)["queries"] == 0  # nothing answered, nothing billed
 
 
 @pytest.mark.parametrize(
@@ -193,8 +178,8 @@ def test_llm_failures_are_503_or_504_and_cost_nothing(
     failed = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "refund window?"})
     assert (failed.status, failed.json()["error"]["code"]) == (status, code)
     period = datetime.now(UTC).strftime("%Y-%m")
-    assert wiring.usage_recorder().totals(tenant_a.tenant_id, period)["queries"] == 0
-    assert wiring.quota_ledger().used(tenant_a.tenant_id, period) == (0, 0)  # the reservation was given back
+    assert services().usage_recorder.totals(tenant_a.tenant_id, period)["queries"] == 0
+    assert services().quota_ledger.used(tenant_a.tenant_id, period) == (0, 0)  # the reservation was given back
 
 
 @pytest.mark.usefixtures("chat")
@@ -224,24 +209,19 @@ def test_concurrent_config_updates_lose_nothing(api: ApiClient, tenant_a: Tenant
 
 
 @pytest.mark.usefixtures("chat")
-def test_usage_is_buffered_while_the_usage_table_is_down_and_replayed_once(
-    api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_usage_is_buffered_while_the_usage_table_is_down_and_replayed_once(api: ApiClient, tenant_a: TenantHandle) -> None:
     throttled = Throttled(boto3.client("dynamodb"), {"transact_write_items"})
 
-    monkeypatch.setattr(wiring, "clients", with_dynamodb(throttled))
-    wiring.reset()
-    answered = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "anything at all"})
-    assert answered.status == 200  # the answer is not held hostage to the usage table
-    monkeypatch.undo()
-    wiring.reset()
+    with services_replaced(tenant_scoped_client=with_dynamodb(throttled)):
+        answered = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "anything at all"})
+        assert answered.status == 200  # the answer is not held hostage to the usage table
     period = datetime.now(UTC).strftime("%Y-%m")
-    assert wiring.usage_recorder().totals(tenant_a.tenant_id, period)["queries"] == 0
+    assert services().usage_recorder.totals(tenant_a.tenant_id, period)["queries"] == 0
     handler = load_event_handler("metering")
-    first = handler({"action": "replay_usage"}, LambdaContext("raas-metering"))
+    first = handler({"action": "replay_usage"}, lambda_context("raas-metering"))
     assert first["replayed"] >= 2  # the query and its API call
-    assert handler({"action": "replay_usage"}, LambdaContext("raas-metering")) == {"replayed": 0}
-    totals = wiring.usage_recorder().totals(tenant_a.tenant_id, period)
+    assert handler({"action": "replay_usage"}, lambda_context("raas-metering")) == {"replayed": 0}
+    totals = services().usage_recorder.totals(tenant_a.tenant_id, period)
     assert totals["queries"] == 1
     assert totals["api_calls"] >= 1
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.domain.usage import period_of
 from raas.handlers.registry import PUBLIC_ROUTES
 from raas.local.events import QueuePump
@@ -38,10 +38,10 @@ def test_tenant_b_cannot_reach_tenant_a_through_any_route(
 
 def give_an_invoice(tenant: TenantHandle) -> str:
     """An invoice of A's for this month, which B must not be able to read."""
-    profile = wiring.tenant_store().get_tenant(tenant.tenant_id)
+    profile = services().tenant_store.get_tenant(tenant.tenant_id)
     assert profile is not None
     period = period_of(profile.created_at)
-    wiring.metering_service().invoice_for(profile, period)
+    services().metering_service.invoice_for(profile, period)
     return period
 
 

@@ -19,14 +19,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from raas import wiring
 from raas.adapters import aws
 from raas.adapters.objects import S3ObjectStore
+from raas.bootstrap import services
 from raas.local.events import QueuePump
 from raas.security.credentials import TenantSessions, _Session
 from raas.security.tenant_policy import handler_tenant_key_statements, tenant_data_policy
 from tests.conftest import TenantHandle, create_tenant
-from tests.helpers import ApiClient, expect
+from tests.helpers import ApiClient, expect, rebuild_services
 from tests.kms_policy import PLATFORM, PROPAGATION_SECONDS, FakeClock, KmsAuthorization, Principal
 
 BUCKET_ARN = "arn:aws:s3:::raas-documents"
@@ -94,8 +94,7 @@ def police(monkeypatch: pytest.MonkeyPatch, policies: dict[str, dict[str, Any]])
     authorization.install(monkeypatch)
     role = boto3.client("iam").create_role(RoleName="raas-tenant-data", AssumeRolePolicyDocument=json.dumps({"Statement": []}))
     sessions = PolicedSessions(boto3.client("sts"), role["Role"]["Arn"], authorization)
-    monkeypatch.setattr(wiring, "tenant_sessions", lambda: sessions)
-    wiring.reset()
+    rebuild_services(tenant_sessions=sessions)
     authorization.watch(aws.client("s3"), PLATFORM)  # handler roles: presigning, provisioning
     authorization.watch(aws.client("kms"), PLATFORM)
     return authorization
@@ -180,9 +179,9 @@ def test_tenant_a_can_never_decrypt_tenant_bs_objects(api: ApiClient, policed: K
     b = create_tenant(api, "tenant B", "enterprise")
     accepted = expect(api.request("POST", "/v1/documents", key=b.admin_key, json_body={"title": "b", "text": "b's secret"}), 202)
     b_object = f"tenants/{b.tenant_id}/documents/{accepted['document_id']}/source"
-    store: S3ObjectStore = wiring.object_store()
+    store: S3ObjectStore = services().object_store
     a_s3 = store.clients(a.tenant_id)
-    b_key_arn = wiring.keyring().key_arn(b.tenant_id)
+    b_key_arn = services().keyring.key_arn(b.tenant_id)
 
     for _ in range(2):  # at t=0, and after every tag has long propagated
         with pytest.raises(Exception, match="AccessDenied"):
@@ -207,14 +206,14 @@ def test_large_files_go_up_in_parts_under_the_tenants_key_without_a_bucket_key(
     api: ApiClient, policed: KmsAuthorization, tmp_path: Any
 ) -> None:
     tenant = create_tenant(api, "big files", "enterprise")
-    store: S3ObjectStore = wiring.object_store()
+    store: S3ObjectStore = services().object_store
     part = 5 * 1024 * 1024  # S3's smallest part (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html)
     path = tmp_path / "bundle.zip"
     path.write_bytes(bytes(range(256)) * (part * 2 // 256) + b"tail")
     store.put_file(tenant.tenant_id, "exports/big.zip", str(path), "application/zip", part_bytes=part)
     assert store.get(tenant.tenant_id, "exports/big.zip", 3 * part) == path.read_bytes()
     head = boto3.client("s3").head_object(Bucket=store.bucket, Key=f"tenants/{tenant.tenant_id}/exports/big.zip")
-    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", wiring.keyring().key_arn(tenant.tenant_id))
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", services().keyring.key_arn(tenant.tenant_id))
     # CreateMultipartUpload asks for a data key, each of the three parts for a decrypt, all allowed at t=0
     assert tenant_decisions(policed, tenant.tenant_id, "kms:GenerateDataKey") == [True]
     assert tenant_decisions(policed, tenant.tenant_id, "kms:Decrypt") == [True, True, True, True]  # 3 parts + the read

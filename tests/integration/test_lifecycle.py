@@ -11,18 +11,18 @@ from typing import Any
 import boto3
 import pytest
 
-from raas import wiring
 from raas.adapters.objects import TENANT_KEY_ALIAS
 from raas.adapters.registry import tenant_pk
+from raas.bootstrap import services
 from raas.domain.errors import NotFound
 from raas.domain.events import EVENT_TYPES, TenantCreated, TenantDeletionRequested, eventbridge_envelope
 from raas.domain.tenants import TenantStatus
 from raas.handlers.registry import EVENT_HANDLERS, EVENT_ROUTES, load_event_handler
-from raas.local.gateway import LambdaContext
+from raas.local.invocation import lambda_context
 from raas.services.documents import object_key
 from raas.services.lifecycle import DELETION_STEPS, LifecycleService
 from tests.conftest import OPERATOR_KEY, TenantHandle, create_tenant
-from tests.helpers import ApiClient, expect
+from tests.helpers import ApiClient, expect, local_bus, rebuild_services
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -41,7 +41,7 @@ def test_creating_a_tenant_provisions_it_through_the_bus(api: ApiClient) -> None
     assert shown["status"] == "active"
     kms = boto3.client("kms").describe_key(KeyId=TENANT_KEY_ALIAS.format(tenant_id=tenant.tenant_id))["KeyMetadata"]
     assert kms["KeyState"] == "Enabled"
-    delivered = wiring.local_bus().delivered
+    delivered = local_bus().delivered
     assert ("lifecycle", "TenantCreated") in delivered
     assert ("audit", "TenantCreated") in delivered
     assert ("audit", "TenantProvisioned") in delivered
@@ -82,14 +82,14 @@ def _give_data(api: ApiClient, tenant: TenantHandle, ingest: Any) -> str:
 def _items_of(tenant_id: str) -> dict[str, list[str]]:
     dynamodb = boto3.client("dynamodb")
     found: dict[str, list[str]] = {}
-    for table in wiring.get_settings().table_names().values():
+    for table in services().settings.table_names().values():
         items = dynamodb.scan(TableName=table).get("Items", [])
         found[table] = [i["SK"]["S"] for i in items if i.get("PK", {}).get("S") == tenant_pk(tenant_id)]
     return found
 
 
 def _object_versions(tenant_id: str) -> int:
-    listed = boto3.client("s3").list_object_versions(Bucket=wiring.get_settings().documents_bucket, Prefix=f"tenants/{tenant_id}/")
+    listed = boto3.client("s3").list_object_versions(Bucket=services().settings.documents_bucket, Prefix=f"tenants/{tenant_id}/")
     return len(listed.get("Versions", [])) + len(listed.get("DeleteMarkers", []))
 
 
@@ -120,14 +120,14 @@ def test_deleting_a_tenant_removes_everything_and_leaves_a_receipt(
     # Nothing of A is left but its tombstone; B is untouched.
     assert _object_versions(tenant_a.tenant_id) == 0
     leftovers = {t: sks for t, sks in _items_of(tenant_a.tenant_id).items() if sks}
-    assert leftovers == {wiring.get_settings().tenants_table: ["PROFILE"]}
+    assert leftovers == {services().settings.tenants_table: ["PROFILE"]}
     assert _items_of(tenant_b.tenant_id) == b_items_before
     key = boto3.client("kms").describe_key(KeyId=TENANT_KEY_ALIAS.format(tenant_id=tenant_a.tenant_id))["KeyMetadata"]
     assert key["KeyState"] == "PendingDeletion"
     assert api.request("GET", "/v1/config", key=tenant_a.admin_key).status == 401
     assert expect(api.request("GET", "/v1/documents", key=tenant_b.admin_key), 200)["documents"]
     # The export bundle outlived the tenant and holds its documents.
-    bundle = boto3.client("s3").get_object(Bucket=wiring.get_settings().documents_bucket, Key=receipt["export_key"])["Body"].read()
+    bundle = boto3.client("s3").get_object(Bucket=services().settings.documents_bucket, Key=receipt["export_key"])["Body"].read()
     assert "documents.jsonl" in zipfile.ZipFile(io.BytesIO(bundle)).namelist()
     # A second DELETE starts nothing new.
     again = api.request("DELETE", f"/v1/tenants/{tenant_a.tenant_id}", key=OPERATOR_KEY)
@@ -136,15 +136,15 @@ def test_deleting_a_tenant_removes_everything_and_leaves_a_receipt(
 
 def test_a_deleting_tenants_objects_and_key_cannot_be_used(api: ApiClient, tenant_a: TenantHandle, ingest_queue: Any) -> None:
     document_id = _give_data_without_query(api, tenant_a, ingest_queue)
-    objects = wiring.object_store()
+    objects = services().object_store
     key = object_key(document_id)
     assert objects.size(tenant_a.tenant_id, key)
     # moto still decrypts with a key scheduled for deletion, so the adapters ask the registry first.
-    wiring.tenant_store().update_tenant(tenant_a.tenant_id, status=TenantStatus.DELETING)
+    services().tenant_store.update_tenant(tenant_a.tenant_id, status=TenantStatus.DELETING)
     with pytest.raises(NotFound):
         objects.get(tenant_a.tenant_id, key, 10_000)
     with pytest.raises(NotFound):
-        wiring.keyring().key_arn(tenant_a.tenant_id)
+        services().keyring.key_arn(tenant_a.tenant_id)
     with pytest.raises(NotFound):
         objects.put(tenant_a.tenant_id, "documents/new", b"x", "text/plain")
 
@@ -179,7 +179,7 @@ def test_each_deletion_step_failing_once_and_each_event_twice_ends_the_same(
     api: ApiClient, tenant_a: TenantHandle, ingest_queue: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _give_data(api, tenant_a, ingest_queue)
-    real = wiring.lifecycle_service()
+    real = services().lifecycle_service
     flaky = LifecycleService(
         real.tenants,
         real.configs,
@@ -191,13 +191,13 @@ def test_each_deletion_step_failing_once_and_each_event_twice_ends_the_same(
         tenants_table=real.tenants_table,
         sleep=lambda _seconds: None,
     )
-    monkeypatch.setattr(wiring, "lifecycle_service", lambda: flaky)
-    wiring.tenant_service().request_deletion(tenant_a.tenant_id, export_first=True, actor="operator:test")
+    rebuild_services(lifecycle_service=flaky)
+    services().tenant_service.request_deletion(tenant_a.tenant_id, export_first=True, actor="operator:test")
     # Each failing step was retried in place until it passed.
-    tenant = wiring.tenant_store().get_tenant(tenant_a.tenant_id)
+    tenant = services().tenant_store.get_tenant(tenant_a.tenant_id)
     assert tenant is not None
     assert tenant.status is TenantStatus.DELETED
-    assert not wiring.local_bus().dead_letters
+    assert not local_bus().dead_letters
     first_receipt = tenant.deletion_receipt
     assert first_receipt is not None
     assert next(s for s in first_receipt.steps if s.step == "s3_objects").count >= 1
@@ -205,12 +205,12 @@ def test_each_deletion_step_failing_once_and_each_event_twice_ends_the_same(
     # Deliver the same deletion event again, through the handler: nothing changes, nothing is redone.
     handler = load_event_handler("lifecycle")
     envelope = eventbridge_envelope(TenantDeletionRequested(tenant_id=tenant_a.tenant_id, export_first=True), "raas-local")
-    handler(envelope, LambdaContext("raas-lifecycle"))
-    handler(envelope, LambdaContext("raas-lifecycle"))
-    again = wiring.tenant_store().get_tenant(tenant_a.tenant_id)
+    handler(envelope, lambda_context("raas-lifecycle"))
+    handler(envelope, lambda_context("raas-lifecycle"))
+    again = services().tenant_store.get_tenant(tenant_a.tenant_id)
     assert again is not None
     assert again.deletion_receipt == first_receipt
-    assert {t: sks for t, sks in _items_of(tenant_a.tenant_id).items() if sks} == {wiring.get_settings().tenants_table: ["PROFILE"]}
+    assert {t: sks for t, sks in _items_of(tenant_a.tenant_id).items() if sks} == {services().settings.tenants_table: ["PROFILE"]}
     assert _object_versions(tenant_a.tenant_id) == 0
 
 
@@ -218,8 +218,8 @@ def test_a_repeated_creation_event_provisions_once(api: ApiClient) -> None:
     tenant = create_tenant(api, "twice", "free")
     handler = load_event_handler("lifecycle")
     envelope = eventbridge_envelope(TenantCreated(tenant_id=tenant.tenant_id, tier="free"), "raas-local")
-    first = handler(envelope, LambdaContext("raas-lifecycle"))
-    second = handler(envelope, LambdaContext("raas-lifecycle"))
+    first = handler(envelope, lambda_context("raas-lifecycle"))
+    second = handler(envelope, lambda_context("raas-lifecycle"))
     assert first == second == {"outcome": "already active"}
     aliases = [a["AliasName"] for a in boto3.client("kms").list_aliases()["Aliases"] if tenant.tenant_id in a["AliasName"]]
     assert len(aliases) == 1
@@ -233,7 +233,7 @@ def test_idempotency_records_are_keyed_by_tenant(api: ApiClient) -> None:
     for tenant in (a, b):
         handler(
             eventbridge_envelope(TenantCreated(event_id="same-event-id-1", tenant_id=tenant.tenant_id, tier="free"), "x"),
-            LambdaContext("raas-audit"),
+            lambda_context("raas-audit"),
         )
     for tenant in (a, b):
         entries = expect(api.request("GET", "/v1/audit?limit=100", key=tenant.admin_key), 200)["entries"]
@@ -241,12 +241,12 @@ def test_idempotency_records_are_keyed_by_tenant(api: ApiClient) -> None:
 
 
 def test_a_failing_target_is_dead_lettered_after_its_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    bus = wiring.local_bus()
+    bus = local_bus()
 
     def broken(_event: Any) -> str:
         raise RuntimeError("lifecycle is broken")
 
-    monkeypatch.setattr(wiring, "lifecycle_service", lambda: type("S", (), {"handle": staticmethod(broken)})())
+    rebuild_services(lifecycle_service=type("S", (), {"handle": staticmethod(broken)})())
     bus.publish(TenantCreated(tenant_id="t000000000000001", tier="free"))
     assert [d.function for d in bus.dead_letters] == ["lifecycle"]
     assert "lifecycle is broken" in bus.dead_letters[0].error
@@ -274,9 +274,7 @@ def test_export_bundles_the_tenants_data_behind_a_presigned_link(api: ApiClient,
     exported = expect(api.request("POST", "/v1/export", key=tenant_a.admin_key), 201)
     assert exported["url"].startswith("https://")
     assert "Signature" in exported["url"]
-    body = boto3.client("s3").get_object(
-        Bucket=wiring.get_settings().documents_bucket, Key=f"tenants/{tenant_a.tenant_id}/{exported['key']}"
-    )
+    body = boto3.client("s3").get_object(Bucket=services().settings.documents_bucket, Key=f"tenants/{tenant_a.tenant_id}/{exported['key']}")
     bundle = zipfile.ZipFile(io.BytesIO(body["Body"].read()))
     names = set(bundle.namelist())
     assert {"manifest.json", "documents.jsonl", "config_versions.json", "usage.json", "audit.jsonl"} <= names
@@ -292,18 +290,16 @@ def test_export_leaves_out_a_document_being_deleted(api: ApiClient, tenant_a: Te
     # must not list it (its bytes may be gone by the time the bundle reads them).
     _give_data_without_query(api, tenant_a, ingest_queue)
     (document,) = expect(api.request("GET", "/v1/documents", key=tenant_a.admin_key), 200)["documents"]
-    wiring.document_store().mark_deleting(tenant_a.tenant_id, document["document_id"])
+    services().document_store.mark_deleting(tenant_a.tenant_id, document["document_id"])
     exported = expect(api.request("POST", "/v1/export", key=tenant_a.admin_key), 201)
-    body = boto3.client("s3").get_object(
-        Bucket=wiring.get_settings().documents_bucket, Key=f"tenants/{tenant_a.tenant_id}/{exported['key']}"
-    )
+    body = boto3.client("s3").get_object(Bucket=services().settings.documents_bucket, Key=f"tenants/{tenant_a.tenant_id}/{exported['key']}")
     bundle = zipfile.ZipFile(io.BytesIO(body["Body"].read()))
     assert json.loads(bundle.read("manifest.json"))["documents"] == 0
     assert not any(name.startswith("documents/") for name in bundle.namelist())
 
 
 def test_each_provisioning_step_failing_once_still_provisions_once(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = wiring.lifecycle_service()
+    real = services().lifecycle_service
     flaky = LifecycleService(
         real.tenants,
         real.configs,
@@ -314,9 +310,9 @@ def test_each_provisioning_step_failing_once_still_provisions_once(api: ApiClien
         tenants_table=real.tenants_table,
         sleep=lambda _seconds: None,
     )
-    monkeypatch.setattr(wiring, "lifecycle_service", lambda: flaky)
+    rebuild_services(lifecycle_service=flaky)
     tenant = create_tenant(api, "flaky start", "smb")
     assert expect(api.request("GET", f"/v1/tenants/{tenant.tenant_id}", key=OPERATOR_KEY), 200)["status"] == "active"
-    assert not wiring.local_bus().dead_letters
+    assert not local_bus().dead_letters
     aliases = [a for a in boto3.client("kms").list_aliases()["Aliases"] if tenant.tenant_id in a["AliasName"]]
     assert len(aliases) == 1

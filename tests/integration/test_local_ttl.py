@@ -16,7 +16,7 @@ import pytest
 from raas.adapters.aws import client
 from raas.local.aws import table_names
 from raas.local.ttl_sweeper import TtlSweeper
-from raas.settings import get_settings
+from raas.settings import Settings
 from tests.conftest import TenantHandle
 from tests.helpers import ApiClient, expect
 
@@ -48,7 +48,7 @@ def keys_left(table: str) -> set[str]:
 
 @pytest.mark.usefixtures("aws")
 def test_only_items_whose_ttl_number_has_passed_are_deleted() -> None:
-    settings = get_settings()
+    settings = Settings.from_env()
     usage, documents = settings.usage_table, settings.documents_table
     # Given items of every kind in a table with TTL on `expires_at`
     put(usage, "past", expires_at={"N": str(NOW - 1)})
@@ -73,7 +73,7 @@ def test_only_items_whose_ttl_number_has_passed_are_deleted() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_an_item_given_a_later_expiry_after_the_scan_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    usage = get_settings().usage_table
+    usage = Settings.from_env().usage_table
     put(usage, "renewed", expires_at={"N": str(NOW - 1)})
     dynamodb = client("dynamodb")
     delete_item = dynamodb.delete_item
@@ -90,7 +90,7 @@ def test_an_item_given_a_later_expiry_after_the_scan_is_kept(monkeypatch: pytest
 
 @pytest.mark.usefixtures("aws")
 def test_sweeps_run_at_their_interval() -> None:
-    usage = get_settings().usage_table
+    usage = Settings.from_env().usage_table
     ttl = sweeper(FakeClock(NOW))
     put(usage, "first", expires_at={"N": str(NOW - 1)})
     assert ttl.sweep_if_due(monotonic_now=1000.0) == 1
@@ -101,7 +101,7 @@ def test_sweeps_run_at_their_interval() -> None:
 
 def usage_markers(tenant_id: str) -> int:
     response = client("dynamodb").query(
-        TableName=get_settings().usage_table,
+        TableName=Settings.from_env().usage_table,
         KeyConditionExpression="PK = :pk AND begins_with(SK, :event)",
         ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_id}#"}, ":event": {"S": "EVENT#"}},
         ConsistentRead=True,
@@ -112,8 +112,8 @@ def usage_markers(tenant_id: str) -> int:
 def test_usage_markers_stay_bounded_while_the_platform_keeps_serving(
     api: ApiClient, tenant_a: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from raas import wiring
     from raas.adapters import usage
+    from raas.bootstrap import services
 
     # Given a clock the usage recorder and the sweeper share, starting now
     clock = FakeClock(time.time())
@@ -123,7 +123,7 @@ def test_usage_markers_stay_bounded_while_the_platform_keeps_serving(
     retention_days = usage.MARKER_RETENTION_SECONDS // DAY
     bound = (retention_days // days_per_round + 1) * requests_per_round
     period = datetime.now(UTC).strftime("%Y-%m")  # events carry their real time; only the TTL clock moves
-    counted_before = wiring.usage_recorder().totals(tenant_a.tenant_id, period)["api_calls"]
+    counted_before = services().usage_recorder.totals(tenant_a.tenant_id, period)["api_calls"]
 
     # When the tenant keeps calling the API for 100 days, with a sweep after each round
     seen = []
@@ -139,5 +139,5 @@ def test_usage_markers_stay_bounded_while_the_platform_keeps_serving(
     assert max(seen) <= bound + 1  # + the marker of the request that created the tenant's key list
     assert seen[-1] == seen[-4]  # steady state: as many expire as arrive
     # and the counters, which carry no TTL, still count every call
-    counted = wiring.usage_recorder().totals(tenant_a.tenant_id, period)["api_calls"]
+    counted = services().usage_recorder.totals(tenant_a.tenant_id, period)["api_calls"]
     assert counted - counted_before == rounds * requests_per_round

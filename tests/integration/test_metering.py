@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.domain import catalog
 from raas.domain.catalog import Tier
 from raas.domain.errors import GatewayTimeout, TooManyRequests
 from raas.domain.usage import period_of
 from raas.handlers import account
-from raas.local.gateway import LambdaContext, LocalGateway
+from raas.local.gateway import LocalGateway
+from raas.local.invocation import lambda_context
 from tests.conftest import OPERATOR_KEY, TenantHandle, create_tenant
 from tests.helpers import ApiClient, GatewayClient, RecordingChat, expect
 
@@ -63,10 +64,10 @@ def test_an_api_call_is_counted_once_per_request_id(api: ApiClient, tenant_a: Te
         "requestContext": {"requestId": "req-fixed-1", "authorizer": principal, "resourcePath": "/v1/usage", "httpMethod": "GET"},
         "body": None,
     }
-    before = wiring.usage_recorder().totals(tenant_a.tenant_id, period_of(datetime.now(UTC)))["api_calls"]
+    before = services().usage_recorder.totals(tenant_a.tenant_id, period_of(datetime.now(UTC)))["api_calls"]
     for _ in range(3):  # a Lambda retry re-delivers the same request
-        assert account.handler(event, LambdaContext("raas-account"))["statusCode"] == 200
-    assert wiring.usage_recorder().totals(tenant_a.tenant_id, period_of(datetime.now(UTC)))["api_calls"] == before + 1
+        assert account.handler(event, lambda_context("raas-account"))["statusCode"] == 200
+    assert services().usage_recorder.totals(tenant_a.tenant_id, period_of(datetime.now(UTC)))["api_calls"] == before + 1
 
 
 def test_the_operator_sees_every_tenants_usage(api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
@@ -79,7 +80,7 @@ def test_the_operator_sees_every_tenants_usage(api: ApiClient, tenant_a: TenantH
 
 
 def _fill_quota(tenant: TenantHandle, queries: int = 0, cost_microusd: int = 0) -> None:
-    wiring.quota_ledger().adjust(tenant.tenant_id, period_of(datetime.now(UTC)), queries=queries, cost_microusd=cost_microusd)
+    services().quota_ledger.adjust(tenant.tenant_id, period_of(datetime.now(UTC)), queries=queries, cost_microusd=cost_microusd)
 
 
 def test_over_the_monthly_query_quota_answers_429_with_retry_after(api: ApiClient) -> None:
@@ -123,14 +124,14 @@ def test_a_failed_llm_call_gives_its_reservation_back(api: ApiClient, chat: Reco
     tenant = create_tenant(api, "small", "free")
     chat.fail_with = GatewayTimeout("the provider timed out")
     assert _ask(api, tenant).status == 504
-    assert wiring.quota_ledger().used(tenant.tenant_id, period_of(datetime.now(UTC))) == (0, 0)
+    assert services().quota_ledger.used(tenant.tenant_id, period_of(datetime.now(UTC))) == (0, 0)
 
 
 def test_concurrent_reservations_at_the_limit_never_overshoot(api: ApiClient) -> None:
     tenant = create_tenant(api, "small", "free")
     limit = catalog.tier_limits(Tier.FREE).monthly_queries
     _fill_quota(tenant, queries=limit - 5)
-    guard = wiring.quota_guard()
+    guard = services().quota_guard
     outcomes: list[str] = []
 
     def reserve() -> None:
@@ -146,7 +147,7 @@ def test_concurrent_reservations_at_the_limit_never_overshoot(api: ApiClient) ->
     for thread in threads:
         thread.join()
     assert outcomes.count("ok") == 5
-    assert wiring.quota_ledger().used(tenant.tenant_id, period_of(datetime.now(UTC)))[0] == limit
+    assert services().quota_ledger.used(tenant.tenant_id, period_of(datetime.now(UTC)))[0] == limit
 
 
 def test_the_local_gateway_throttles_each_tenant_at_its_tier_rate(api: ApiClient) -> None:
@@ -178,17 +179,17 @@ def test_the_local_gateway_throttles_a_tenant_at_its_own_lower_rate(api: ApiClie
 def test_storage_is_snapshotted_once_a_day(api: ApiClient, tenant_a: TenantHandle, ingest_queue: Any) -> None:
     expect(api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "t", "text": "x" * 5000}), 202)
     ingest_queue.drain()
-    metering = wiring.metering_service()
+    metering = services().metering_service
     day = datetime.now(UTC)
     assert metering.snapshot_storage(day) >= 1
     assert metering.snapshot_storage(day) == 0  # the same day again counts nothing
-    totals = wiring.usage_recorder().totals(tenant_a.tenant_id, period_of(day))
+    totals = services().usage_recorder.totals(tenant_a.tenant_id, period_of(day))
     assert totals["storage_byte_days"] == 5000
 
 
 def test_invoices_are_issued_once_per_period(api: ApiClient, tenant_a: TenantHandle) -> None:
     expect(_ask(api, tenant_a), 200)
-    metering = wiring.metering_service()
+    metering = services().metering_service
     period = period_of(datetime.now(UTC))
     assert metering.close_period(period) >= 1
     first = expect(api.request("GET", f"/v1/invoices/{period}", key=tenant_a.admin_key), 200)

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from raas import wiring
 from raas.adapters.search_common import ForeignIndexError, index_name
 from raas.adapters.search_opensearch import BulkWriteFailed, OpenSearchIndex
+from raas.bootstrap import services
 from raas.domain.documents import Chunk
 from raas.domain.ports import IndexedChunks
 from raas.domain.retrieval import parse_filters
 from raas.local.events import QueuePump
 from tests.conftest import TenantHandle
-from tests.helpers import ApiClient, expect
+from tests.helpers import ApiClient, expect, rebuild_services
 from tests.serverless_standin import ID_REFUSED, ServerlessStandin, running_standin
 
 TENANT = "t0123456789abcde"
@@ -258,10 +258,8 @@ def test_the_whole_pipeline_runs_on_serverless(
     standin: ServerlessStandin,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    adapter = OpenSearchIndex(client, dimension=wiring.embedder().dimension)
-    monkeypatch.setattr(wiring, "search_index", lambda: adapter)
-    for factory in (wiring.ingest_service, wiring.query_service, wiring.document_service):
-        factory.cache_clear()
+    adapter = OpenSearchIndex(client, dimension=services().embedder.dimension)
+    rebuild_services(search_index=adapter)
     tenant_index = index_name(tenant_a.tenant_id)
     key = tenant_a.admin_key
 

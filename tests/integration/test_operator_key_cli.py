@@ -12,11 +12,13 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from raas import cli, wiring
+from raas import cli
 from raas.adapters.dynamo_schema import TENANTS
+from raas.bootstrap import uninstall
 from raas.handlers import authorizer
-from raas.local.gateway import LambdaContext
+from raas.local.invocation import lambda_context
 from raas.operator_keys import deployed_table_name
+from tests.helpers import rebuild_services
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:api123/v1/GET/v1/tenants"
 
@@ -30,14 +32,14 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         table = deployed_table_name("prod")
         boto3.client("dynamodb", region_name="us-east-1").create_table(**TENANTS.create_table_kwargs(table))
         monkeypatch.setenv("RAAS_TENANTS_TABLE", table)  # what the stack sets on the authorizer function
-        wiring.reset()
+        rebuild_services()
         yield table
-        wiring.reset()
+        uninstall()
 
 
 def authorize(secret: str) -> dict:
     event = {"type": "REQUEST", "methodArn": METHOD_ARN, "headers": {"Authorization": f"Bearer {secret}"}}
-    return authorizer.handler(event, LambdaContext(function_name="authorizer"))
+    return authorizer.handler(event, lambda_context("authorizer"))
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[str, str]:

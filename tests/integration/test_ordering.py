@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from raas import wiring
 from raas.adapters.search_embedded import EmbeddedSearch
+from raas.bootstrap import services
 from raas.domain.tenants import TenantStatus
 from raas.local.events import QueuePump
 from raas.services.documents import DocumentService
 from raas.services.ingest import IngestService
 from raas.services.lifecycle import LifecycleService
 from tests.conftest import TenantHandle
-from tests.helpers import ApiClient, HashingEmbedder, expect
+from tests.helpers import ApiClient, HashingEmbedder, expect, rebuild_services
 
 WAIT = 30  # seconds; only a broken handshake ever waits this long
 
@@ -99,13 +99,13 @@ def parked_ingest(embedder: HashingEmbedder, tenant_id: str, document_id: str) -
 
 def ingest_service(search: Any, embedder: Any) -> IngestService:
     return IngestService(
-        wiring.document_store(),
-        wiring.object_store(),
+        services().document_store,
+        services().object_store,
         search,
         embedder,
-        wiring.config_service(),
-        wiring.tenant_store(),
-        wiring.usage_recorder(),
+        services().config_service,
+        services().tenant_store,
+        services().usage_recorder,
     )
 
 
@@ -119,7 +119,7 @@ def search_hits(api: ApiClient, tenant: TenantHandle, query: str) -> list[dict]:
 
 
 def embedded() -> EmbeddedSearch:
-    index = wiring.search_index()
+    index = services().search_index
     assert isinstance(index, EmbeddedSearch)
     return index
 
@@ -144,7 +144,7 @@ def test_a_document_deleted_while_its_ingest_writes_leaves_no_chunks(
         worker.finish()
 
     hooked = HookedSearch(embedded(), "delete_document", ingest_writes_now)
-    deleter = DocumentService(wiring.document_store(), wiring.object_store(), hooked)
+    deleter = DocumentService(services().document_store, services().object_store, hooked)
     deleter.delete(tenant_a.tenant_id, document_id)
 
     # Then nothing of the document is searchable or left in the index, and it is gone
@@ -152,14 +152,14 @@ def test_a_document_deleted_while_its_ingest_writes_leaves_no_chunks(
     assert embedded().count(tenant_a.tenant_id) == 0
     assert search_hits(api, tenant_a, "comets tails") == []
     assert api.request("GET", f"/v1/documents/{document_id}", key=tenant_a.admin_key).status == 404
-    assert wiring.document_store().stats(tenant_a.tenant_id)["documents"] == 0
+    assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 0
 
 
 def test_an_ingest_that_starts_while_a_delete_runs_writes_nothing(api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump) -> None:
     # Given a queued document whose S3 event is delivered while its DELETE is between sweeping and removing the record
     document_id = add(api, tenant_a, "comets", "ephemeral knowledge about comets and their tails")
     deleter = DocumentService(
-        wiring.document_store(), wiring.object_store(), HookedSearch(embedded(), "delete_document", lambda: ingest_queue.drain())
+        services().document_store, services().object_store, HookedSearch(embedded(), "delete_document", lambda: ingest_queue.drain())
     )
     # When the delete runs
     deleter.delete(tenant_a.tenant_id, document_id)
@@ -175,7 +175,7 @@ def test_a_new_version_that_retires_an_old_one_being_reingested_leaves_only_the_
     # Given version 1 of a source indexed, and a redelivered ingest of it parked mid-flight
     old_id = add(api, tenant_a, "policy", "refunds take thirty days", source_uri="s3://crm/policy.md")
     ingest_queue.drain()
-    wiring.document_store().update(tenant_a.tenant_id, old_id, status="processing")  # as an attempt that crashed left it
+    services().document_store.update(tenant_a.tenant_id, old_id, status="processing")  # as an attempt that crashed left it
     parking, worker = parked_ingest(embedder, tenant_a.tenant_id, old_id)
 
     # When version 2 is indexed, and the old version's ingest writes and marks it indexed right after version 2's
@@ -199,7 +199,7 @@ def test_a_new_version_that_retires_an_old_one_being_reingested_leaves_only_the_
 
 
 def _lifecycle_with(search: Any) -> LifecycleService:
-    real = wiring.lifecycle_service()
+    real = services().lifecycle_service
     return LifecycleService(
         real.tenants,
         real.configs,
@@ -216,7 +216,7 @@ def _lifecycle_with(search: Any) -> LifecycleService:
 
 
 def _assert_tenant_fully_deleted(tenant_id: str) -> None:
-    tenant = wiring.tenant_store().get_tenant(tenant_id)
+    tenant = services().tenant_store.get_tenant(tenant_id)
     assert tenant is not None
     assert tenant.status is TenantStatus.DELETED
     assert tenant.deletion_receipt is not None
@@ -239,8 +239,8 @@ def test_a_tenant_deleted_while_an_ingest_embeds_keeps_no_index(
         worker.finish()
 
     lifecycle = _lifecycle_with(HookedSearch(embedded(), "drop_index", ingest_finishes_now))
-    monkeypatch.setattr(wiring, "lifecycle_service", lambda: lifecycle)
-    wiring.tenant_service().request_deletion(tenant_a.tenant_id, export_first=False, actor="operator:test")
+    rebuild_services(lifecycle_service=lifecycle)
+    services().tenant_service.request_deletion(tenant_a.tenant_id, export_first=False, actor="operator:test")
 
     # Then the receipt is true
     assert worker.outcome[0] is None
@@ -254,7 +254,7 @@ def test_a_tenant_deleted_between_an_ingests_check_and_its_write_keeps_no_index(
     document_id = add(api, tenant_a, "secret", "the launch codes are in the blue folder")
 
     def delete_the_tenant() -> None:
-        wiring.tenant_service().request_deletion(tenant_a.tenant_id, export_first=False, actor="operator:test")
+        services().tenant_service.request_deletion(tenant_a.tenant_id, export_first=False, actor="operator:test")
 
     hooked = HookedSearch(embedded(), "replace", delete_the_tenant, before=True)
     # When the ingest writes (re-creating the index) and finishes
@@ -275,7 +275,7 @@ def test_an_ingest_killed_after_writing_for_a_deleted_tenant_leaves_nothing_once
 
     class WriteThenDie(HookedSearch):
         def replace(self, *args: Any, **kwargs: Any) -> Any:
-            wiring.tenant_service().request_deletion(tenant_a.tenant_id, export_first=False, actor="operator:test")
+            services().tenant_service.request_deletion(tenant_a.tenant_id, export_first=False, actor="operator:test")
             self.inner.replace(*args, **kwargs)
             raise LambdaKilled
 

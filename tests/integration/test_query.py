@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.local.events import QueuePump
 from tests.conftest import TenantHandle, create_tenant
 from tests.helpers import ApiClient, FakeProviderServer, RecordingChat, ScriptedReply, expect
@@ -161,8 +161,8 @@ def test_history_lists_recent_queries_newest_first(
     assert [h["query"] for h in history] == ["second question about shipping", "first question about refunds"]
     assert history[0]["citations"]
     item = (
-        wiring.query_log()
-        .clients(None)
+        services()
+        .query_log.clients(None)
         .query(
             TableName="raas-queries",
             KeyConditionExpression="PK = :pk AND begins_with(SK, :q)",
@@ -178,16 +178,16 @@ def test_usage_is_recorded_once_per_event(api: ApiClient, tenant_a: TenantHandle
     ask(api, tenant_a, "refund days")  # cached: a query, but no tokens
     expect(api.request("POST", "/v1/search", key=tenant_a.admin_key, json_body={"query": "x"}), 200)
     period = datetime.now(UTC).strftime("%Y-%m")
-    totals = wiring.usage_recorder().totals(tenant_a.tenant_id, period)
+    totals = services().usage_recorder.totals(tenant_a.tenant_id, period)
     assert (totals["queries"], totals["searches"], totals["prompt_tokens"], totals["completion_tokens"]) == (2, 1, 100, 20)
     assert totals["documents_indexed"] == 3
     assert totals["cost_microusd"] == round(100 * 0.5 + 20 * 1.5)  # gpt-3.5-turbo, in micro-dollars
     from raas.domain.usage import UsageEvent
 
     replay = UsageEvent(event_id="replayed-event-1", tenant_id=tenant_a.tenant_id, occurred_at=datetime.now(UTC), counters={"queries": 5})
-    assert wiring.usage_recorder().record(replay) is True
-    assert wiring.usage_recorder().record(replay) is False
-    assert wiring.usage_recorder().totals(tenant_a.tenant_id, period)["queries"] == 7
+    assert services().usage_recorder.record(replay) is True
+    assert services().usage_recorder.record(replay) is False
+    assert services().usage_recorder.totals(tenant_a.tenant_id, period)["queries"] == 7
 
 
 def test_without_a_provider_key_local_mode_answers_offline_and_says_so(api: ApiClient, tenant_a: TenantHandle, library: dict) -> None:
@@ -211,7 +211,7 @@ def test_the_openai_provider_path_end_to_end(
     down = api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "shipping time?"})
     assert (down.status, down.error_code) == (503, "llm_unavailable")
     period = datetime.now(UTC).strftime("%Y-%m")
-    assert wiring.usage_recorder().totals(tenant_a.tenant_id, period)["queries"] == 1  # the failed query cost nothing
+    assert services().usage_recorder.totals(tenant_a.tenant_id, period)["queries"] == 1  # the failed query cost nothing
 
 
 def _volatile_replaced(body: Any) -> Any:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.domain import ids
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion, TenantConfig
@@ -27,9 +27,9 @@ def make_key(tenant_id: str | None, role: Role = Role.ADMIN) -> ApiKey:
 def test_tenant_and_first_key_are_written_together_and_read_back() -> None:
     tenant, key = make_tenant(), None
     key = make_key(tenant.tenant_id)
-    wiring.tenant_store().create_tenant(tenant, key, hash_secret("secret-1"))
-    assert wiring.tenant_store().get_tenant(tenant.tenant_id) == tenant
-    found = wiring.key_store().find_by_hash(hash_secret("secret-1"))
+    services().tenant_store.create_tenant(tenant, key, hash_secret("secret-1"))
+    assert services().tenant_store.get_tenant(tenant.tenant_id) == tenant
+    found = services().key_store.find_by_hash(hash_secret("secret-1"))
     assert found is not None
     assert (found.key_id, found.tenant_id) == (key.key_id, tenant.tenant_id)
 
@@ -37,39 +37,39 @@ def test_tenant_and_first_key_are_written_together_and_read_back() -> None:
 def test_create_tenant_is_all_or_nothing() -> None:
     first = make_tenant()
     key = make_key(first.tenant_id)
-    wiring.tenant_store().create_tenant(first, key, hash_secret("s"))
+    services().tenant_store.create_tenant(first, key, hash_secret("s"))
     second = make_tenant("other")
     clashing_key = key.model_copy(update={"tenant_id": second.tenant_id})
     # Same key id under a new tenant is fine; re-using the *tenant* must fail and write nothing.
     with pytest.raises(Exception, match=r"ConditionalCheckFailed|TransactionCanceled"):
-        wiring.tenant_store().create_tenant(first.model_copy(update={"name": "dup"}), make_key(first.tenant_id), hash_secret("s2"))
-    assert wiring.tenant_store().get_tenant(first.tenant_id).name == "acme"  # type: ignore[union-attr]
-    assert wiring.key_store().find_by_hash(hash_secret("s2")) is None
-    wiring.tenant_store().create_tenant(second, clashing_key, hash_secret("s3"))
+        services().tenant_store.create_tenant(first.model_copy(update={"name": "dup"}), make_key(first.tenant_id), hash_secret("s2"))
+    assert services().tenant_store.get_tenant(first.tenant_id).name == "acme"  # type: ignore[union-attr]
+    assert services().key_store.find_by_hash(hash_secret("s2")) is None
+    services().tenant_store.create_tenant(second, clashing_key, hash_secret("s3"))
 
 
 def test_list_tenants_pages_with_opaque_cursors() -> None:
     created = []
     for i in range(5):
         tenant = make_tenant(f"t{i}")
-        wiring.tenant_store().create_tenant(tenant, make_key(tenant.tenant_id), hash_secret(f"k{i}"))
+        services().tenant_store.create_tenant(tenant, make_key(tenant.tenant_id), hash_secret(f"k{i}"))
         created.append(tenant.tenant_id)
     seen: list[str] = []
     cursor = None
     while True:
-        page, cursor = wiring.tenant_store().list_tenants(2, cursor)
+        page, cursor = services().tenant_store.list_tenants(2, cursor)
         seen.extend(t.tenant_id for t in page)
         if cursor is None:
             break
     assert sorted(seen) == sorted(created)
     with pytest.raises(BadRequest):
-        wiring.tenant_store().list_tenants(2, "not-a-cursor!!")
+        services().tenant_store.list_tenants(2, "not-a-cursor!!")
 
 
 def test_status_update_is_conditional() -> None:
     tenant = make_tenant()
-    wiring.tenant_store().create_tenant(tenant, make_key(tenant.tenant_id), hash_secret("s"))
-    store = wiring.tenant_store()
+    services().tenant_store.create_tenant(tenant, make_key(tenant.tenant_id), hash_secret("s"))
+    store = services().tenant_store
     assert (
         store.update_tenant(tenant.tenant_id, status=TenantStatus.SUSPENDED, expected_status=(TenantStatus.ACTIVE,)).status
         is TenantStatus.SUSPENDED
@@ -83,8 +83,8 @@ def test_status_update_is_conditional() -> None:
 def test_revocation_is_seen_by_the_next_lookup() -> None:
     tenant = make_tenant()
     key = make_key(tenant.tenant_id)
-    wiring.tenant_store().create_tenant(tenant, key, hash_secret("s"))
-    keys = wiring.key_store()
+    services().tenant_store.create_tenant(tenant, key, hash_secret("s"))
+    keys = services().key_store
     revoked = keys.revoke_key(tenant.tenant_id, key.key_id)
     assert revoked.revoked_at is not None
     found = keys.find_by_hash(hash_secret("s"))
@@ -99,8 +99,8 @@ def test_revocation_is_seen_by_the_next_lookup() -> None:
 def test_touch_records_last_use_at_most_once_per_interval() -> None:
     tenant = make_tenant()
     key = make_key(tenant.tenant_id)
-    wiring.tenant_store().create_tenant(tenant, key, hash_secret("s"))
-    keys = wiring.key_store()
+    services().tenant_store.create_tenant(tenant, key, hash_secret("s"))
+    keys = services().key_store
     keys.touch(key)
     first = keys.get_key(tenant.tenant_id, key.key_id)
     assert first is not None
@@ -116,7 +116,7 @@ def _version(n: int, temperature: float) -> ConfigVersion:
 
 
 def test_config_writes_are_conditional_on_the_current_version() -> None:
-    store = wiring.config_service().store
+    store = services().config_service.store
     tenant_id = ids.new_tenant_id()
     assert store.current(tenant_id) is None
     store.write(tenant_id, _version(1, 0.1), expected_current=0)
@@ -130,7 +130,7 @@ def test_config_writes_are_conditional_on_the_current_version() -> None:
 
 
 def test_config_versions_page_newest_first_and_cursor_cannot_leave_the_tenant() -> None:
-    store = wiring.config_service().store
+    store = services().config_service.store
     tenant_id, other = ids.new_tenant_id(), ids.new_tenant_id()
     for n in range(1, 6):
         store.write(tenant_id, _version(n, n / 10), expected_current=n - 1)

@@ -17,12 +17,11 @@ from typing import Any
 import boto3
 import pytest
 
-from raas import wiring
 from raas.local.events import QueuePump
 from raas.security.credentials import TenantSessions
 from raas.security.tenant_policy import tenant_data_policy
 from tests.conftest import OPERATOR_KEY, TenantHandle
-from tests.helpers import ApiClient, expect
+from tests.helpers import ApiClient, expect, rebuild_services
 
 
 class RecordingSts:
@@ -41,8 +40,7 @@ def sts(aws: None, monkeypatch: pytest.MonkeyPatch) -> RecordingSts:
     role = iam.create_role(RoleName="raas-tenant-data", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
     recorder = RecordingSts(boto3.client("sts"))
     sessions = TenantSessions(recorder, role["Role"]["Arn"])
-    monkeypatch.setattr(wiring, "tenant_sessions", lambda: sessions)
-    wiring.reset()  # every store is rebuilt on top of the recording sessions
+    rebuild_services(tenant_sessions=sessions)  # every store is rebuilt on top of the recording sessions
     return recorder
 
 

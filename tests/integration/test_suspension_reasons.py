@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from raas import wiring
 from raas.adapters.registry import DynamoTenantStore
+from raas.bootstrap import services
 from raas.domain.tenants import SuspensionReason, TenantStatus
 from tests.conftest import OPERATOR_KEY, TenantHandle
-from tests.helpers import ApiClient, expect
+from tests.helpers import ApiClient, expect, local_bus
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -20,11 +20,11 @@ OPERATOR, PAYMENT = SuspensionReason.OPERATOR, SuspensionReason.PAYMENT
 
 
 def _delivered(kind: str) -> int:
-    return sum(1 for function, detail_type in wiring.local_bus().delivered if function == "lifecycle" and detail_type == kind)
+    return sum(1 for function, detail_type in local_bus().delivered if function == "lifecycle" and detail_type == kind)
 
 
 def test_each_reason_is_lifted_by_its_own_remedy_and_the_last_one_resumes(tenant_a: TenantHandle) -> None:
-    service = wiring.tenant_service()
+    service = services().tenant_service
     suspended_before, resumed_before = _delivered("TenantSuspended"), _delivered("TenantResumed")
     service.suspend(tenant_a.tenant_id, reason=OPERATOR)
     service.suspend(tenant_a.tenant_id, actor="billing", reason=PAYMENT)
@@ -48,8 +48,8 @@ def test_a_reason_lifted_meanwhile_is_not_lost_nor_leaves_the_tenant_suspended(
     """The operator's resume reads [operator, payment]; before it writes, the payment is settled.
     Its conditional update then fails and it reads again: the tenant ends active, not suspended
     with no reason at all."""
-    store = wiring.tenant_store()
-    service = wiring.tenant_service()
+    store = services().tenant_store
+    service = services().tenant_service
     service.suspend(tenant_a.tenant_id, reason=OPERATOR)
     service.suspend(tenant_a.tenant_id, actor="billing", reason=PAYMENT)
     original_get = DynamoTenantStore._get
@@ -73,8 +73,8 @@ def test_a_reason_lifted_meanwhile_is_not_lost_nor_leaves_the_tenant_suspended(
 def test_tenants_suspended_before_reasons_were_stored_keep_their_meaning(api: ApiClient, tenant_a: TenantHandle) -> None:
     """Profiles written by the previous code: `suspended` and no reasons. A recorded payment failure
     meant the billing suspension; anything else was the operator's."""
-    store = wiring.tenant_store()
-    service = wiring.tenant_service()
+    store = services().tenant_store
+    service = services().tenant_service
     store.update_tenant(tenant_a.tenant_id, status=TenantStatus.SUSPENDED, fields={"payment_failed_at": datetime.now(UTC)})
     shown = expect(api.request("GET", f"/v1/tenants/{tenant_a.tenant_id}", key=OPERATOR_KEY), 200)
     assert (shown["status"], shown["suspension_reasons"]) == ("suspended", ["payment"])

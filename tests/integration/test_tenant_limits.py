@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.domain import catalog
 from raas.domain.catalog import Tier
 from raas.domain.config import Limits
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("aws", "chat")
 
 
 def test_a_tenants_own_monthly_query_cap_is_enforced_below_the_tiers(tenant_a: TenantHandle) -> None:
-    guard = wiring.quota_guard()
+    guard = services().quota_guard
     caps = Limits(monthly_queries=2)
     for _ in range(2):
         guard.reserve(tenant_a.tenant_id, Tier.ENTERPRISE, 0.0, caps)
@@ -33,7 +33,7 @@ def test_a_tenants_own_monthly_query_cap_is_enforced_below_the_tiers(tenant_a: T
 
 
 def test_a_tenants_own_llm_budget_is_enforced_below_the_tiers(tenant_a: TenantHandle) -> None:
-    guard = wiring.quota_guard()
+    guard = services().quota_guard
     caps = Limits(monthly_cost_usd=0.01)
     guard.reserve(tenant_a.tenant_id, Tier.ENTERPRISE, 0.006, caps)
     with pytest.raises(TooManyRequests) as refused:
@@ -70,7 +70,7 @@ def test_a_budget_cap_above_the_tiers_is_refused_and_a_smaller_tier_clamps_it(ap
     expect(api.request("PATCH", "/v1/config", key=tenant.admin_key, json_body={"limits": {"monthly_cost_usd": budget}}), 200)
     free_budget = catalog.tier_limits(Tier.FREE).monthly_llm_budget_usd
     assert free_budget < budget
-    wiring.tenant_service().update(tenant.tenant_id, name=None, tier=Tier.FREE, actor="operator")
+    services().tenant_service.update(tenant.tenant_id, name=None, tier=Tier.FREE, actor="operator")
     clamped = expect(api.request("GET", "/v1/config", key=tenant.admin_key), 200)
     assert clamped["config"]["limits"]["monthly_cost_usd"] == free_budget
 

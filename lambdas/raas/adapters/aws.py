@@ -24,10 +24,19 @@ def client_config(service: str) -> Config:
     return _S3_CONFIG if service == "s3" else _CLIENT_CONFIG
 
 
+def new_client(service: str) -> Any:
+    """A client with the process's own credentials (the composition root keeps one per container).
+
+    The endpoint comes from AWS_ENDPOINT_URL when set (the local platform points it at moto).
+    """
+    return boto3.session.Session().client(service, config=client_config(service))  # type: ignore[call-overload]
+
+
 @cache
 def client(service: str) -> Any:
-    # The endpoint comes from AWS_ENDPOINT_URL when set (the local platform points it at moto).
-    return boto3.session.Session().client(service, config=client_config(service))  # type: ignore[call-overload]
+    """The local platform's own client for its stand-ins (queues, tables, snapshots); the
+    functions' clients come from the composition root instead."""
+    return new_client(service)
 
 
 def reset_clients() -> None:

@@ -25,6 +25,10 @@ from raas.domain.ports import QuotaExceeded, VersionConflict
 from raas.security.credentials import as_source
 
 STATS_SK = "STATS"
+# On a document's record once its quota share has been given back (it failed): its deletion gives none.
+QUOTA_RELEASED = "quota_released"
+# On a document's record: how many deliveries of its ingest event found its tenant suspended.
+SUSPENDED_DELIVERIES = "suspended_deliveries"
 _STORE = "the document store"
 
 
@@ -194,8 +198,104 @@ class DynamoDocumentStore:
         return self._finish(tenant_id, document_id, attempt, fields)
 
     def mark_failed(self, tenant_id: str, document_id: str, attempt: str, error: str) -> Document:
-        """`failed` with a reason, only while this attempt still holds the document; VersionConflict otherwise."""
-        return self._finish(tenant_id, document_id, attempt, {"status": DocumentStatus.FAILED.value, "error": error})
+        """`failed` with a reason, only while this attempt still holds the document; VersionConflict otherwise.
+
+        A failed document holds no chunks, so it gives its share of the tenant's document and byte quota
+        back, in the same transaction as the status: both happen or neither does
+        (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html). The
+        record's condition (still `processing` by this attempt, quota not yet given back) makes a repeated
+        call a VersionConflict, never a second give-back; `QUOTA_RELEASED` tells `delete` not to give it again.
+        """
+        current = self._get(tenant_id, _doc_sk(document_id))
+        if current is None:
+            raise VersionConflict(f"document {document_id} is not in the state this write expects")
+        size = int(current.get("size_bytes", 0))  # set at creation and never changed
+        pk = tenant_pk(tenant_id)
+        now = datetime.now(UTC).isoformat()
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": to_item({"PK": pk, "SK": _doc_sk(document_id)}),
+                    "UpdateExpression": "SET #status = :failed, #error = :error, #updated_at = :now, #released = :true",
+                    "ConditionExpression": "#status = :processing AND #attempt = :attempt AND attribute_not_exists(#released)",
+                    "ExpressionAttributeNames": {
+                        "#status": "status",
+                        "#error": "error",
+                        "#updated_at": "updated_at",
+                        "#attempt": "attempt",
+                        "#released": QUOTA_RELEASED,
+                    },
+                    "ExpressionAttributeValues": to_item(
+                        {
+                            ":failed": DocumentStatus.FAILED.value,
+                            ":error": error,
+                            ":now": now,
+                            ":true": True,
+                            ":processing": DocumentStatus.PROCESSING.value,
+                            ":attempt": attempt,
+                        }
+                    ),
+                }
+            },
+            self._give_back(pk, size),
+        ]
+        try:
+            with storage_errors(_STORE):
+                self.clients(tenant_id).transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise VersionConflict(f"document {document_id} is not in the state this write expects") from None
+            raise
+        failed = self.get(tenant_id, document_id)
+        if failed is None:  # deleted in the instant since: its deletion gave nothing back a second time
+            raise VersionConflict(f"document {document_id} is not in the state this write expects")
+        return failed
+
+    def _give_back(self, pk: str, size: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": to_item({"PK": pk, "SK": STATS_SK}),
+                "UpdateExpression": "ADD documents :minus_one, bytes :minus_size",
+                "ExpressionAttributeValues": to_item({":minus_one": -1, ":minus_size": -size}),
+            }
+        }
+
+    def wait_for_resume(self, tenant_id: str, document_id: str, reason: str) -> int:
+        """Leaves the document `queued`, with `reason` as its error, while its tenant is suspended; returns how
+        many deliveries it has waited through so far. VersionConflict once it is finished, being deleted or gone.
+        An attempt that held it (`processing`) loses it: it could only mark it for a tenant that is suspended."""
+        try:
+            with storage_errors(_STORE):
+                result = self.clients(tenant_id).update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": _doc_sk(document_id)}),
+                    UpdateExpression="SET #status = :queued, #error = :reason, #updated_at = :now REMOVE #attempt ADD #waited :one",
+                    ConditionExpression="attribute_exists(PK) AND #status IN (:queued, :processing)",
+                    ExpressionAttributeNames={
+                        "#status": "status",
+                        "#error": "error",
+                        "#updated_at": "updated_at",
+                        "#attempt": "attempt",
+                        "#waited": SUSPENDED_DELIVERIES,
+                    },
+                    ExpressionAttributeValues=to_item(
+                        {
+                            ":queued": DocumentStatus.QUEUED.value,
+                            ":processing": DocumentStatus.PROCESSING.value,
+                            ":reason": reason,
+                            ":now": datetime.now(UTC).isoformat(),
+                            ":one": 1,
+                        }
+                    ),
+                    ReturnValues="UPDATED_NEW",
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise VersionConflict(f"document {document_id} is not in the state this write expects") from None
+            raise
+        return int(from_item(result["Attributes"])[SUSPENDED_DELIVERIES])
 
     def mark_deleting(self, tenant_id: str, document_id: str) -> Document:
         """The first write of a deletion: from here on no ingest attempt can mark the document. NotFound if absent."""
@@ -286,31 +386,9 @@ class DynamoDocumentStore:
             )
 
     def delete(self, tenant_id: str, document: Document) -> None:
-        pk = tenant_pk(tenant_id)
-        items: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": to_item({"PK": pk, "SK": _doc_sk(document.document_id)}),
-                    "ConditionExpression": "attribute_exists(PK)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": to_item({"PK": pk, "SK": STATS_SK}),
-                    "UpdateExpression": "ADD documents :minus_one, bytes :minus_size",
-                    "ExpressionAttributeValues": to_item({":minus_one": -1, ":minus_size": -document.size_bytes}),
-                }
-            },
-        ]
-        try:
-            with storage_errors(_STORE):
-                self.clients(tenant_id).transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        if not self._delete_record(tenant_id, document):
             return  # already deleted: deleting is idempotent
+        pk = tenant_pk(tenant_id)
         if document.content_hash:
             self.release_hash(tenant_id, document.content_hash, document.document_id)
         if document.source_uri:
@@ -326,6 +404,37 @@ class DynamoDocumentStore:
             except ClientError as exc:
                 if not is_condition_failure(exc):
                     raise
+
+    def _delete_record(self, tenant_id: str, document: Document) -> bool:
+        """Deletes the record and gives its quota share back, unless `mark_failed` gave it already.
+        False when there was no record. The delete is conditioned on what was read, so a record that
+        changed in between is read again rather than given back on a stale view."""
+        pk = tenant_pk(tenant_id)
+        key = to_item({"PK": pk, "SK": _doc_sk(document.document_id)})
+        for _ in range(3):
+            current = self._get(tenant_id, _doc_sk(document.document_id))
+            if current is None:
+                return False
+            released = bool(current.get(QUOTA_RELEASED))
+            unchanged = "attribute_exists(#released)" if released else "attribute_exists(PK) AND attribute_not_exists(#released)"
+            delete: dict[str, Any] = {
+                "TableName": self.table,
+                "Key": key,
+                "ConditionExpression": unchanged,
+                "ExpressionAttributeNames": {"#released": QUOTA_RELEASED},
+            }
+            items: list[dict[str, Any]] = [{"Delete": delete}]
+            if not released:
+                items.append(self._give_back(pk, int(current.get("size_bytes", document.size_bytes))))
+            try:
+                with storage_errors(_STORE):
+                    self.clients(tenant_id).transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                continue  # deleted or marked failed meanwhile: look again
+            return True
+        raise VersionConflict(f"document {document.document_id} kept changing while it was being deleted")
 
     def stats(self, tenant_id: str) -> dict[str, int]:
         item = self._get(tenant_id, STATS_SK) or {}

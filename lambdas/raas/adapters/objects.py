@@ -104,7 +104,7 @@ class KmsKeyring:
 
     Every KMS call here uses the platform client (`clients(None)`): the tenant data role may use
     a key only through S3 for that tenant's objects (see the module docstring), so it cannot
-    describe one. `kms` may still be a tenant-aware ClientSource (wiring passes one); only its
+    describe one. `kms` may still be a tenant-aware ClientSource (the composition root passes one); only its
     platform client is used."""
 
     def __init__(self, kms: Any, gate: TenantGate = _open_gate):

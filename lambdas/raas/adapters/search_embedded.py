@@ -207,6 +207,13 @@ class EmbeddedSearch:
             rows = db.execute("SELECT chunk_id, document_id, title, text, position, metadata FROM chunks ORDER BY rowid").fetchall()
         return [Chunk(chunk_id=r[0], document_id=r[1], title=r[2], text=r[3], position=r[4], metadata=json.loads(r[5])) for r in rows]
 
+    def document_ids(self, tenant_id: str) -> set[str]:
+        """The ids of the documents the tenant's index holds chunks of (reconciled with the registry at start)."""
+        if not self._path(tenant_id).exists():
+            return set()
+        with self._connect(tenant_id) as db:
+            return {row[0] for row in db.execute("SELECT DISTINCT document_id FROM chunks")}
+
     def count(self, tenant_id: str) -> int:
         if not self._path(tenant_id).exists():
             return 0

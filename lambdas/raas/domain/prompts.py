@@ -76,10 +76,52 @@ def find_injection(text: str) -> str | None:
     look-alike letters, accents and case cannot hide a phrase the model would still read.
     """
     screened = normalise_for_screening(text)
+    variants = (screened, split_glued_keywords(screened))
     for name, pattern in _INJECTION_PATTERNS:
-        if pattern.search(screened):
+        if any(pattern.search(variant) for variant in variants):
             return name
     return None
+
+
+# Every word the patterns above spell out. Normalising strips invisible characters (so `ig\u200bnore` reads
+# `ignore`), which also glues `ignore\u200bprevious` into `ignoreprevious` while a model still reads two
+# words. Mapping invisibles to spaces instead would split `ig\u200bnore`, and the verdict would then depend
+# on where an invisible sits; reading a token made only of these words as those words keeps the verdict
+# the same wherever invisibles are inserted, and leaves ordinary words (`ignored`, `theory`) alone.
+_SCREEN_WORDS = frozenset(
+    {
+        *("ignore", "disregard", "forget", "override", "bypass", "previous", "prior", "above", "earlier", "preceding"),
+        *("system", "all", "any", "your", "the", "instruction", "instructions", "prompt", "prompts", "rules"),
+        *("directions", "guidelines", "reveal", "print", "show", "repeat", "output", "leak", "display", "hidden"),
+        *("initial", "jailbreak", "jailbroken", "do", "anything", "now", "developer", "mode", "enabled", "dan"),
+        *("new", "updated", "revised", "you", "are", "no", "longer", "an", "a", "unrestricted", "unfiltered", "evil"),
+        *("different", "inst", "im_start", "im_end", "assistant"),
+    }
+)
+_LONGEST_SCREEN_WORD = max(map(len, _SCREEN_WORDS))
+_MAX_GLUED_TOKEN = 200  # a run of screen words longer than this is not a phrase a pattern matches anyway
+_WORD = re.compile(r"\w+")
+
+
+def split_glued_keywords(screened: str) -> str:
+    """`screened` (already normalised) with each token made entirely of screen words written as those
+    words, space-separated: `ignoreprevious` -> `ignore previous`; `ignored` stays, as `d` is no word."""
+    return _WORD.sub(lambda match: _segment(match.group()) or match.group(), screened)
+
+
+def _segment(token: str) -> str | None:
+    """The fewest screen words that spell `token` exactly, space-separated; None if there are none or it
+    is one word already. Dynamic programming over end positions: linear in the token's length."""
+    if len(token) > _MAX_GLUED_TOKEN or token in _SCREEN_WORDS:
+        return None
+    best: list[list[str] | None] = [[]] + [None] * len(token)
+    for end in range(1, len(token) + 1):
+        for start in range(max(0, end - _LONGEST_SCREEN_WORD), end):
+            prefix = best[start]
+            if prefix is not None and token[start:end] in _SCREEN_WORDS and (best[end] is None or len(prefix) + 1 < len(best[end] or [])):
+                best[end] = [*prefix, token[start:end]]
+    words = best[len(token)]
+    return " ".join(words) if words and len(words) > 1 else None
 
 
 def _parse(template: str) -> tuple[list[tuple[str, str | None]], list[TemplateViolation]]:

@@ -22,12 +22,14 @@ from pydantic import BaseModel, ValidationError
 from raas.domain.catalog import Tier
 from raas.domain.errors import BadRequest, Forbidden, RaasError, Unauthorized, ValidationFailed, error_body, pydantic_details
 from raas.domain.tenants import Principal, Role, role_allows
+from raas.handlers.resolver import PerThreadResolver
+from raas.handlers.telemetry import PerThreadEMFProvider
 
 # Handlers that emit no metric of their own must not warn on every request.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(service="raas")
-metrics = Metrics(namespace="raas", service="raas")
+metrics = Metrics(provider=PerThreadEMFProvider(namespace="raas", service="raas"))  # raas.handlers.telemetry says why
 
 JSON = "application/json"
 
@@ -187,7 +189,8 @@ def _item_too_large(exc: ClientError) -> bool:
 
 
 def make_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+    # Per thread: Powertools keeps the current request process-wide, and `raas local` serves several at once.
+    app = PerThreadResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
     @app.exception_handler(RaasError)
     def _domain_error(exc: RaasError) -> Response:
@@ -256,7 +259,8 @@ def principal(app: APIGatewayRestResolver) -> Principal:
         )
     except (ValueError, ValidationError):
         raise Unauthorized("request reached a handler without an authorizer context") from None
-    logger.append_keys(tenant_id=caller.tenant_id or "-", key_id=caller.key_id, role=caller.role.value)
+    # thread-safe: the local platform serves requests of several tenants at once in one process
+    logger.thread_safe_append_keys(tenant_id=caller.tenant_id or "-", key_id=caller.key_id, role=caller.role.value)
     metrics.add_metadata(key="tenant_id", value=caller.tenant_id or "-")
     return caller
 
@@ -297,6 +301,7 @@ def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any
     @metrics.log_metrics(raise_on_empty_metrics=False)
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.thread_safe_clear_keys()  # the previous request's caller, on a reused thread
         media_type = non_json_body(event)
         if media_type:
             return _raw_error(415, "unsupported_media_type", f"send the body as {JSON} (got {media_type})")
@@ -334,11 +339,11 @@ def _count_api_call(event: dict[str, Any]) -> None:
     request_id = request.get("requestId")
     if not tenant_id or not request_id:
         return
+    from raas.bootstrap import services
     from raas.domain.usage import UsageEvent
-    from raas.wiring import usage_recorder
 
     try:
-        usage_recorder().record(
+        services().usage_recorder.record(
             UsageEvent(event_id=f"api-{request_id}", tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters={"api_calls": 1})
         )
     except Exception:  # metering must not fail a request that has already been served

@@ -11,9 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from raas.bootstrap import services
 from raas.domain.errors import Forbidden, Unauthorized
 from raas.domain.tenants import Principal
-from raas.wiring import authenticator, operator_usage_key
 
 logger = Logger(service="raas")
 
@@ -55,19 +55,20 @@ def principal_context(caller: Principal) -> dict[str, str]:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.thread_safe_clear_keys()  # per thread: the local gateway authorizes several requests at once
     method_arn = event.get("methodArn", "")
     try:
-        caller = authenticator().authenticate(_header(event, "authorization"))
+        caller = services().authenticator.authenticate(_header(event, "authorization"))
     except Unauthorized as exc:
         logger.info("credentials refused", extra={"code": exc.code})
         raise Exception(UNAUTHORIZED) from None  # noqa: TRY002 - API Gateway matches this message
     except Forbidden as exc:
         logger.info("caller denied", extra={"code": exc.code})
         return _policy("denied", "Deny", api_wide_arn(method_arn), {"error_code": exc.code, "error_message": exc.message})
-    logger.append_keys(tenant_id=caller.tenant_id or "-", key_id=caller.key_id)
+    logger.thread_safe_append_keys(tenant_id=caller.tenant_id or "-", key_id=caller.key_id)
     logger.info("caller allowed", extra={"role": caller.role.value})
     policy = _policy(caller.key_id, "Allow", api_wide_arn(method_arn), principal_context(caller))
-    usage_key = caller.usage_key if caller.tenant_id else operator_usage_key()
+    usage_key = caller.usage_key if caller.tenant_id else services().operator_usage_key
     if usage_key:
         policy["usageIdentifierKey"] = usage_key  # API Gateway applies this key's usage plan
     return policy

@@ -7,11 +7,11 @@ import json
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.router import Router
 
+from raas.bootstrap import services
 from raas.domain.errors import BadRequest, ServiceUnavailable
 from raas.domain.pricing import BillableUsage, Quote, quote
 from raas.handlers.api import lambda_handler, make_app, responses
 from raas.handlers.schemas import EstimateRequest, WebhookAck
-from raas.wiring import billing_service, provider_key
 
 logger = Logger(service="raas")
 router = Router()
@@ -32,8 +32,8 @@ def estimate(body: EstimateRequest) -> Quote:
     responses=responses(200, WebhookAck, "Handled"),
 )
 def stripe_webhook() -> WebhookAck:
-    secret = provider_key("stripe_webhook")
-    service = billing_service()
+    secret = services().provider_key("stripe_webhook")
+    service = services().billing_service
     if not secret or service is None:
         raise ServiceUnavailable("billing is not configured on this deployment", code="billing_not_configured")
     from raas.adapters.stripe_billing import WebhookTimestampInFuture, verify_webhook

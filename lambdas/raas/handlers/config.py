@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from raas.bootstrap import services
 from raas.domain.config import TenantConfig
 from raas.domain.errors import BadRequest
 from raas.domain.tenants import Role
 from raas.handlers.api import TenantCaller, lambda_handler, make_app, metrics, require_tenant, responses
 from raas.handlers.schemas import ConfigPatch, ConfigView, RollbackRequest, VersionPage, VersionSummary
-from raas.wiring import config_service
 
 router = Router()
 TAGS = ["config"]
@@ -29,7 +29,7 @@ def _expected_version(if_match: str | None) -> int | None:
 
 
 def _update(caller: TenantCaller, update: dict[str, Any], *, merge: bool, if_match: str | None) -> ConfigView:
-    new = config_service().update(
+    new = services().config_service.update(
         caller.tenant_id, caller.tier, update, merge=merge, actor=caller.actor, expected_version=_expected_version(if_match)
     )
     return ConfigView.of(caller.tenant_id, new)
@@ -38,7 +38,7 @@ def _update(caller: TenantCaller, update: dict[str, Any], *, merge: bool, if_mat
 @router.get("/v1/config", summary="The tenant's current configuration", tags=TAGS, responses=responses(200, ConfigView, "Current config"))
 def get_config() -> ConfigView:
     caller = require_tenant(app, Role.READER)
-    service = config_service()
+    service = services().config_service
     hits_before = service.cache.stats.hits
     current = service.get(caller.tenant_id)
     metrics.add_metric(name="ConfigCacheHit" if service.cache.stats.hits > hits_before else "ConfigCacheMiss", unit="Count", value=1)
@@ -72,7 +72,7 @@ def list_versions(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> VersionPage:
     caller = require_tenant(app, Role.READER)
-    versions, next_cursor = config_service().versions(caller.tenant_id, limit, cursor)
+    versions, next_cursor = services().config_service.versions(caller.tenant_id, limit, cursor)
     summaries = [VersionSummary.model_validate(v.model_dump(exclude={"config"})) for v in versions]
     return VersionPage(versions=summaries, next_cursor=next_cursor)
 
@@ -85,7 +85,7 @@ def list_versions(
 )
 def rollback_config(body: RollbackRequest) -> ConfigView:
     caller = require_tenant(app, Role.ADMIN)
-    new = config_service().rollback(caller.tenant_id, caller.tier, body.version, actor=caller.actor)
+    new = services().config_service.rollback(caller.tenant_id, caller.tier, body.version, actor=caller.actor)
     return ConfigView.of(caller.tenant_id, new)
 
 

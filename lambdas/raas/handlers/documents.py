@@ -8,12 +8,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from raas.bootstrap import services
 from raas.domain.documents import Document, DocumentStatus
 from raas.domain.tenants import Role
 from raas.handlers.api import JSON, lambda_handler, make_app, require_tenant, responses
+from raas.handlers.idempotency import idempotent_post
 from raas.handlers.schemas import DocumentAccepted, DocumentPage, InlineDocumentRequest, UploadRequest, UploadTicket
 from raas.services.documents import NewDocument, decode_inline
-from raas.wiring import document_service
 
 router = Router()
 TAGS = ["documents"]
@@ -27,11 +28,12 @@ TAGS = ["documents"]
         **responses(202, DocumentAccepted, "Accepted", 413, 415),
         200: {"description": "Same content already present", "content": {JSON: {"model": DocumentAccepted}}},
     },
+    middlewares=[idempotent_post],
 )
 def add_document(body: InlineDocumentRequest) -> Response[DocumentAccepted]:
     caller = require_tenant(app, Role.EDITOR)
     data, content_type = decode_inline(body.text, body.content_base64, body.content_type)
-    document, created = document_service().create_inline(
+    document, created = services().document_service.create_inline(
         caller.tenant_id, caller.tier, NewDocument(body.title, data, content_type, body.metadata, body.source_uri)
     )
     return Response(
@@ -44,10 +46,11 @@ def add_document(body: InlineDocumentRequest) -> Response[DocumentAccepted]:
     summary="Get a presigned S3 PUT for a file",
     tags=TAGS,
     responses=responses(201, UploadTicket, "Upload ticket", 413, 415),
+    middlewares=[idempotent_post],
 )
 def create_upload(body: UploadRequest) -> Response[UploadTicket]:
     caller = require_tenant(app, Role.EDITOR)
-    upload = document_service().create_upload(
+    upload = services().document_service.create_upload(
         caller.tenant_id,
         caller.tier,
         filename=body.filename,
@@ -74,7 +77,7 @@ def list_documents(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> DocumentPage:
     caller = require_tenant(app, Role.READER)
-    documents, next_cursor = document_service().list(caller.tenant_id, status, limit, cursor)
+    documents, next_cursor = services().document_service.list(caller.tenant_id, status, limit, cursor)
     return DocumentPage(documents=documents, next_cursor=next_cursor)
 
 
@@ -83,7 +86,7 @@ def list_documents(
 )
 def get_document(document_id: str) -> Document:
     caller = require_tenant(app, Role.READER)
-    return document_service().get(caller.tenant_id, document_id)
+    return services().document_service.get(caller.tenant_id, document_id)
 
 
 @router.delete(
@@ -94,7 +97,7 @@ def get_document(document_id: str) -> Document:
 )
 def delete_document(document_id: str) -> Response[None]:
     caller = require_tenant(app, Role.EDITOR)
-    document_service().delete(caller.tenant_id, document_id, actor=caller.actor)
+    services().document_service.delete(caller.tenant_id, document_id, actor=caller.actor)
     return Response(204)
 
 

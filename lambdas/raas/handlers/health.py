@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
 from raas import __version__
+from raas.bootstrap import services
 from raas.handlers.api import lambda_handler, make_app
-from raas.settings import get_settings
 
 router = Router()
 
@@ -20,7 +20,7 @@ class Health(BaseModel):
 
 @router.get("/v1/health", summary="Liveness check", tags=["platform"])
 def health() -> Health:
-    return Health(status="ok", version=__version__, stage=get_settings().stage)
+    return Health(status="ok", version=__version__, stage=services().settings.stage)
 
 
 app = make_app()

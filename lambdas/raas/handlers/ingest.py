@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from raas.adapters.objects import tenant_of_object_key
+from raas.bootstrap import services
 from raas.services.documents import document_of_object_key
-from raas.wiring import ingest_service
 
 logger = Logger(service="raas")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -40,10 +40,12 @@ def handle_record(record: SQSRecord) -> None:
             logger.warning("ignoring an object outside the documents layout", extra={"key": key})
             continue
         tenant_id = located[0]
-        logger.append_keys(tenant_id=tenant_id, document_id=document_id)
-        ingest_service().ingest(tenant_id, document_id)
+        # Per thread: locally several ingest workers share this module (raas.local.events).
+        logger.thread_safe_append_keys(tenant_id=tenant_id, document_id=document_id)
+        services().ingest_service.ingest(tenant_id, document_id)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.thread_safe_clear_keys()
     return dict(process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context))

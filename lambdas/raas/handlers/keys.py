@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import Router
 
+from raas.bootstrap import services
 from raas.domain.tenants import Role
 from raas.handlers.api import JSON, lambda_handler, make_app, require_tenant, responses
 from raas.handlers.schemas import CreateKeyRequest, KeyCreated, KeyList
-from raas.wiring import key_service
 
 router = Router()
 TAGS = ["keys"]
@@ -17,14 +17,14 @@ TAGS = ["keys"]
 @router.post("/v1/keys", summary="Create an API key (shown once)", tags=TAGS, responses=responses(201, KeyCreated, "Created", 409))
 def create_key(body: CreateKeyRequest) -> Response[KeyCreated]:
     caller = require_tenant(app, Role.ADMIN)
-    key, secret = key_service().create(caller.principal, body.name, body.role)
+    key, secret = services().key_service.create(caller.principal, body.name, body.role)
     return Response(201, JSON, KeyCreated(key=key, api_key=secret))
 
 
 @router.get("/v1/keys", summary="List the tenant's API keys", tags=TAGS, responses=responses(200, KeyList, "Keys (never the secrets)"))
 def list_keys() -> KeyList:
     caller = require_tenant(app, Role.ADMIN)
-    return KeyList(keys=key_service().list(caller.principal))
+    return KeyList(keys=services().key_service.list(caller.principal))
 
 
 @router.delete(
@@ -32,7 +32,7 @@ def list_keys() -> KeyList:
 )
 def revoke_key(key_id: str) -> Response[None]:
     caller = require_tenant(app, Role.ADMIN)
-    key_service().revoke(caller.principal, key_id)
+    services().key_service.revoke(caller.principal, key_id)
     return Response(204)
 
 

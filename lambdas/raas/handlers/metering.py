@@ -9,8 +9,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from raas.adapters.usage import BufferedUsageRecorder
+from raas.bootstrap import services
 from raas.domain.usage import period_of, previous_period
-from raas.wiring import billing_service, metering_service, usage_recorder
 
 logger = Logger(service="raas")
 
@@ -19,15 +19,15 @@ logger = Logger(service="raas")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = str(event.get("action", ""))
     now = datetime.now(UTC)
-    billing = billing_service()
+    billing = services().billing_service
     if action == "daily":
-        result: dict[str, Any] = {"storage_snapshots": metering_service().snapshot_storage(now)}
+        result: dict[str, Any] = {"storage_snapshots": services().metering_service.snapshot_storage(now)}
         result["suspended_for_payment"] = billing.enforce_grace() if billing else 0
     elif action == "invoice":
         period = str(event.get("period") or previous_period(period_of(now)))
-        result = {"period": period, "invoices": metering_service().close_period(period)}
+        result = {"period": period, "invoices": services().metering_service.close_period(period)}
     elif action == "replay_usage":
-        recorder = usage_recorder()
+        recorder = services().usage_recorder
         result = {"replayed": recorder.replay() if isinstance(recorder, BufferedUsageRecorder) else 0}
     elif action == "drain_outbox":
         drained = billing.drain_outbox() if billing else None

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from raas import __version__
 from raas.handlers.api import JSON, lambda_handler, make_app
+from raas.handlers.idempotency import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER, idempotent_post
 from raas.handlers.registry import API_HANDLERS, PUBLIC_ROUTES, load
 
 router = Router()
@@ -25,9 +26,32 @@ def combined_app() -> APIGatewayRestResolver:
     return combined
 
 
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the same key with the same request within 24 hours replays the first "
+    f"2xx response (with `{REPLAYED_HEADER}: true`) and does the work once; the same key with another request is "
+    "`422 idempotency_key_reused`, while the first still runs `409 idempotency_in_progress`. Keys are scoped to "
+    f"the tenant (the operator, on operator routes). 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[\\x20-\\x7e]+$"},
+}
+
+
+def _idempotent_operations(app: APIGatewayRestResolver) -> set[tuple[str, str]]:
+    """(method, OpenAPI path) of the routes that take `Idempotency-Key` (the ones with its middleware)."""
+    routes = [*app._static_routes, *app._dynamic_routes]  # Powertools keeps these private; pinned <4 (as api.route_table)
+    return {
+        (route.method.lower(), route.path.replace("<", "{").replace(">", "}"))
+        for route in routes
+        if idempotent_post in (route.middlewares or [])
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
-    schema = combined_app().get_openapi_schema(
+    combined = combined_app()
+    schema = combined.get_openapi_schema(
         title="raas",
         version=__version__,
         description="Multi-tenant RAG-as-a-Service. Authenticate with `Authorization: Bearer <API key or JWT>`.",
@@ -39,6 +63,13 @@ def openapi_document() -> dict[str, Any]:
         for method, operation in operations.items():
             if (method.upper(), path.replace("{", "<").replace("}", ">")) in PUBLIC_ROUTES:
                 operation["security"] = []
+    # Declared here: a header parameter in the route signatures would need every route to take it as an argument.
+    for method, path in _idempotent_operations(combined):
+        operation = document["paths"][path][method]
+        operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+        operation.setdefault("responses", {}).setdefault(
+            "409", {"description": "A request with this Idempotency-Key is still in progress (`idempotency_in_progress`)"}
+        )
     return document
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
-from raas import wiring
+from raas.bootstrap import services
 from raas.domain.events import PlatformEvent, parse
 
 logger = Logger(service="raas")
@@ -36,7 +36,7 @@ def platform_event_handler(function: str, work: Callable[[PlatformEvent], str]) 
         once = idempotent_function(
             run,
             data_keyword_argument="delivery",
-            persistence_store=wiring.idempotency_store(function),
+            persistence_store=services().idempotency_store(function),
             config=config,
             key_prefix=f"raas-{function}",
         )

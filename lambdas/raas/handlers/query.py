@@ -7,23 +7,28 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from raas.bootstrap import services
 from raas.domain.answers import QueryResponse, SearchResponse
 from raas.domain.tenants import Role
 from raas.handlers.api import lambda_handler, make_app, metrics, require_tenant, responses
+from raas.handlers.idempotency import idempotent_post
 from raas.handlers.schemas import QueryHistoryPage
 from raas.services.query import QueryRequest
-from raas.wiring import query_log, query_service
 
 router = Router()
 TAGS = ["query"]
 
 
 @router.post(
-    "/v1/query", summary="Answer a question from the tenant's documents", tags=TAGS, responses=responses(200, QueryResponse, "Answer", 504)
+    "/v1/query",
+    summary="Answer a question from the tenant's documents",
+    tags=TAGS,
+    responses=responses(200, QueryResponse, "Answer", 504),
+    middlewares=[idempotent_post],
 )
 def query(body: QueryRequest) -> QueryResponse:
     caller = require_tenant(app, Role.READER)
-    result = query_service().answer(caller.tenant_id, caller.tier, body)
+    result = services().query_service.answer(caller.tenant_id, caller.tier, body)
     metrics.add_metric(name="Queries", unit="Count", value=1)
     metrics.add_metric(name="LLMTokens", unit="Count", value=result.usage.prompt_tokens + result.usage.completion_tokens)
     metrics.add_metric(name="LLMCostMicroUSD", unit="Count", value=round(result.usage.cost_usd * 1_000_000))
@@ -35,10 +40,11 @@ def query(body: QueryRequest) -> QueryResponse:
     summary="Retrieve matching chunks without generating an answer",
     tags=TAGS,
     responses=responses(200, SearchResponse, "Results"),
+    middlewares=[idempotent_post],
 )
 def search(body: QueryRequest) -> SearchResponse:
     caller = require_tenant(app, Role.READER)
-    return query_service().search_only(caller.tenant_id, caller.tier, body)
+    return services().query_service.search_only(caller.tenant_id, caller.tier, body)
 
 
 @router.get(
@@ -52,7 +58,7 @@ def history(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> QueryHistoryPage:
     caller = require_tenant(app, Role.READER)
-    entries, next_cursor = query_log().list(caller.tenant_id, limit, cursor)
+    entries, next_cursor = services().query_log.list(caller.tenant_id, limit, cursor)
     return QueryHistoryPage(queries=entries, next_cursor=next_cursor)
 
 

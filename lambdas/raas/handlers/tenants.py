@@ -9,10 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel, ConfigDict, Field
 
+from raas.bootstrap import services
 from raas.domain.tenants import Role, SuspensionReason, Tenant
 from raas.handlers.api import JSON, lambda_handler, make_app, require, responses
+from raas.handlers.idempotency import idempotent_post
 from raas.handlers.schemas import CreateTenantRequest, DeleteTenantRequest, TenantCreated, TenantPage, UpdateTenantRequest
-from raas.wiring import tenant_service
 
 router = Router()
 TAGS = ["operator"]
@@ -29,11 +30,15 @@ class ResumeTenantRequest(BaseModel):
 
 
 @router.post(
-    "/v1/tenants", summary="Create a tenant and its first admin key", tags=TAGS, responses=responses(201, TenantCreated, "Created")
+    "/v1/tenants",
+    summary="Create a tenant and its first admin key",
+    tags=TAGS,
+    responses=responses(201, TenantCreated, "Created"),
+    middlewares=[idempotent_post],
 )
 def create_tenant(body: CreateTenantRequest) -> Response[TenantCreated]:
     caller = require(app, Role.OPERATOR)
-    tenant, _key, secret = tenant_service().create(body.name, body.tier, actor=caller.actor)
+    tenant, _key, secret = services().tenant_service.create(body.name, body.tier, actor=caller.actor)
     return Response(201, JSON, TenantCreated(tenant=tenant, api_key=secret))
 
 
@@ -43,14 +48,14 @@ def list_tenants(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> TenantPage:
     require(app, Role.OPERATOR)
-    tenants, next_cursor = tenant_service().list(limit, cursor)
+    tenants, next_cursor = services().tenant_service.list(limit, cursor)
     return TenantPage(tenants=tenants, next_cursor=next_cursor)
 
 
 @router.get("/v1/tenants/<tenant_id>", summary="Read a tenant", tags=TAGS, responses=responses(200, Tenant, "The tenant"))
 def get_tenant(tenant_id: str) -> Tenant:
     require(app, Role.OPERATOR)
-    return tenant_service().get(tenant_id)
+    return services().tenant_service.get(tenant_id)
 
 
 @router.patch(
@@ -58,7 +63,8 @@ def get_tenant(tenant_id: str) -> Tenant:
 )
 def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
     caller = require(app, Role.OPERATOR)
-    return tenant_service().update(tenant_id, name=body.name, tier=body.tier, annual_billing=body.annual_billing, actor=caller.actor)
+    service = services().tenant_service
+    return service.update(tenant_id, name=body.name, tier=body.tier, annual_billing=body.annual_billing, actor=caller.actor)
 
 
 @router.post(
@@ -69,7 +75,7 @@ def update_tenant(tenant_id: str, body: UpdateTenantRequest) -> Tenant:
 )
 def suspend_tenant(tenant_id: str) -> Tenant:
     caller = require(app, Role.OPERATOR)
-    return tenant_service().suspend(tenant_id, actor=caller.actor)
+    return services().tenant_service.suspend(tenant_id, actor=caller.actor)
 
 
 @router.post(
@@ -81,7 +87,7 @@ def suspend_tenant(tenant_id: str) -> Tenant:
 def resume_tenant(tenant_id: str, body: ResumeTenantRequest | None = None) -> Tenant:
     caller = require(app, Role.OPERATOR)
     reason = body.reason if body else SuspensionReason.OPERATOR
-    return tenant_service().resume(tenant_id, actor=caller.actor, reason=reason)
+    return services().tenant_service.resume(tenant_id, actor=caller.actor, reason=reason)
 
 
 @router.delete(
@@ -93,7 +99,7 @@ def resume_tenant(tenant_id: str, body: ResumeTenantRequest | None = None) -> Te
 def delete_tenant(tenant_id: str, body: DeleteTenantRequest | None = None) -> Response[Tenant]:
     caller = require(app, Role.OPERATOR)
     export_first = body.export_first if body else False
-    tenant = tenant_service().request_deletion(tenant_id, export_first=export_first, actor=caller.actor)
+    tenant = services().tenant_service.request_deletion(tenant_id, export_first=export_first, actor=caller.actor)
     return Response(202, JSON, tenant)
 
 

@@ -9,7 +9,6 @@ list an operator can inspect, as the deployed targets' DLQs keep it.
 from __future__ import annotations
 
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from raas.domain.events import PlatformEvent, eventbridge_envelope
 from raas.handlers.registry import EVENT_ROUTES, load_event_handler
-from raas.local.gateway import LambdaContext
+from raas.local.invocation import lambda_context
 
 logger = Logger(service="raas")
 
@@ -49,7 +48,7 @@ class LocalEventBus:
         error = ""
         for attempt in range(1, self.attempts + 1):
             try:
-                handler(envelope, LambdaContext(function_name=f"raas-{function}", aws_request_id=str(uuid.uuid4())))
+                handler(envelope, lambda_context(f"raas-{function}"))
             except Exception as exc:  # noqa: BLE001 - a failing target is retried, then dead-lettered
                 error = f"{type(exc).__name__}: {exc}"
                 logger.warning("event target failed", extra={"function": function, "attempt": attempt, "error": error})

@@ -7,22 +7,35 @@ same event shape Lambda would, deleting only the messages the handler reports as
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
-import uuid
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
 from raas.adapters.aws import client
+from raas.adapters.objects import tenant_of_object_key
 from raas.domain.documents import SOURCE_OBJECT_SUFFIX
 from raas.local.aws import release_moto_tracking
-from raas.local.gateway import LambdaContext
+from raas.local.containers import FunctionPool, default_tenant_share, env_int
+from raas.local.invocation import lambda_context
 
 logger = Logger(service="raas")
 
 INGEST_QUEUE = "raas-ingest"
 INGEST_DLQ = "raas-ingest-dlq"
 MAX_RECEIVES = 5
+VISIBILITY_TIMEOUT_SECONDS = 30
+INGEST_WORKERS_ENV = "RAAS_LOCAL_INGEST_WORKERS"
+INGEST_TENANT_WORKERS_ENV = "RAAS_LOCAL_INGEST_TENANT_WORKERS"
+DEFAULT_INGEST_WORKERS = 4
 
 
 def ensure_ingest_queue(bucket: str) -> str:
@@ -31,7 +44,8 @@ def ensure_ingest_queue(bucket: str) -> str:
     dlq_url = sqs.create_queue(QueueName=INGEST_DLQ)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "{MAX_RECEIVES}"}}'
-    queue_url = sqs.create_queue(QueueName=INGEST_QUEUE, Attributes={"VisibilityTimeout": "30", "RedrivePolicy": redrive})["QueueUrl"]
+    attributes = {"VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS), "RedrivePolicy": redrive}
+    queue_url = sqs.create_queue(QueueName=INGEST_QUEUE, Attributes=attributes)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
@@ -50,14 +64,146 @@ def ensure_ingest_queue(bucket: str) -> str:
     return str(queue_url)
 
 
+def tenant_of_message(body: str) -> str | None:
+    """The tenant whose document an S3 notification is about (from the object key), else None."""
+    try:
+        records = json.loads(body).get("Records") or []
+        key = unquote_plus(str(records[0]["s3"]["object"]["key"]))
+    except (ValueError, AttributeError, LookupError, TypeError):
+        return None
+    located = tenant_of_object_key(key)
+    return located[0] if located else None
+
+
+@dataclass
+class _Waiting:
+    message: dict[str, Any]
+    tenant: str
+    received_at: float
+
+
+class _TenantBacklog:
+    """Received messages waiting for a worker, one line per tenant, served round-robin.
+
+    This is what an SQS fair queue does on the service side (it prefers quiet tenants' messages
+    over a tenant that holds a large share of the in-flight ones), done here by the pump, which
+    can see every message it has read ahead:
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-fair-queues.html
+    A tenant with `tenant_share` messages in flight waits, so one tenant's slow documents hold at
+    most that many workers and the others stay free for everyone else."""
+
+    def __init__(self, tenant_share: int):
+        self.tenant_share = tenant_share
+        self._lines: dict[str, deque[_Waiting]] = {}
+        self._turns: deque[str] = deque()  # tenants with waiting messages, next one first
+        self._in_flight: dict[str, int] = {}
+        self._ids: set[str] = set()
+        self._changed = threading.Condition()
+
+    def __len__(self) -> int:
+        with self._changed:
+            return sum(len(line) for line in self._lines.values())
+
+    def add(self, message: dict[str, Any], tenant: str) -> None:
+        with self._changed:
+            if message["MessageId"] in self._ids:  # read again after its visibility lapsed: keep the newest handle
+                for line in self._lines.values():
+                    for waiting in line:
+                        if waiting.message["MessageId"] == message["MessageId"]:
+                            waiting.message = message
+                return
+            self._ids.add(message["MessageId"])
+            if tenant not in self._lines:
+                self._lines[tenant] = deque()
+                self._turns.append(tenant)
+            self._lines[tenant].append(_Waiting(message, tenant, time.monotonic()))
+            self._changed.notify_all()
+
+    def take(self, stop: threading.Event, poll_seconds: float = 0.2) -> _Waiting | None:
+        """The next message by tenant round-robin, skipping tenants at their share; None once stopped."""
+        with self._changed:
+            while not stop.is_set():
+                for _ in range(len(self._turns)):
+                    tenant = self._turns[0]
+                    self._turns.rotate(-1)
+                    if self._in_flight.get(tenant, 0) >= self.tenant_share:
+                        continue
+                    line = self._lines[tenant]
+                    waiting = line.popleft()
+                    if not line:
+                        del self._lines[tenant]
+                        self._turns.remove(tenant)
+                    self._in_flight[tenant] = self._in_flight.get(tenant, 0) + 1
+                    return waiting
+                self._changed.wait(poll_seconds)
+        return None
+
+    def done(self, waiting: _Waiting) -> None:
+        with self._changed:
+            self._ids.discard(waiting.message["MessageId"])
+            self._in_flight[waiting.tenant] -= 1
+            if not self._in_flight[waiting.tenant]:
+                del self._in_flight[waiting.tenant]
+            self._changed.notify_all()
+
+    def waiting_since(self, before: float) -> list[_Waiting]:
+        with self._changed:
+            return [w for line in self._lines.values() for w in line if w.received_at < before]
+
+    def drop_all(self) -> list[_Waiting]:
+        with self._changed:
+            waiting = [w for line in self._lines.values() for w in line]
+            self._lines.clear()
+            self._turns.clear()
+            self._ids.difference_update(w.message["MessageId"] for w in waiting)
+            return waiting
+
+
+def _handler_module(handler: Callable[..., Any]) -> ModuleType | None:
+    """The module whose `handler` this is (the container image further containers copy), if any."""
+    module = sys.modules.get(getattr(handler, "__module__", "") or "")
+    return module if module is not None and getattr(module, "handler", None) is handler else None
+
+
 class QueuePump:
-    def __init__(self, queue_url: str, handler: Any, function_name: str = "raas-ingest", wait_seconds: int = 1):
+    """Lambda's SQS event source mapping, locally.
+
+    `pump_once`/`drain` deliver batches in the caller's thread (tests wait for ingestion with them).
+    `start` runs the platform's pump: one thread reads the queue ahead into a per-tenant backlog and
+    `workers` threads (RAAS_LOCAL_INGEST_WORKERS, default 4) each invoke the function in a container
+    of its own, one message at a time, taking tenants in turn, a tenant holding at most
+    `tenant_share` of them (RAAS_LOCAL_INGEST_TENANT_WORKERS, default half). So a tenant's large
+    document no longer delays another tenant's small one: in AWS the event source mapping scales
+    out (max_concurrency in stacks/api.py) and an SQS fair queue orders delivery by tenant
+    (docs/performance.md, "Fairness between tenants")."""
+
+    def __init__(
+        self,
+        queue_url: str,
+        handler: Any,
+        function_name: str = "raas-ingest",
+        wait_seconds: int = 1,
+        workers: int | None = None,
+        tenant_share: int | None = None,
+    ):
         self.queue_url = queue_url
         self.handler = handler
         self.function_name = function_name
         self.wait_seconds = wait_seconds
+        module = _handler_module(handler)
+        if module is None:  # not a module's entry point, so it cannot be copied: one container
+            module = ModuleType(f"{function_name}-container")
+            module.handler = handler  # type: ignore[attr-defined]
+            workers = 1
+        self.workers = max(1, workers if workers is not None else env_int(INGEST_WORKERS_ENV, DEFAULT_INGEST_WORKERS))
+        share = tenant_share if tenant_share is not None else env_int(INGEST_TENANT_WORKERS_ENV, default_tenant_share(self.workers))
+        self.tenant_share = max(1, min(self.workers, share))
+        # Workers wait for their own container rather than being throttled: an event source mapping
+        # keeps messages in the queue while the function is at its concurrency.
+        self.containers = FunctionPool(function_name, module, concurrency=self.workers, tenant_share=self.workers, wait_seconds=3600.0)
+        self._backlog = _TenantBacklog(self.tenant_share)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -77,30 +223,35 @@ class QueuePump:
             ]
         }
 
-    def pump_once(self, wait_seconds: int | None = None) -> int:
-        """Delivers one batch; returns how many messages were handled successfully."""
-        sqs = client("sqs")
-        received = sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
-            AttributeNames=["All"],
-        ).get("Messages", [])
-        if not received:
-            return 0
+    def _receive(self, wait_seconds: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = (
+            client("sqs")
+            .receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds, AttributeNames=["All"])
+            .get("Messages", [])
+        )
+        return messages
+
+    def _deliver(self, messages: list[dict[str, Any]], tenant: str) -> int:
+        """One invocation in a container; deletes what the function reports done; returns how many."""
         try:
-            result = self.handler(self._event(received), LambdaContext(function_name=self.function_name, aws_request_id=str(uuid.uuid4())))
+            with self.containers.container(tenant) as container:
+                result = container.handler(self._event(messages), lambda_context(self.function_name))
         except Exception:  # the whole batch failed: every message returns after its visibility timeout
             logger.exception("ingest batch failed")
             return 0
         release_moto_tracking()
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-        done = [m for m in received if m["MessageId"] not in failed]
+        done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            sqs.delete_message_batch(
+            client("sqs").delete_message_batch(
                 QueueUrl=self.queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
             )
         return len(done)
+
+    def pump_once(self, wait_seconds: int | None = None) -> int:
+        """Delivers one batch in this thread; returns how many messages were handled successfully."""
+        received = self._receive(self.wait_seconds if wait_seconds is None else wait_seconds)
+        return self._deliver(received, "batch") if received else 0
 
     def drain(self, max_batches: int = 100) -> int:
         """Delivers until the queue is empty (tests use this to wait for ingestion)."""
@@ -119,18 +270,56 @@ class QueuePump:
         return int(attributes.get("ApproximateNumberOfMessages", "0")) > 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="raas-ingest-pump", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._read_ahead, name="raas-ingest-pump", daemon=True)]
+        self._threads += [threading.Thread(target=self._work, name=f"raas-ingest-worker-{i}", daemon=True) for i in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self) -> None:
+    def _read_ahead(self) -> None:
+        """Keeps the backlog filled (up to ten messages a worker) and its messages invisible to others."""
         while not self._stop.is_set():
             try:
-                self.pump_once()
+                self._keep_invisible()
+                if len(self._backlog) >= 10 * self.workers:
+                    self._stop.wait(0.2)
+                    continue
+                for message in self._receive(self.wait_seconds):
+                    self._backlog.add(message, tenant_of_message(message.get("Body", "")) or "-")
             except Exception:
                 logger.exception("ingest pump error")
                 self._stop.wait(1)
 
+    def _keep_invisible(self) -> None:
+        """A message waiting in the backlog is still in flight for SQS: before its visibility timeout
+        lapses, extend it, or SQS would hand it out again while it waits here."""
+        # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
+        for waiting in self._backlog.waiting_since(time.monotonic() - VISIBILITY_TIMEOUT_SECONDS / 2):
+            client("sqs").change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=waiting.message["ReceiptHandle"], VisibilityTimeout=VISIBILITY_TIMEOUT_SECONDS
+            )
+            waiting.received_at = time.monotonic()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            waiting = self._backlog.take(self._stop)
+            if waiting is None:
+                return
+            try:
+                self._deliver([waiting.message], waiting.tenant)
+            except Exception:
+                logger.exception("ingest worker error")
+            finally:
+                self._backlog.done(waiting)
+
     def stop(self) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        # What was read ahead but never started goes back to the queue at once, for the next pump.
+        for waiting in self._backlog.drop_all():
+            try:
+                client("sqs").change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=waiting.message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            except Exception:
+                logger.exception("could not return a message to the queue")

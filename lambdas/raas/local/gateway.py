@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +20,8 @@ from raas.domain import catalog
 from raas.domain.errors import RaasError, error_body
 from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
+from raas.local.containers import FunctionPool, Throttled
+from raas.local.invocation import lambda_context
 from raas.local.ratelimit import TokenBuckets, retry_after_header, tenant_rate
 
 logger = Logger(service="raas")
@@ -28,21 +29,6 @@ logger = Logger(service="raas")
 STAGE = "v1"
 ACCOUNT = "000000000000"
 API_ID = "local"
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    """The attributes of a Lambda context object that Powertools reads."""
-
-    function_name: str
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = ""
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @dataclass
@@ -77,18 +63,32 @@ class LocalGateway:
     # stack maps to payload_too_large like this.
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
-    def __init__(self, max_body_bytes: int = 10 * 1024 * 1024, rate_limits: bool = True):
+    #
+    # Concurrency: each function group is a pool of warm containers (raas.local.containers), each its
+    # own copy of the handler module serving one request at a time, as a Lambda execution environment
+    # does (the module's Powertools resolver keeps the request's route and arguments in `app.context`,
+    # so two requests must never share a copy; the current event itself Powertools keeps process-wide,
+    # which raas.handlers.resolver makes per thread). `concurrency` plays the function's reserved concurrency (default
+    # RAAS_LOCAL_CONCURRENCY or 4), `tenant_share` what one tenant may hold of it at once (default
+    # RAAS_LOCAL_TENANT_CONCURRENCY or half), and a request that gets no container within
+    # `throttle_wait_seconds` (RAAS_LOCAL_THROTTLE_WAIT_SECONDS, 10) is refused with 429, as Lambda
+    # throttles: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
+    def __init__(
+        self,
+        max_body_bytes: int = 10 * 1024 * 1024,
+        rate_limits: bool = True,
+        concurrency: int | None = None,
+        tenant_share: int | None = None,
+        throttle_wait_seconds: float | None = None,
+    ):
         self.max_body_bytes = max_body_bytes
         self.buckets = TokenBuckets() if rate_limits else None
         self.authorizer = __import__(AUTHORIZER, fromlist=["handler"])
         self.routes: list[_Route] = []
-        # A Lambda container serves one request at a time, and the handlers rely on it (the
-        # Powertools resolver keeps the current event on the module's app). The local server is
-        # threaded, so each function group takes one request at a time here too; without this,
-        # concurrent requests to one group could read each other's body or caller.
-        self._function_locks = {group: threading.Lock() for group in API_HANDLERS}
+        self.pools: dict[str, FunctionPool] = {}
         for group in API_HANDLERS:
             module = load(group)
+            self.pools[group] = FunctionPool(f"raas-{group}", module, concurrency, tenant_share, throttle_wait_seconds)
             self.routes.extend(_Route(group, module, info) for info in route_table(module.app))
 
     def handle(
@@ -123,9 +123,14 @@ class LocalGateway:
                 return throttled
 
         event = self._proxy_event(method, path, route, query, headers, body, source_ip, request_id, authorizer_context)
+        # Public routes have no tenant: their share is counted per client address.
+        caller = str(authorizer_context.get("tenant_id") or authorizer_context.get("principalId") or f"ip:{source_ip}")
         try:
-            with self._function_locks[route.group]:
-                result = route.module.handler(event, LambdaContext(function_name=f"raas-{route.group}", aws_request_id=request_id))
+            with self.pools[route.group].container(caller) as container:
+                result = container.handler(event, lambda_context(f"raas-{route.group}", request_id))
+        except Throttled as throttled:
+            retry_after = {"Retry-After": retry_after_header(throttled.retry_after_seconds)}
+            return gateway_error(429, "too_many_requests", throttled.message, retry_after)
         except Exception:  # a function that raises: API Gateway answers 502, and so do we (never a dropped connection)
             logger.exception("handler raised", extra={"group": route.group, "path": path})
             return gateway_error(502, "upstream_error", "the request failed inside the platform; it has been logged")
@@ -145,7 +150,7 @@ class LocalGateway:
             "requestContext": {"stage": STAGE, "requestId": request_id, "identity": {"sourceIp": source_ip}},
         }
         try:
-            result = self.authorizer.handler(event, LambdaContext(function_name="raas-authorizer", aws_request_id=request_id))
+            result = self.authorizer.handler(event, lambda_context("raas-authorizer", request_id))
         except RaasError as exc:  # a dependency failure inside the authorizer
             return gateway_error(503, "authorizer_unavailable", exc.message)
         except Exception as exc:  # noqa: BLE001 - mirrors API Gateway: "Unauthorized" -> 401, anything else -> 5xx
@@ -163,11 +168,11 @@ class LocalGateway:
         tenant_id, tier = context.get("tenant_id"), context.get("tier")
         if self.buckets is None or not tenant_id or not tier:
             return None
-        from raas import wiring  # the gateway plays API Gateway in front of the functions; it reads what they read
+        from raas.bootstrap import services  # the gateway plays API Gateway in front of the functions; it reads what they read
 
         limits = catalog.tier_limits(tier)
         # min(tier, tenant): the tenant's own `limits.requests_per_second` may only lower its tier's rate
-        rate, burst = tenant_rate(limits, wiring.config_service().get(tenant_id).config.limits)
+        rate, burst = tenant_rate(limits, services().config_service.get(tenant_id).config.limits)
         wait = self.buckets.take(tenant_id, rate, burst)
         if not wait:
             return None

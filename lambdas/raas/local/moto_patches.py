@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -266,10 +267,37 @@ def install() -> None:
         DynamoDBBackend._raas_patched = True  # type: ignore[attr-defined]
 
 
+WriteListener = Callable[[Any, str, tuple[Any, ...], dict[str, Any]], None]
+_write_listeners: list[WriteListener] = []
+_write_depth = threading.local()
+
+
+def add_write_listener(listener: WriteListener) -> None:
+    """Calls `listener(backend, method_name, args, kwargs)` after each outermost write succeeds, still under
+    the write lock (so listeners see writes in the order they were applied). Writes nested in another (the
+    puts a transaction makes) are not reported on their own: a cancelled transaction rolls them back.
+    The local platform's write journal (raas.local.journal) is the one user."""
+    _write_listeners.append(listener)
+
+
+def remove_write_listener(listener: WriteListener) -> None:
+    if listener in _write_listeners:
+        _write_listeners.remove(listener)
+
+
 def _serialized(method: Any) -> Any:
     def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _write_lock:
-            return method(self, *args, **kwargs)
+            depth = getattr(_write_depth, "value", 0)
+            _write_depth.value = depth + 1
+            try:
+                result = method(self, *args, **kwargs)
+            finally:
+                _write_depth.value = depth
+            if depth == 0:
+                for listener in list(_write_listeners):
+                    listener(self, method.__name__, args, kwargs)
+            return result
 
     locked.__name__ = method.__name__
     locked.__doc__ = method.__doc__

@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from raas.bootstrap import Services, bootstrap, install
 from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, release_moto_tracking, start_moto_server
+from raas.local.bus import LocalEventBus
 from raas.local.events import QueuePump
 from raas.local.gateway import GatewayResponse, LocalGateway, gateway_error, payload_too_large
+from raas.local.reconcile import reconcile_at_start
 from raas.local.schedules import LocalScheduler
+from raas.settings import Settings
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -40,6 +44,55 @@ FRAMING_ERROR_CODES = {
 }
 _DIGITS = frozenset("0123456789")
 
+# How long a shutdown waits for requests already being served before it persists and exits anyway.
+DRAIN_SECONDS = float(os.environ.get("RAAS_LOCAL_DRAIN_SECONDS", "30"))
+
+
+class Admission:
+    """Which requests the server still serves, and how many are in flight.
+
+    Until shutdown begins every request is admitted; after `close`, none is (the handler answers 503
+    `shutting_down` and closes the connection, also on a kept-alive one), and `drain` waits for the
+    admitted ones to finish, so that everything acknowledged is in the state persisted after it.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._closed = False
+        self._in_flight = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def enter(self) -> bool:
+        with self._changed:
+            if self._closed:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def close(self) -> int:
+        """Admits nothing more; returns how many requests are in flight."""
+        with self._changed:
+            self._closed = True
+            return self._in_flight
+
+    def drain(self, timeout: float) -> bool:
+        """Waits until no admitted request is in flight; False if some still were after `timeout`."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._in_flight == 0, timeout)
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # idle kept-alive connections must not hold the process after shutdown
+    admission: Admission
+
 
 @dataclass
 class LocalPlatform:
@@ -55,8 +108,21 @@ class LocalPlatform:
     def serve_forever(self) -> None:
         self.http.serve_forever()
 
-    def close(self) -> None:
-        """Stops the background work and persists state (after the HTTP server has stopped)."""
+    def begin_shutdown(self) -> int:
+        """Refuses every request from now on and stops accepting connections; returns how many are in flight.
+
+        Called from a thread other than the one in `serve_forever` (`shutdown` waits for that loop)."""
+        in_flight = _admission(self.http).close()
+        self.http.shutdown()
+        return in_flight
+
+    def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Refuses new requests, lets admitted ones finish, stops the background work, persists state."""
+        admission = _admission(self.http)
+        admission.close()
+        self.http.server_close()  # new connections are refused by the OS from here on
+        if not admission.drain(drain_seconds):
+            print(f"raas local: requests still running after {drain_seconds:g} s; persisting without them", file=sys.stderr, flush=True)
         self.pump.stop()
         self.scheduler.stop()
         if self.state:
@@ -113,6 +179,19 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: f
                 return False
 
         def _serve(self) -> None:
+            admission = _admission(self.server)
+            if not admission.enter():
+                # After SIGTERM: nothing new is acknowledged that the final snapshot might miss.
+                refused = gateway_error(503, "shutting_down", "the server is shutting down; retry when it is back")
+                refused.headers["Retry-After"] = "5"
+                self._send(refused, close=True)
+                return
+            try:
+                self._serve_admitted()
+            finally:
+                admission.leave()
+
+        def _serve_admitted(self) -> None:
             url = urlsplit(self.path)
             refusal = self._framing_refusal()
             if refusal is not None:
@@ -135,7 +214,8 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: f
                 release_moto_tracking()
                 if state and response.status < 500:
                     state.mark_dirty()
-            self._send(response)
+                    state.sync()  # the request's DynamoDB writes are on disk before it is acknowledged
+            self._send(response, close=_admission(self.server).closed)  # shutdown began meanwhile: no next request on this connection
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             """http.server's own refusals (bad request line, header lines too long or too many, bad
@@ -183,31 +263,34 @@ def make_http_server(
     read_timeout: float = READ_TIMEOUT_SECONDS,
 ) -> ThreadingHTTPServer:
     """The HTTP front of `raas local` around a gateway (bound, not yet serving)."""
-    http = ThreadingHTTPServer((host, port), _make_handler(gateway, state, read_timeout))
-    http.daemon_threads = True
+    http = LocalHTTPServer((host, port), _make_handler(gateway, state, read_timeout))
+    http.admission = Admission()
     return http
+
+
+def _admission(server: Any) -> Admission:
+    admission: Admission = server.admission
+    return admission
 
 
 def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = None) -> LocalPlatform:
     """Starts moto, the tables, the operator key and the HTTP server (not yet serving)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's own access log is noise here
     moto, endpoint = start_moto_server(host="127.0.0.1")
-    isolate_from_real_aws(endpoint)
+    isolate_from_real_aws(endpoint, moto.credentials)  # made for this start; never printed or logged
     os.environ.setdefault("RAAS_STAGE", "local")
     state = StateDir(state_dir) if state_dir else None
     scratch = None if state else tempfile.TemporaryDirectory(prefix="raas-local-")
     os.environ["RAAS_SEARCH_DIR"] = str(state.search_dir if state else scratch.name)  # type: ignore[union-attr]
-    from raas import wiring
-
-    wiring.reset()
     os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()
-    wiring.reset()
+    services = install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus()))
     if state:
         state.restore()
-        _reprovision_tenants()
+        _reprovision_tenants(services)
+        reconcile_at_start(services)  # crash consistency: the search index against the registry
     operator_key = _operator_key(state_dir)
-    wiring.key_service().create_operator_key("local operator", secret=operator_key)
-    gateway = LocalGateway(rate_limits=wiring.get_settings().local_rate_limits)
+    services.key_service.create_operator_key("local operator", secret=operator_key)
+    gateway = LocalGateway(rate_limits=services.settings.local_rate_limits)
     from raas.handlers import ingest
 
     pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler)
@@ -215,7 +298,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     scheduler = LocalScheduler()
     scheduler.start()
     # Load the embedding model now rather than on the first upload or query.
-    threading.Thread(target=lambda: wiring.embedder().embed(["warm up"]), name="raas-warm-up", daemon=True).start()
+    threading.Thread(target=lambda: services.embedder.embed(["warm up"]), name="raas-warm-up", daemon=True).start()
     http = make_http_server(gateway, host, port, state)
     if state:
         state.save()
@@ -224,14 +307,13 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     return LocalPlatform(f"http://{host}:{bound_port}", operator_key, http, moto, state, pump, scheduler, scratch)
 
 
-def _reprovision_tenants() -> None:
+def _reprovision_tenants(services: Services) -> None:
     """moto keeps no KMS state across restarts: give every restored tenant its key alias again."""
-    from raas import wiring
     from raas.services.metering import all_tenants
 
-    for tenant in all_tenants(wiring.tenant_store()):
+    for tenant in all_tenants(services.tenant_store):
         if not tenant.status.gone:  # shredded keys stay shredded
-            wiring.keyring().ensure(tenant.tenant_id)
+            services.keyring.ensure(tenant.tenant_id)
 
 
 def _operator_key(state_dir: Path | None) -> str:
@@ -262,8 +344,13 @@ def run(host: str, port: int, state_dir: Path | None) -> None:
     if state_dir:
         print(f"state directory: {state_dir} (data survives restarts)", flush=True)
 
+    def _shut_down() -> None:
+        in_flight = platform.begin_shutdown()
+        print(f"raas local platform shutting down: refusing new requests, finishing {in_flight} in flight", flush=True)
+
     def _stop(_signum: int, _frame: Any) -> None:
-        threading.Thread(target=platform.http.shutdown, daemon=True).start()
+        # shutdown() waits for serve_forever, which runs in this (the main) thread: call it from another.
+        threading.Thread(target=_shut_down, name="raas-shutdown", daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -50,7 +50,16 @@ FORBIDDEN_DYNAMODB_ACTIONS = (
     "dynamodb:PartiQLUpdate",
     "dynamodb:PartiQLDelete",
 )
-S3_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion")
+# s3:PutObjectTagging: export bundles are written with a retention tag, and an upload carrying
+# tags needs that permission too (https://docs.aws.amazon.com/AmazonS3/latest/userguide/tagging-managing.html).
+S3_OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+    "s3:GetObjectVersion",
+    "s3:DeleteObjectVersion",
+)
 # What S3 asks KMS for on the caller's behalf: GenerateDataKey to write, Decrypt to read
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html); a multipart
 # upload needs GenerateDataKey to start and Decrypt for each part

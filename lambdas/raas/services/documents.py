@@ -13,6 +13,7 @@ from raas.domain import catalog, ids
 from raas.domain.catalog import Tier
 from raas.domain.documents import (
     SOURCE_OBJECT_SUFFIX,
+    SUPPORTED_TYPES,
     Document,
     DocumentStatus,
     MetadataValue,
@@ -22,7 +23,7 @@ from raas.domain.documents import (
     content_hash,
     normalise_content_type,
 )
-from raas.domain.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
+from raas.domain.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests, ValidationFailed
 from raas.domain.extraction import ExtractionError, check_declared_type
 from raas.domain.ports import AuditLog, DocumentStore, IndexedChunks, ObjectStore, QuotaExceeded, SearchIndex
 
@@ -118,11 +119,27 @@ class NewDocument:
     source_uri: str | None
 
 
+# Formats whose bytes are binary: inline `text` can never be one, so such a document would only fail at
+# ingestion. They come as content_base64 or a presigned upload.
+BINARY_KINDS = frozenset({"pdf", "docx"})
+
+
 def decode_inline(text: str | None, content_base64: str | None, content_type: str | None) -> tuple[bytes, str]:
+    """The bytes and content type of an inline document, refused at once (never accepted to fail later)
+    when the content cannot be what its type says."""
     if (text is None) == (content_base64 is None):
         raise BadRequest("give exactly one of text or content_base64", code="invalid_document")
     if text is not None:
-        return text.encode("utf-8"), normalise_content_type(content_type or "text/plain")
+        kind = normalise_content_type(content_type or "text/plain")
+        if SUPPORTED_TYPES[kind] in BINARY_KINDS:
+            raise UnsupportedContentType(
+                f"inline text cannot be {kind}; send the file as content_base64 or through an upload",
+                code="content_type_mismatch",
+                details=[{"field": "content_type", "message": "not a text format"}],
+            )
+        data = text.encode("utf-8")
+        _refuse_nul(data)
+        return data, kind
     if not content_type:
         raise BadRequest("content_type is required with content_base64", code="invalid_document")
     try:
@@ -135,6 +152,17 @@ def decode_inline(text: str | None, content_base64: str | None, content_type: st
     except ExtractionError as exc:
         raise UnsupportedContentType(str(exc), code="content_type_mismatch") from None
     return data, kind
+
+
+def _refuse_nul(data: bytes) -> None:
+    # The text extractors read a NUL as the mark of a binary file and fail the document (domain/extraction.py).
+    # Inline text only: base64 bytes declared as text that turn out binary still fail at ingestion, with a reason.
+    if b"\x00" in data:
+        raise ValidationFailed(
+            "inline text may not contain NUL characters; send binary files as content_base64 with their content type",
+            code="invalid_text",
+            details=[{"field": "text", "message": "contains NUL (U+0000)"}],
+        )
 
 
 @dataclass(frozen=True)

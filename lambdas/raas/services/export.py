@@ -1,22 +1,43 @@
 """Tenant export: one zip with the tenant's documents, their chunk metadata, configuration
-versions, usage and audit log. Built in a temporary file (never all in memory) and stored in S3."""
+versions, usage and audit log. Built in a temporary file (never all in memory) and stored in S3.
+
+A tenant's bundle is kept EXPORT_RETENTION_DAYS (then S3's lifecycle rule removes it, see
+raas.adapters.exports) and, while it lives, its bytes count in the tenant's stored bytes: the
+storage quota (a bundle that does not fit is refused, and documents cannot use the room it takes)
+and the daily billed storage snapshot. Expired bundles give their bytes back when the tenant next
+exports or reads its usage, and in the local platform's sweep (raas.local.export_expiry).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from aws_lambda_powertools import Logger
+
+from raas.domain import catalog
+from raas.domain.catalog import Tier
 from raas.domain.documents import EXTENSIONS, DocumentStatus
+from raas.domain.errors import TooManyRequests
+from raas.domain.export_retention import export_expires_at
 from raas.domain.exports import ExportManifest, ExportResult
 from raas.domain.paging import all_items
-from raas.domain.ports import AuditLog, DocumentStore
+from raas.domain.ports import AuditLog, DocumentStore, QuotaExceeded
 from raas.services.config import ConfigService
 from raas.services.documents import object_key
+
+if TYPE_CHECKING:
+    from raas.adapters.exports import DynamoExportLedger, S3ExportObjects
+
+logger = Logger(service="raas")
 
 T = TypeVar("T")
 MAX_OBJECT_BYTES = 200 * 1024 * 1024
@@ -36,6 +57,15 @@ class UsageHistory(Protocol):
     def periods(self, tenant_id: str) -> dict[str, dict[str, int]]: ...
 
 
+@dataclass(frozen=True)
+class StoredBytes:
+    """What the tenant stores now: documents and live export bundles (`bytes` is both: what is billed)."""
+
+    bytes: int
+    export_bytes: int
+    exports: int
+
+
 _EXTENSION_OF = {content_type: ext for ext, content_type in reversed(list(EXTENSIONS.items()))}
 
 
@@ -49,6 +79,8 @@ class ExportService:
         audit: AuditLog,
         link_seconds: int = 3600,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        bundles: S3ExportObjects | None = None,
+        ledger: DynamoExportLedger | None = None,
     ):
         self.documents = documents
         self.objects = objects
@@ -57,16 +89,62 @@ class ExportService:
         self.audit = audit
         self.link_seconds = link_seconds
         self._now = clock
+        # Built from the stores given when the composition root passes none (it predates them): the tagged
+        # writer needs the S3 store, the ledger the documents table the quota counters live in.
+        if bundles is None or ledger is None:
+            from raas.adapters.exports import DynamoExportLedger, S3ExportObjects
 
-    def export(self, tenant_id: str, actor: str) -> ExportResult:
-        """Writes the bundle under the tenant's prefix; returns its key and a presigned link."""
-        name = f"exports/{self._now():%Y%m%dT%H%M%SZ}.zip"
+            bundles = bundles or S3ExportObjects(objects)  # type: ignore[arg-type]
+            ledger = ledger or DynamoExportLedger(documents.clients, documents.table)  # type: ignore[attr-defined]
+        self.bundles = bundles
+        self.ledger = ledger
+
+    def export(self, tenant_id: str, actor: str, tier: Tier) -> ExportResult:
+        """Writes the bundle under the tenant's prefix, counted in its storage; returns its key and a presigned link."""
+        self.release_expired(tenant_id)
+        created = self._now()
+        # the suffix keeps two exports in one second apart (the ledger refuses a second record for a key)
+        name = f"exports/{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}.zip"
+        limit = catalog.tier_limits(tier).max_storage_bytes
         with tempfile.TemporaryDirectory(prefix="raas-export-") as scratch:
             path, manifest = self._build(tenant_id, Path(scratch))
-            self.objects.put_file(tenant_id, name, str(path), "application/zip")
-        self.audit.record(tenant_id, actor, "tenant.exported", name, {"documents": manifest.documents})
+            size = os.path.getsize(path)
+            try:
+                self.ledger.reserve(tenant_id, name, size, export_expires_at(created), max_bytes=limit)
+            except QuotaExceeded:
+                raise TooManyRequests(
+                    f"the bundle is {size} bytes and the {tier.value} tier's storage of {limit} bytes (documents and "
+                    "exports kept for their retention) has no room for it; delete documents or wait for older exports to expire",
+                    code="quota_exceeded",
+                ) from None
+            try:
+                self.bundles.put_tagged_file(tenant_id, name, str(path), "application/zip")
+            except Exception:
+                self.ledger.release(tenant_id, name)  # never stored: its bytes are not the tenant's to pay for
+                raise
+        self.audit.record(tenant_id, actor, "tenant.exported", name, {"documents": manifest.documents, "bytes": size})
         url = self.objects.presign_get(tenant_id, name, self.link_seconds)
         return ExportResult(key=name, url=url, expires_in=self.link_seconds, manifest=manifest)
+
+    def release_expired(self, tenant_id: str, now: datetime | None = None, *, remove_objects: bool = True) -> list[str]:
+        """Gives back the storage of the tenant's expired bundles and, with `remove_objects`, removes any the
+        lifecycle rule has not removed yet (S3 runs it once a day; locally nothing else does). The daily
+        metering run releases without touching S3 (the rule does that). Returns the released keys."""
+        released = []
+        for key in self.ledger.expired_keys(tenant_id, now or self._now()):
+            if remove_objects:
+                self.bundles.expire(tenant_id, key)
+            if self.ledger.release(tenant_id, key):
+                released.append(key)
+        if released:
+            logger.info("expired exports released", extra={"tenant_id": tenant_id, "count": len(released)})
+        return released
+
+    def stored_bytes(self, tenant_id: str) -> StoredBytes:
+        """The tenant's stored bytes now, after giving back expired bundles."""
+        self.release_expired(tenant_id)
+        live = self.ledger.live(tenant_id, self._now())
+        return StoredBytes(bytes=self.ledger.stored_bytes(tenant_id), export_bytes=live.bytes, exports=live.count)
 
     def export_for_deletion(self, tenant_id: str) -> str:
         with tempfile.TemporaryDirectory(prefix="raas-export-") as scratch:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -42,12 +43,25 @@ from raas.services.documents import DocumentRemover, EngineReceipts, object_key
 logger = Logger(service="raas")
 EMBED_BATCH = 128
 TRANSIENT = (ServiceUnavailable, GatewayTimeout)
+# The ingest queue's maxReceiveCount (stacks/data.py; local/events.py): how many deliveries a document
+# of a suspended tenant waits through. tests/infra/test_ingest_redelivery.py holds the two together.
+MAX_DELIVERIES = 5
+SUSPENDED_REASON = "waiting: the tenant is suspended; indexing resumes when it is resumed"
+
+
+class WaitingForResume(Exception):
+    """Raised so the queue delivers the event again later: its tenant is suspended."""
+
+
+class DocumentsWaiting(DocumentStore, Protocol):
+    def wait_for_resume(self, tenant_id: str, document_id: str, reason: str) -> int:
+        """Keeps the document `queued` with `reason`; the number of deliveries it has waited through."""
 
 
 class IngestService:
     def __init__(
         self,
-        documents: DocumentStore,
+        documents: DocumentsWaiting,
         objects: ObjectStore,
         search: SearchIndex,
         embedder: Embedder,
@@ -80,6 +94,8 @@ class IngestService:
             return None
         if document.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED, DocumentStatus.DELETING):
             return document  # a redelivered event, or a delete under way
+        if tenant is not None and tenant.status is TenantStatus.SUSPENDED:
+            return self._wait_for_resume(document)
         attempt = uuid.uuid4().hex
         try:
             document = self.documents.claim(tenant_id, document_id, attempt)
@@ -153,6 +169,31 @@ class IngestService:
         )
         logger.info("document indexed", extra={"tenant_id": tenant_id, "document_id": document_id, "chunks": len(chunks)})
         return indexed
+
+    def _wait_for_resume(self, document: Document) -> Document | None:
+        """A suspended tenant's document stays `queued` and its event goes back to the queue: the failed batch
+        item is delivered again after the queue's visibility timeout
+        (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html,
+        https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html),
+        and is indexed on the first delivery after the tenant is resumed. SQS moves a message to the dead-letter
+        queue once its receive count exceeds the redrive policy's maxReceiveCount
+        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html),
+        where no one would index it; so the last delivery SQS makes fails the document instead, with a reason
+        that says to upload it again, and it gives its quota back. Deployed, that is 4 x 30 minutes of waiting."""
+        tenant_id, document_id = document.tenant_id, document.document_id
+        try:
+            deliveries = self.documents.wait_for_resume(tenant_id, document_id, SUSPENDED_REASON)
+        except VersionConflict:  # finished, being deleted or gone since we read it
+            return self.documents.get(tenant_id, document_id)
+        if deliveries < MAX_DELIVERIES:
+            logger.info("tenant suspended; the document waits", extra={"tenant_id": tenant_id, "document_id": document_id})
+            raise WaitingForResume(f"tenant {tenant_id} is suspended; document {document_id} is delivered again later")
+        attempt = uuid.uuid4().hex
+        try:
+            claimed = self.documents.claim(tenant_id, document_id, attempt)
+        except VersionConflict:
+            return self.documents.get(tenant_id, document_id)
+        return self._fail(claimed, attempt, 0, f"the tenant stayed suspended through {MAX_DELIVERIES} deliveries; upload it again")
 
     def _tenant_live(self, tenant_id: str) -> bool:
         tenant = self.tenants.get_tenant(tenant_id)  # a strongly consistent read

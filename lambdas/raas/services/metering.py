@@ -52,12 +52,16 @@ class MeteringService:
         stored: StoredBytes,
         invoices: InvoiceStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        release_expired_exports: Callable[[str, datetime], object] | None = None,
     ):
         self.tenants = tenants
         self.usage = usage
         self.stored = stored
         self.invoices = invoices
         self._now = clock
+        # Export bundles count in `stored` bytes while they live (raas.services.export); this gives back the
+        # bytes of expired ones before a snapshot, so a tenant who never calls again stops paying for them.
+        self.release_expired_exports = release_expired_exports
 
     def report(self, tenant_id: str, period: str | None) -> UsageReport:
         period = parse_period(period) if period else period_of(self._now())
@@ -78,6 +82,8 @@ class MeteringService:
         for tenant in all_tenants(self.tenants):
             if tenant.status not in BILLABLE_STATUSES:
                 continue
+            if self.release_expired_exports is not None:
+                self.release_expired_exports(tenant.tenant_id, day)
             stored = self.stored.stats(tenant.tenant_id)["bytes"]
             event = UsageEvent(
                 event_id=f"storage-{tenant.tenant_id}-{day:%Y-%m-%d}",

@@ -1,0 +1,95 @@
+"""At start, brings the local search index and the document registry back into agreement after a crash.
+
+The registry (DynamoDB, snapshot + journal) and the embedded index (SQLite files) are written at different
+moments, so a process killed between the two leaves them apart:
+- chunks of a document the registry does not know (an ingest that wrote its chunks but whose record was
+  lost), or knows as failed or deleting: removed (deleting ones are finished by `DocumentRemover`, as a
+  repeated DELETE would);
+- a document the registry calls `indexed` whose chunks are missing: queued again when its source object
+  is there (the restored object's S3 event re-delivers it; ingest takes `queued` documents), else failed
+  with a reason;
+- an inline document (its bytes came with the request) still `queued` whose source object was lost:
+  failed with a reason, since no S3 event will ever come for it. A presigned upload still `queued` is
+  waiting for its client, and is left alone.
+Tenants being deleted lose their index entirely. Runs before the ingest pump and the HTTP server start.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from raas.domain.documents import Document, DocumentStatus
+from raas.domain.paging import all_items
+from raas.services.documents import DocumentRemover, object_key
+from raas.services.metering import all_tenants
+
+logger = logging.getLogger(__name__)
+
+# Documents whose chunks the index may hold: finished, or an ingest that will run (again) and replace them.
+_MAY_HAVE_CHUNKS = {DocumentStatus.INDEXED, DocumentStatus.QUEUED, DocumentStatus.PROCESSING}
+LOST_CHUNKS = "its chunks were lost from the search index in a crash and its source is gone; upload it again"
+LOST_SOURCE = "its source bytes were lost in a crash before they were saved; upload it again"
+
+
+@dataclass
+class Reconciliation:
+    orphans_removed: int = 0
+    deletions_finished: int = 0
+    requeued: int = 0
+    failed: int = 0
+
+
+def reconcile_at_start(services: Any) -> Reconciliation:
+    """`services`: the composition root (its tenant_store, document_store, object_store, search_index)."""
+    return reconcile_search_index(services.tenant_store, services.document_store, services.object_store, services.search_index)
+
+
+def _all_documents(documents: Any, tenant_id: str) -> list[Document]:
+    def page(cursor: str | None) -> tuple[list[Document], str | None]:
+        return documents.list(tenant_id, None, 100, cursor)
+
+    return list(all_items(page))
+
+
+def reconcile_search_index(tenants: Any, documents: Any, objects: Any, search: Any) -> Reconciliation:
+    result = Reconciliation()
+    indexed_ids = getattr(search, "document_ids", None)
+    if indexed_ids is None:  # an engine that cannot list its documents (OpenSearch): nothing to compare
+        return result
+    remover = DocumentRemover(documents, objects, search)
+    for tenant in all_tenants(tenants):
+        tenant_id = tenant.tenant_id
+        if tenant.status.gone:
+            search.drop_index(tenant_id)  # its deletion drops it too; a crash may have come first
+            continue
+        registry = {d.document_id: d for d in _all_documents(documents, tenant_id)}
+        in_index = indexed_ids(tenant_id)
+        for document_id in sorted(in_index):
+            known = registry.get(document_id)
+            if known is None or known.status not in _MAY_HAVE_CHUNKS:
+                search.delete_document(tenant_id, document_id, known.chunk_count if known else 0)
+                result.orphans_removed += 1
+        for document in registry.values():
+            if document.status is DocumentStatus.DELETING:
+                remover.remove(tenant_id, document.document_id)
+                result.deletions_finished += 1
+            elif document.status is DocumentStatus.INDEXED and document.chunk_count > 0 and document.document_id not in in_index:
+                if objects.size(tenant_id, object_key(document.document_id)) is not None:
+                    documents.update(tenant_id, document.document_id, status=DocumentStatus.QUEUED.value)
+                    result.requeued += 1
+                else:
+                    documents.update(tenant_id, document.document_id, status=DocumentStatus.FAILED.value, error=LOST_CHUNKS)
+                    result.failed += 1
+            elif (
+                document.status is DocumentStatus.QUEUED
+                and document.content_hash is not None  # inline: its bytes were stored with the record
+                and objects.size(tenant_id, object_key(document.document_id)) is None
+            ):
+                documents.update(tenant_id, document.document_id, status=DocumentStatus.FAILED.value, error=LOST_SOURCE)
+                documents.release_hash(tenant_id, document.content_hash, document.document_id)  # so it can be uploaded again
+                result.failed += 1
+    if result != Reconciliation():
+        logger.warning("search index reconciled with the registry at start: %s", result)
+    return result
