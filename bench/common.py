@@ -119,23 +119,60 @@ def platform(tier: str = "enterprise", **overrides: Any) -> Iterator[Platform]:
         yield Platform(tenant.tenant_id, Tier(tier), pump)
 
 
-def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch: int = 50) -> tuple[float, int]:
-    """Sends every document through the real ingest path; returns (seconds, chunks indexed)."""
+def _unfinished(service: Any, tenant_id: str, statuses: tuple[Any, ...]) -> bool:
+    """Whether any document has one of `statuses`. Every page is read: a filtered DynamoDB query can
+    return an empty page and a cursor while matches remain further on."""
+    for status in statuses:
+        cursor = None
+        while True:
+            page, cursor = service.list(tenant_id, status, 100, cursor)
+            if page:
+                return True
+            if not cursor:
+                break
+    return False
+
+
+def ingest_corpus(bench: Platform, documents: dict[str, tuple[str, str]], batch: int = 50, *, workers: bool = False) -> tuple[float, int]:
+    """Sends every document through the real ingest path; returns (seconds, chunks indexed).
+
+    By default the queue is drained in this thread after every `batch` documents (one document at a
+    time, as one Lambda container). With `workers`, the pump runs as `raas local` runs it: its ingest
+    workers take documents while they are still being accepted."""
     from raas.bootstrap import services
+    from raas.domain.documents import DocumentStatus
+    from raas.handlers import ingest
     from raas.local.aws import release_moto_tracking
+    from raas.local.events import QueuePump
     from raas.services.documents import NewDocument
 
     service = services().document_service
+    pump = QueuePump(bench.pump.queue_url, ingest.handler, wait_seconds=1) if workers else None
     started = time.perf_counter()
-    pending = 0
+    if pump:
+        pump.start()
+    pending = ingested = 0
     for beir_id, (title, text) in documents.items():
         service.create_inline(bench.tenant_id, bench.tier, NewDocument(title, text.encode(), "text/plain", {"beir_id": beir_id}, None))
         pending += 1
         if pending >= batch:
-            bench.pump.drain()
-            release_moto_tracking()
+            if not pump:
+                bench.pump.drain()
+                release_moto_tracking()
             pending = 0
-    bench.pump.drain()
+            ingested += batch
+            elapsed = time.perf_counter() - started
+            left = elapsed / ingested * (len(documents) - ingested)
+            sys.stderr.write(f"\r  accepted: {ingested}/{len(documents)} documents, {elapsed:.0f} s, ~{left:.0f} s left ")
+    if pump:
+        while _unfinished(service, bench.tenant_id, (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)):
+            chunks_so_far = services().search_index.count(bench.tenant_id)  # type: ignore[attr-defined]
+            sys.stderr.write(f"\r  indexing: {chunks_so_far} chunks so far, {time.perf_counter() - started:.0f} s ")
+            time.sleep(1)
+        pump.stop()
+    else:
+        bench.pump.drain()
+    sys.stderr.write("\n")
     seconds = time.perf_counter() - started
     stats = services().document_store.stats(bench.tenant_id)
     chunks = services().search_index.count(bench.tenant_id)  # type: ignore[attr-defined]

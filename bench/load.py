@@ -111,7 +111,18 @@ def preload(url: str, key: str, documents: int) -> float:
 
 
 def _pending(http: httpx.Client) -> bool:
-    return any(http.get("/v1/documents", params={"status": status, "limit": 1}).json()["documents"] for status in ("queued", "processing"))
+    """Whether any document is still queued or processing. Every page is read: a filtered page can be
+    empty and still carry a cursor to matches further on."""
+    for status in ("queued", "processing"):
+        params: dict[str, Any] = {"status": status, "limit": 100}
+        while True:
+            page = http.get("/v1/documents", params=params).json()
+            if page["documents"]:
+                return True
+            if not page.get("next_cursor"):
+                break
+            params["cursor"] = page["next_cursor"]
+    return False
 
 
 def percentile(values: list[float], q: float) -> float:

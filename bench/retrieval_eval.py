@@ -49,12 +49,12 @@ def main() -> None:
 
     corpus = load_beir(args.dataset, args.max_documents)
     queries = list(corpus.queries.items())[: args.max_queries]
-    print(f"dataset {args.dataset.name}: {len(corpus.documents)} documents, {len(queries)} judged queries")
+    print(f"dataset {args.dataset.name}: {len(corpus.documents)} documents, {len(queries)} judged queries", flush=True)
     with platform() as bench:
         embedder = MemoEmbedder(services().embedder)
         install(services().replaced(embedder=embedder))
         seconds, chunks = ingest_corpus(bench, corpus.documents)
-        print(f"ingested {len(corpus.documents)} documents as {chunks} chunks in {seconds:.1f} s")
+        print(f"ingested {len(corpus.documents)} documents as {chunks} chunks in {seconds:.1f} s (the whole path)", flush=True)
         service = services().query_service
         reranker = SentenceMaxSimReranker(embedder)
         print(f"\n{'alpha':>5}  {'rerank':>6}  {'queries':>7}  {'nDCG@10':>8}  {'recall@100':>10}  {'ms/query':>8}")

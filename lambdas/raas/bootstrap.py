@@ -478,6 +478,7 @@ class Services:
 
     @provided
     def ingest_service(self) -> IngestService:
+        from raas.adapters.extraction_sandbox import SandboxedExtractor
         from raas.services.ingest import IngestService
 
         return IngestService(
@@ -488,6 +489,7 @@ class Services:
             self.config_service,
             self.tenant_store,
             self.usage_recorder,
+            extract=SandboxedExtractor(),
         )
 
     @provided

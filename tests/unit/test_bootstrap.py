@@ -137,3 +137,24 @@ def test_inside_lambda_a_missing_setting_fails_the_cold_start_with_its_name() ->
 
 def test_every_service_can_be_overridden_by_name() -> None:
     assert {"embedder", "event_publisher", "search_index", "chat_model", "tenant_scoped_client"} <= Services.overridable()
+
+
+def test_the_first_answer_loads_only_its_own_providers_sdk() -> None:
+    """Building the query service loads no provider SDK; the first answer with an OpenAI model loads
+    openai and nothing else (anthropic alone costs about a second)."""
+    code = (
+        "import json, sys\n"
+        "from raas.bootstrap import bootstrap\n"
+        "from raas.domain.catalog import models\n"
+        "from raas.settings import Settings\n"
+        "heavy = lambda: sorted(m for m in ('openai', 'anthropic', 'stripe', 'opensearchpy', 'torch') if m in sys.modules)\n"
+        "settings = Settings(openai_api_key='sk-test', anthropic_api_key='sk-ant-test', reranker='none')\n"
+        "services = bootstrap(settings, event_publisher=object())\n"
+        "services.query_service\n"
+        "built = heavy()\n"
+        "services.chat_model(models()['gpt-4o-mini'])\n"
+        "print(json.dumps([built, heavy()]))\n"
+    )
+    result = _in_fresh_process(code, {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [[], ["openai"]]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from raas.domain.model import Model
 from raas.domain.retrieval import Hit
 
 SNIPPET_CHARS = 300
@@ -21,7 +22,7 @@ def snippet(text: str) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
 
 
-class Citation(BaseModel):
+class Citation(Model):
     document_id: str
     chunk_id: str
     title: str
@@ -43,32 +44,32 @@ class SearchResult(Citation):
         return cls(**Citation.of(hit).model_dump(), metadata=hit.metadata)
 
 
-class SearchResponse(BaseModel):
+class SearchResponse(Model):
     results: list[SearchResult]
     config_version: int
 
 
-class Usage(BaseModel):
+class Usage(Model):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
 
 
-class RetrievalInfo(BaseModel):
+class RetrievalInfo(Model):
     top_k: int
     alpha: float
     reranked: bool
     screened_out: int = Field(description="retrieved chunks left out of the prompt for instruction-like text")
 
 
-class Timings(BaseModel):
+class Timings(Model):
     """The part of latency_ms spent in the embedder and the LLM (both 0 for a cached answer)."""
 
     embedding_ms: float = 0.0
     generation_ms: float = 0.0
 
 
-class QueryResponse(BaseModel):
+class QueryResponse(Model):
     query_id: str
     answer: str
     citations: list[Citation]
@@ -84,7 +85,7 @@ class QueryResponse(BaseModel):
     )
 
 
-class QueryHistoryEntry(BaseModel):
+class QueryHistoryEntry(Model):
     """One line of the tenant's query history: the answer cut short, citations as document ids."""
 
     query_id: str

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from raas.domain.model import Model
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Model):
     model_config = ConfigDict(frozen=True)
 
     entry_id: str

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from raas.domain.catalog import Tier
+from raas.domain.model import Model
 from raas.domain.pricing import Line
 
 
-class Invoice(BaseModel):
+class Invoice(Model):
     tenant_id: str
     period: str
     tier: Tier
@@ -27,7 +28,7 @@ class Invoice(BaseModel):
     payment_reference: str | None = None
 
 
-class OutboxEntry(BaseModel):
+class OutboxEntry(Model):
     model_config = ConfigDict(extra="ignore")
 
     tenant_id: str

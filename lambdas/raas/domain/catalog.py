@@ -8,7 +8,9 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from raas.domain.model import Model
 
 
 class Tier(StrEnum):
@@ -18,7 +20,7 @@ class Tier(StrEnum):
     ENTERPRISE = "enterprise"
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(Model):
     model_config = ConfigDict(frozen=True)
 
     provider: Literal["openai", "anthropic"]
@@ -32,7 +34,7 @@ class ModelInfo(BaseModel):
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1_000_000
 
 
-class TierLimits(BaseModel):
+class TierLimits(Model):
     model_config = ConfigDict(frozen=True)
 
     allowed_models: tuple[str, ...]

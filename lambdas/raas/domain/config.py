@@ -7,11 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raas.domain import catalog
 from raas.domain.catalog import Tier
 from raas.domain.errors import ValidationFailed, pydantic_details
+from raas.domain.model import Model
 from raas.domain.prompts import DEFAULT_TEMPLATE, check_template
 
 _HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -21,7 +22,7 @@ class TierLimitExceeded(ValidationFailed):
     code = "tier_limit_exceeded"
 
 
-class Branding(BaseModel):
+class Branding(Model):
     model_config = ConfigDict(extra="forbid")
 
     primary_color: str = "#6B7280"
@@ -48,7 +49,7 @@ class ChunkingStrategy(StrEnum):
     STRUCTURE = "structure"
 
 
-class Chunking(BaseModel):
+class Chunking(Model):
     model_config = ConfigDict(extra="forbid")
 
     strategy: ChunkingStrategy = ChunkingStrategy.STRUCTURE
@@ -62,7 +63,7 @@ class Chunking(BaseModel):
         return self
 
 
-class Limits(BaseModel):
+class Limits(Model):
     """Caps a tenant admin may set below its tier's (None = the tier's own limit)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -76,7 +77,7 @@ def _default_model() -> str:
     return "gpt-3.5-turbo"
 
 
-class TenantConfig(BaseModel):
+class TenantConfig(Model):
     """A tenant's RAG settings. Defaults are the seed notebook's.
 
     Numbers and booleans are strict (`top_k: true` is refused, not read as 1); a float field still
@@ -216,7 +217,7 @@ def clamp_to_tier(config: TenantConfig, tier: Tier | str) -> TenantConfig:
     return parse_config(data)
 
 
-class ConfigVersion(BaseModel):
+class ConfigVersion(Model):
     """One immutable version of a tenant's configuration."""
 
     version: int

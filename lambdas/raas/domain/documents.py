@@ -9,9 +9,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from raas.domain.errors import ValidationFailed
+from raas.domain.model import Model
 
 
 class DocumentStatus(StrEnum):
@@ -127,7 +128,7 @@ DOCUMENT_STATUS = (
 )
 
 
-class Document(BaseModel):
+class Document(Model):
     document_id: str
     tenant_id: str
     title: str
@@ -146,7 +147,7 @@ class Document(BaseModel):
     indexed_at: datetime | None = None
 
 
-class Chunk(BaseModel):
+class Chunk(Model):
     chunk_id: str
     document_id: str
     title: str

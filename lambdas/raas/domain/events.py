@@ -10,15 +10,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from raas.domain.catalog import Tier
+from raas.domain.model import Model
 
 SOURCE = "raas.platform"
 SCHEMA_VERSION = 1
 
 
-class PlatformEvent(BaseModel):
+class PlatformEvent(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1  # SCHEMA_VERSION; bump with a new Literal when a schema changes

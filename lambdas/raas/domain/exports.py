@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from raas.domain.model import Model
 
 EXPORT_FORMAT = 1
 
 
-class ExportManifest(BaseModel):
+class ExportManifest(Model):
     """manifest.json inside the bundle, and the manifest in the API's answer."""
 
     tenant_id: str
@@ -20,7 +22,7 @@ class ExportManifest(BaseModel):
     format: int = Field(default=EXPORT_FORMAT, description="the bundle layout's version")
 
 
-class ExportResult(BaseModel):
+class ExportResult(Model):
     key: str
     url: str = Field(description="presigned GET link to the zip")
     expires_in: int

@@ -7,8 +7,8 @@ bytes of XML and text the document may expand to (per tier, `max_extracted_bytes
 tiers.json) and a deadline checked as the work goes (between reads of a zip member, between
 PDF pages). A DOCX is read through a counting stream and parsed incrementally (lxml iterparse,
 each paragraph dropped once its text is taken), so memory follows the text kept, not the XML.
-Not covered: one pypdf call on one page (pypdf caps each decoded stream itself, see `_pdf`),
-and parsers of text formats (bs4, json, csv), which see at most the budget in bytes.
+What one parser call allocates (a pypdf page, a bs4 tree) is not counted here; the ingest path
+runs PDF, DOCX and HTML in a memory-capped child for that (raas.adapters.extraction_sandbox).
 """
 
 from __future__ import annotations

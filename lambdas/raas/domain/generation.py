@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from raas.domain.catalog import ModelInfo
+from raas.domain.model import Model
 
 SYSTEM_PROMPT = (
     "You answer questions for the organisation that owns the documents provided. Use only the "
@@ -13,7 +12,7 @@ SYSTEM_PROMPT = (
 )
 
 
-class GenerationRequest(BaseModel):
+class GenerationRequest(Model):
     model_name: str
     model: ModelInfo
     system: str = SYSTEM_PROMPT
@@ -25,7 +24,7 @@ class GenerationRequest(BaseModel):
     passages: list[str] = []
 
 
-class Generation(BaseModel):
+class Generation(Model):
     text: str
     prompt_tokens: int
     completion_tokens: int

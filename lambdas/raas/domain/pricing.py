@@ -7,15 +7,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from raas.domain.catalog import Tier
+from raas.domain.model import Model
 
 MILLICENTS_PER_CENT = 1000
 BYTES_PER_GB = 10**9
 
 
-class Included(BaseModel):
+class Included(Model):
     model_config = ConfigDict(frozen=True)
 
     queries: int
@@ -23,7 +24,7 @@ class Included(BaseModel):
     api_calls: int
 
 
-class TierPrice(BaseModel):
+class TierPrice(Model):
     model_config = ConfigDict(frozen=True)
 
     base_monthly_cents: int
@@ -34,7 +35,7 @@ class TierPrice(BaseModel):
     custom: bool
 
 
-class PriceList(BaseModel):
+class PriceList(Model):
     model_config = ConfigDict(frozen=True)
 
     currency: str
@@ -50,20 +51,20 @@ def price_list() -> PriceList:
     return PriceList.model_validate(data)
 
 
-class BillableUsage(BaseModel):
+class BillableUsage(Model):
     queries: int = Field(default=0, ge=0, le=10**12)
     storage_gb: Decimal = Field(default=Decimal(0), ge=0, le=10**9, description="average GB stored over the month (GB-months)")
     api_calls: int = Field(default=0, ge=0, le=10**13)
 
 
-class Line(BaseModel):
+class Line(Model):
     description: str
     quantity: Decimal
     unit_price_millicents: int
     amount_cents: int
 
 
-class Quote(BaseModel):
+class Quote(Model):
     tier: Tier
     currency: str
     annual: bool

@@ -7,9 +7,10 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from raas.domain.catalog import Tier
+from raas.domain.model import Model
 
 
 class TenantStatus(StrEnum):
@@ -55,14 +56,14 @@ def role_allows(role: Role, required: Role) -> bool:
     return _ROLE_RANK[role] >= _ROLE_RANK[required]
 
 
-class DeletionStep(BaseModel):
+class DeletionStep(Model):
     step: str
     count: int = Field(description="objects, items or resources removed by this step")
     completed_at: datetime
     detail: str = ""
 
 
-class DeletionReceipt(BaseModel):
+class DeletionReceipt(Model):
     """What was deleted and when; kept on the tenant's tombstone after everything else is gone."""
 
     tenant_id: str
@@ -73,7 +74,7 @@ class DeletionReceipt(BaseModel):
     notes: list[str] = []
 
 
-class Tenant(BaseModel):
+class Tenant(Model):
     tenant_id: str
     name: str
     tier: Tier
@@ -111,7 +112,7 @@ class Tenant(BaseModel):
         return self
 
 
-class ApiKey(BaseModel):
+class ApiKey(Model):
     """Key metadata; the secret itself is never stored, only its SHA-256 hash."""
 
     model_config = ConfigDict(extra="ignore")
@@ -150,7 +151,7 @@ def visible_prefix(secret: str) -> str:
     return secret[:VISIBLE_PREFIX_CHARS]
 
 
-class Principal(BaseModel):
+class Principal(Model):
     """Who is calling, as the authorizer established it. The only source of tenant id."""
 
     model_config = ConfigDict(frozen=True)

@@ -7,9 +7,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from raas.domain.errors import ValidationFailed
+from raas.domain.model import Model
 from raas.domain.pricing import storage_gb_months
 
 PERIOD_PATTERN = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")
@@ -30,7 +31,7 @@ METRICS = (
 )
 
 
-class UsageEvent(BaseModel):
+class UsageEvent(Model):
     event_id: str = Field(min_length=8, max_length=128)
     tenant_id: str
     occurred_at: datetime
@@ -45,7 +46,7 @@ def usd_to_micro(usd: float) -> int:
     return round(usd * 1_000_000)
 
 
-class UsageReport(BaseModel):
+class UsageReport(Model):
     """A tenant's usage in one calendar month (UTC)."""
 
     period: str

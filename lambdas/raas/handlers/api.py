@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from raas.domain.catalog import Tier
 from raas.domain.errors import BadRequest, Forbidden, RaasError, Unauthorized, ValidationFailed, error_body, pydantic_details
+from raas.domain.model import Model
 from raas.domain.tenants import Principal, Role, role_allows
 from raas.handlers.resolver import PerThreadResolver
 from raas.handlers.telemetry import PerThreadEMFProvider
@@ -34,13 +35,13 @@ metrics = Metrics(provider=PerThreadEMFProvider(namespace="raas", service="raas"
 JSON = "application/json"
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(Model):
     code: str
     message: str
     details: list[dict[str, Any]]
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     """Every error the API returns has this shape."""
 
     error: ErrorInfo

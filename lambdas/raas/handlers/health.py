@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import Router
-from pydantic import BaseModel
 
 from raas import __version__
 from raas.bootstrap import services
+from raas.domain.model import Model
 from raas.handlers.api import lambda_handler, make_app
 
 router = Router()
 
 
-class Health(BaseModel):
+class Health(Model):
     status: str
     version: str
     stage: str

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from raas.domain.answers import QueryHistoryEntry
 from raas.domain.audit import AuditEntry
@@ -14,11 +14,12 @@ from raas.domain.billing import Invoice
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion, TenantConfig
 from raas.domain.documents import DOCUMENT_STATUS, Document
+from raas.domain.model import Model
 from raas.domain.tenants import ApiKey, Role, Tenant
 from raas.domain.usage import UsageReport
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     """A request body: unknown fields refused, and numbers and booleans never coerced into each other
     (`top_k: true` is a 422, not 1). Floats still take JSON integers (`temperature: 1`)."""
 
@@ -36,12 +37,12 @@ class UpdateTenantRequest(_Strict):
     annual_billing: StrictBool | None = None
 
 
-class TenantCreated(BaseModel):
+class TenantCreated(Model):
     tenant: Tenant
     api_key: str = Field(description="the first admin key; shown once, store it now")
 
 
-class TenantPage(BaseModel):
+class TenantPage(Model):
     tenants: list[Tenant]
     next_cursor: str | None
 
@@ -51,12 +52,12 @@ class CreateKeyRequest(_Strict):
     role: Role = Role.READER
 
 
-class KeyCreated(BaseModel):
+class KeyCreated(Model):
     key: ApiKey
     api_key: str = Field(description="the key itself; shown once, store it now")
 
 
-class KeyList(BaseModel):
+class KeyList(Model):
     keys: list[ApiKey]
 
 
@@ -76,7 +77,7 @@ class ConfigPatch(_Strict):
     limits: dict[str, Any] | None = None
 
 
-class ConfigView(BaseModel):
+class ConfigView(Model):
     tenant_id: str
     version: int
     config: TenantConfig
@@ -94,7 +95,7 @@ class ConfigView(BaseModel):
         )
 
 
-class VersionSummary(BaseModel):
+class VersionSummary(Model):
     version: int
     created_at: datetime
     created_by: str
@@ -103,7 +104,7 @@ class VersionSummary(BaseModel):
     rolled_back_from: int | None = None
 
 
-class VersionPage(BaseModel):
+class VersionPage(Model):
     versions: list[VersionSummary]
     next_cursor: str | None
 
@@ -135,13 +136,13 @@ class UploadRequest(_Strict):
     source_uri: str | None = Field(default=None, max_length=2048)
 
 
-class DocumentAccepted(BaseModel):
+class DocumentAccepted(Model):
     document_id: str
     status: str = Field(description=DOCUMENT_STATUS)
     duplicate: bool = Field(description="true when the same content was already here; this is the existing document")
 
 
-class UploadTicket(BaseModel):
+class UploadTicket(Model):
     document_id: str
     status: str = Field(description=DOCUMENT_STATUS)
     upload_url: str
@@ -150,7 +151,7 @@ class UploadTicket(BaseModel):
     expires_at: datetime
 
 
-class DocumentPage(BaseModel):
+class DocumentPage(Model):
     documents: list[Document] = Field(description=f"each with its status: {DOCUMENT_STATUS}")
     next_cursor: str | None
 
@@ -159,7 +160,7 @@ class DocumentPage(BaseModel):
 # Answers, search results and history entries are the query service's own models (raas.domain.answers).
 
 
-class QueryHistoryPage(BaseModel):
+class QueryHistoryPage(Model):
     queries: list[QueryHistoryEntry]
     next_cursor: str | None
 
@@ -168,7 +169,7 @@ class DeleteTenantRequest(_Strict):
     export_first: StrictBool = Field(default=False, description="write an export bundle that outlives the tenant before deleting")
 
 
-class OperatorUsageRow(BaseModel):
+class OperatorUsageRow(Model):
     tenant_id: str
     name: str
     tier: Tier
@@ -176,18 +177,18 @@ class OperatorUsageRow(BaseModel):
     usage: UsageReport
 
 
-class OperatorUsagePage(BaseModel):
+class OperatorUsagePage(Model):
     period: str
     tenants: list[OperatorUsageRow]
     next_cursor: str | None
 
 
-class InvoicePage(BaseModel):
+class InvoicePage(Model):
     invoices: list[Invoice]
     next_cursor: str | None
 
 
-class AuditPage(BaseModel):
+class AuditPage(Model):
     entries: list[AuditEntry]
     next_cursor: str | None
 
@@ -200,6 +201,6 @@ class EstimateRequest(_Strict):
     annual: StrictBool = False
 
 
-class WebhookAck(BaseModel):
+class WebhookAck(Model):
     received: bool
     outcome: str

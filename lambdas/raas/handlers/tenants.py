@@ -7,9 +7,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from raas.bootstrap import services
+from raas.domain.model import Model
 from raas.domain.tenants import Role, SuspensionReason, Tenant
 from raas.handlers.api import JSON, lambda_handler, make_app, require, responses
 from raas.handlers.idempotency import idempotent_post
@@ -19,7 +20,7 @@ router = Router()
 TAGS = ["operator"]
 
 
-class ResumeTenantRequest(BaseModel):
+class ResumeTenantRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     reason: SuspensionReason = Field(

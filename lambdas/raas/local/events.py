@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 from raas.adapters.aws import client
 from raas.adapters.objects import tenant_of_object_key
@@ -145,6 +146,18 @@ class _TenantBacklog:
             if not self._in_flight[waiting.tenant]:
                 del self._in_flight[waiting.tenant]
             self._changed.notify_all()
+
+    def discard(self, waiting: _Waiting) -> None:
+        """Forgets a message that is no longer this pump's to deliver (deleted, or visible again)."""
+        with self._changed:
+            line = self._lines.get(waiting.tenant)
+            if line is None or waiting not in line:
+                return
+            line.remove(waiting)
+            if not line:
+                del self._lines[waiting.tenant]
+                self._turns.remove(waiting.tenant)
+            self._ids.discard(waiting.message["MessageId"])
 
     def waiting_since(self, before: float) -> list[_Waiting]:
         with self._changed:
@@ -294,9 +307,17 @@ class QueuePump:
         lapses, extend it, or SQS would hand it out again while it waits here."""
         # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
         for waiting in self._backlog.waiting_since(time.monotonic() - VISIBILITY_TIMEOUT_SECONDS / 2):
-            client("sqs").change_message_visibility(
-                QueueUrl=self.queue_url, ReceiptHandle=waiting.message["ReceiptHandle"], VisibilityTimeout=VISIBILITY_TIMEOUT_SECONDS
-            )
+            try:
+                client("sqs").change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=waiting.message["ReceiptHandle"], VisibilityTimeout=VISIBILITY_TIMEOUT_SECONDS
+                )
+            except ClientError as exc:
+                # The handle is stale: the message was deleted or became visible again (SQS answers
+                # ReceiptHandleIsInvalid or MessageNotInflight). It is no longer ours to deliver; one
+                # such message must not stop the pump from keeping the others (a redelivery re-reads it).
+                logger.warning("dropping a read-ahead message", extra={"error": exc.response["Error"]["Code"]})
+                self._backlog.discard(waiting)
+                continue
             waiting.received_at = time.monotonic()
 
     def _work(self) -> None:

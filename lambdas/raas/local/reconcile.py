@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raas.domain.documents import Document, DocumentStatus
 from raas.domain.paging import all_items
 from raas.services.documents import DocumentRemover, object_key
 from raas.services.metering import all_tenants
+
+if TYPE_CHECKING:
+    from raas.bootstrap import Services
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +44,8 @@ class Reconciliation:
     failed: int = 0
 
 
-def reconcile_at_start(services: Any) -> Reconciliation:
-    """`services`: the composition root (its tenant_store, document_store, object_store, search_index)."""
+def reconcile_at_start(services: Services) -> Reconciliation:
+    """Brings the search index and the registry of `services` back into agreement after a crash."""
     return reconcile_search_index(services.tenant_store, services.document_store, services.object_store, services.search_index)
 
 

@@ -24,6 +24,7 @@ Ordering with deletions, which run in other Lambdas at the same time:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -68,7 +69,9 @@ class IngestService:
         configs: ConfigService,
         tenants: TenantStore,
         usage: UsageRecorder,
+        extract: Callable[[bytes, str, ExtractionBudget], str] = extract_text,
     ):
+        self.extract = extract  # the composition root passes one that runs risky formats in a memory-capped child
         self.documents = documents
         self.objects = objects
         self.search = search
@@ -115,7 +118,7 @@ class IngestService:
                 if holder != document_id:
                     return self._duplicate(document, attempt, holder, digest)
             # Bounded in bytes of XML/text and in time per tier: a small DOCX can hold 110 MB of XML.
-            text = extract_text(data, document.content_type, ExtractionBudget(max_expanded_bytes=limits.max_extracted_bytes))
+            text = self.extract(data, document.content_type, ExtractionBudget(max_expanded_bytes=limits.max_extracted_bytes))
             chunks = self._chunks(document, text)
             if not chunks:
                 raise ExtractionError("the document yields no text to index")

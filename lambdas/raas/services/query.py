@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from raas.domain import catalog
 from raas.domain.answers import Citation, QueryHistoryEntry, QueryResponse, RetrievalInfo, SearchResponse, SearchResult, Timings, Usage
@@ -21,6 +21,7 @@ from raas.domain.config import TenantConfig, TierLimitExceeded
 from raas.domain.context import build_context, estimate_tokens
 from raas.domain.errors import ValidationFailed
 from raas.domain.generation import GenerationRequest
+from raas.domain.model import Model
 from raas.domain.ports import ChatModel, Embedder, Reranker, SearchIndex, UsageRecorder
 from raas.domain.prompts import find_injection, render_prompt
 from raas.domain.retrieval import Condition, Hit, fuse, parse_filters
@@ -35,7 +36,7 @@ RERANK_POOL = 30
 CONTEXT_TOKEN_CAP = 12_000
 
 
-class QueryRequest(BaseModel):
+class QueryRequest(Model):
     query: str = Field(min_length=1, max_length=2000)
     # strict: `top_k: true` or `"3"` is refused, as on every request model (floats still take integers)
     top_k: StrictInt | None = Field(default=None, ge=1, le=20)

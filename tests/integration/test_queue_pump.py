@@ -1,0 +1,34 @@
+"""The local SQS pump keeps read-ahead messages invisible, and a stale one never stalls it."""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+
+from raas.handlers import ingest
+from raas.local.events import VISIBILITY_TIMEOUT_SECONDS, QueuePump
+
+
+def test_a_read_ahead_message_deleted_meanwhile_is_dropped_and_the_others_kept(aws: object) -> None:
+    # Given two messages read ahead into the pump's backlog
+    queue_url = os.environ["RAAS_INGEST_QUEUE_URL"]
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=queue_url)  # S3's test event from setting up the notification
+    for name in ("first", "second"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=f'{{"Records": [], "name": "{name}"}}')
+    pump = QueuePump(queue_url, ingest.handler, wait_seconds=0)
+    for message in pump._receive(0):
+        pump._backlog.add(message, "t-any")
+    assert len(pump._backlog) == 2
+    # When one is deleted behind the pump's back (its handle goes stale) and both are due for extension
+    stale = pump._backlog.waiting_since(float("inf"))[0]
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=stale.message["ReceiptHandle"])
+    for waiting in pump._backlog.waiting_since(float("inf")):
+        waiting.received_at -= VISIBILITY_TIMEOUT_SECONDS
+    pump._keep_invisible()  # SQS refuses the stale handle (ReceiptHandleIsInvalid); it used to raise here, every loop
+    # Then the stale one is dropped and the other is still held, its visibility extended
+    assert len(pump._backlog) == 1
+    kept = pump._backlog.waiting_since(float("inf"))[0]
+    assert kept.message["MessageId"] != stale.message["MessageId"]
+    assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages") is None  # still invisible to others
