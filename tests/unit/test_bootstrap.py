@@ -106,6 +106,13 @@ def _in_fresh_process(code: str, env: dict[str, str]) -> subprocess.CompletedPro
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env}, check=False, timeout=60)
 
 
+def _printed_by_fresh_process(code: str) -> object:
+    """What `code`, run in a fresh interpreter with dummy credentials, printed as JSON."""
+    result = _in_fresh_process(code, {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def test_a_function_builds_only_what_it_uses() -> None:
     """The authorizer's services load no search, document, billing or LLM adapter."""
     code = (
@@ -115,9 +122,7 @@ def test_a_function_builds_only_what_it_uses() -> None:
         "services.authenticator\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('raas.adapters') or m in ('stripe', 'openai', 'opensearchpy'))))\n"
     )
-    result = _in_fresh_process(code, {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [
+    assert _printed_by_fresh_process(code) == [
         "raas.adapters",
         "raas.adapters.aws",
         "raas.adapters.dynamo",
@@ -155,6 +160,4 @@ def test_the_first_answer_loads_only_its_own_providers_sdk() -> None:
         "services.chat_model(models()['gpt-4o-mini'])\n"
         "print(json.dumps([built, heavy()]))\n"
     )
-    result = _in_fresh_process(code, {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [[], ["openai"]]
+    assert _printed_by_fresh_process(code) == [[], ["openai"]]
