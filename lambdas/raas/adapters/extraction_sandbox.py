@@ -67,10 +67,12 @@ class SandboxedExtractor:
         if child.returncode == 0:
             return child.stdout.decode("utf-8")
         reason = child.stderr.decode("utf-8", "replace").strip().splitlines()
+        # Out of memory shows in more than one way: our own exit code, a signal, or (when even the
+        # way out needed memory) an interpreter exit with MemoryError in its traceback.
+        if child.returncode == _OUT_OF_MEMORY or child.returncode < 0 or "MemoryError" in (reason[-1] if reason else ""):
+            raise ExtractionError(f"extracting the text needs more than {limit // (1024 * 1024)} MiB of memory")
         if child.returncode == _EXTRACTION_FAILED and reason:
             raise ExtractionError(reason[-1])
-        if child.returncode == _OUT_OF_MEMORY or child.returncode < 0:
-            raise ExtractionError(f"extracting the text needs more than {limit // (1024 * 1024)} MiB of memory")
         raise ExtractionError(f"the extractor failed (exit {child.returncode})")
 
 
@@ -88,11 +90,18 @@ def _child(limit: int) -> int:
     except MemoryError:
         return _OUT_OF_MEMORY
     except ExtractionError as exc:
-        sys.stderr.write(f"{exc.args[0] if exc.args else exc}\n")
+        reason = str(exc.args[0] if exc.args else exc)
+        exc.__cause__ = exc.__context__ = None  # let the parser's tree go before writing anything
+        del exc
+        sys.stderr.write(f"{reason}\n")
         return _EXTRACTION_FAILED
     sys.stdout.buffer.write(text.encode("utf-8"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_child(int(sys.argv[1])))
+    try:
+        code = _child(int(sys.argv[1]))
+    except MemoryError:
+        os._exit(_OUT_OF_MEMORY)  # no cleanup: it would need memory too
+    sys.exit(code)
