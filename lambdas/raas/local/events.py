@@ -296,8 +296,13 @@ class QueuePump:
                 if len(self._backlog) >= 10 * self.workers:
                     self._stop.wait(0.2)
                     continue
-                for message in self._receive(self.wait_seconds):
+                received = self._receive(self.wait_seconds)
+                for message in received:
                     self._backlog.add(message, tenant_of_message(message.get("Body", "")) or "-")
+                if not received and not self.wait_seconds:
+                    # Short polling found nothing: pause instead of spinning, which would take the
+                    # interpreter from the workers (long polling, wait_seconds >= 1, waits in SQS).
+                    self._stop.wait(0.05)
             except Exception:
                 logger.exception("ingest pump error")
                 self._stop.wait(1)
