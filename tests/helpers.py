@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 def rebuild_services(**overrides: Any) -> Services:
     """A new container from the environment as it is now, keeping the current one's overrides
     (the fake embedder, the local bus) plus `overrides`; installed for the handlers."""
-    from raas.bootstrap import bootstrap, install, services
+    from raas.bootstrap import install, services
     from raas.settings import Settings
 
-    return install(bootstrap(Settings.from_env(), **{**services().overrides, **overrides}))
+    return install(services().replaced(Settings.from_env(), **overrides))
 
 
 @contextlib.contextmanager

@@ -113,9 +113,10 @@ class Services:
         self._idempotency_stores: dict[str, DynamoDBPersistenceLayer] = {}
         self.__dict__.update(overrides)
 
-    def replaced(self, **overrides: Any) -> Services:
-        """A new container with these settings and overrides, plus `overrides` (tests, benchmarks)."""
-        return bootstrap(self.settings, **{**self.overrides, **overrides})
+    def replaced(self, settings: Settings | None = None, **overrides: Any) -> Services:
+        """A new container with this one's overrides plus `overrides`, and its settings unless
+        `settings` are given (tests and benchmarks that change the environment or a part)."""
+        return bootstrap(settings or self.settings, **{**self.overrides, **overrides})
 
     @classmethod
     def overridable(cls) -> frozenset[str]:
