@@ -44,6 +44,7 @@ SIZING: dict[str, tuple[int, int]] = {
     "lifecycle": (1024, 900),  # a deletion walks every object version and item of the tenant
     "metering": (1024, 900),
     "audit": (256, 30),
+    "webhook_delivery": (512, 120),  # a batch of events, each POSTed to a few endpoints (10 s timeout each)
 }
 DEFAULT_SIZING = (512, 29)
 
@@ -337,8 +338,10 @@ class ApiStack(Stack):
         self._allow("metering", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], [buffer_arn])
         # the platform bus: services announce lifecycle changes and quota thresholds
         bus_arn = f"arn:{Aws.PARTITION}:events:{self.region}:{Aws.ACCOUNT_ID}:event-bus/{self.settings.bus_name}"
-        for group in ("tenants", "query", "lifecycle", "metering", "billing"):
+        # (and, for tenants' webhooks, keys, config versions, indexed documents and exports: services/notify.py)
+        for group in ("tenants", "query", "lifecycle", "metering", "billing", "keys", "config", "ingest", "account", "documents"):
             self._allow(group, ["events:PutEvents"], [bus_arn])
+        self._webhooks()
         # export bundles (tenant-initiated, and retained ones before a deletion) and the deletion itself
         self._allow("account", ["s3:GetObject", "s3:PutObject"], [f"{self._bucket_arn}/tenants/*"])
         self._allow(
@@ -365,6 +368,26 @@ class ApiStack(Stack):
         self._allow("authorizer", ["apigateway:GET"], [f"{apigateway}/apikeys/*"])
         if self.settings.reranker == "bedrock" and self.settings.bedrock_rerank_model_arn:
             self._allow("query", ["bedrock:Rerank", "bedrock:InvokeModel"], [self.settings.bedrock_rerank_model_arn])
+
+    def _webhooks(self) -> None:
+        """Tenant webhooks (issue 15): endpoints in the tenants table, delivery logs in the queries table (the
+        retry schedule reads the sparse `webhook_due` index across tenants), audit entries, and the signing
+        secrets sealed with the tenant's key. KMS Encrypt/Decrypt are allowed on tenant keys only with the
+        webhook purpose in the encryption context, which KMS binds to the ciphertext
+        (https://docs.aws.amazon.com/kms/latest/developerguide/encrypt_context.html)."""
+        keys = f"arn:{Aws.PARTITION}:kms:{self.region}:{Aws.ACCOUNT_ID}:key/*"
+        for group in ("webhooks", "webhook_delivery"):
+            self._tables(group, "tenants", TABLE_WRITE)
+            self._tables(group, "queries", TABLE_WRITE, ("webhook_due",) if group == "webhook_delivery" else ())
+            self._tables(group, "audit", ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"])
+            self._platform_key(self.roles[group])
+            self._allow(group, ["kms:DescribeKey"], [keys])
+            self._allow(
+                group,
+                ["kms:Encrypt", "kms:Decrypt"],
+                [keys],
+                {"StringEquals": {"kms:EncryptionContext:raas:purpose": "webhook-signing-secret"}},
+            )
 
     # --- REST API ---------------------------------------------------------------------------------
     def _rest_api(self) -> apigw.RestApi:

@@ -17,6 +17,8 @@ from raas.local.aws import isolate_from_real_aws
 isolate_from_real_aws()
 moto_patches.install()  # transactions that cost what they touch, and writes atomic across threads as DynamoDB's
 os.environ.update({"POWERTOOLS_METRICS_NAMESPACE": "raas-test", "POWERTOOLS_LOG_LEVEL": "WARNING"})
+# No test delivers a webhook beyond this machine, whatever URL a test (or the fuzzer) registers.
+os.environ["RAAS_WEBHOOK_LOOPBACK_ONLY"] = "true"
 
 from tests.helpers import ApiClient, FakeProviderServer, GatewayClient, HashingEmbedder, RecordingChat, expect, rebuild_services  # noqa: E402
 
@@ -43,7 +45,8 @@ def chat(aws: Services) -> RecordingChat:
 @pytest.fixture
 def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: HashingEmbedder) -> Iterator[Services]:
     """moto in-process with the platform's tables, bucket and ingest queue, and a container of
-    services installed for the handlers (the local event bus and the fake embedder passed in)."""
+    services installed for the handlers (the local event bus and the fake embedder passed in).
+    The bus delivers every target at once, queued ones too, so a test sees a webhook when the call returns."""
     from moto import mock_aws
 
     from raas.bootstrap import bootstrap, install, uninstall
@@ -55,7 +58,7 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: HashingEmbedd
     monkeypatch.setenv("RAAS_RESPONSE_CACHE_TTL_SECONDS", "600")
     with mock_aws():
         monkeypatch.setenv("RAAS_INGEST_QUEUE_URL", ensure_resources())
-        yield install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus(), embedder=embedder))
+        yield install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus(queued_targets=frozenset()), embedder=embedder))
         uninstall()
 
 

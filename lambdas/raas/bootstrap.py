@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
     from raas.adapters.audit import DynamoAuditLog
     from raas.adapters.billing_store import DynamoInvoiceStore
+    from raas.adapters.conversations import DynamoConversationStore
     from raas.adapters.documents import DynamoDocumentStore
+    from raas.adapters.feedback import DynamoFeedbackStore
     from raas.adapters.objects import KmsKeyring, S3ObjectStore
     from raas.adapters.purge import AwsTenantPurger
     from raas.adapters.queries import DynamoQueryLog, DynamoResponseCache
@@ -51,14 +53,17 @@ if TYPE_CHECKING:
     from raas.services.auth import Authenticator
     from raas.services.billing import BillingService
     from raas.services.config import ConfigService
+    from raas.services.conversations import ConversationArchive, ConversationService
     from raas.services.documents import DocumentService
     from raas.services.export import ExportService
+    from raas.services.feedback import FeedbackService
     from raas.services.ingest import IngestService
     from raas.services.lifecycle import LifecycleService
     from raas.services.metering import MeteringService
     from raas.services.query import QueryService
     from raas.services.quota import QuotaGuard
     from raas.services.tenants import KeyService, TenantService
+    from raas.services.webhooks import WebhookDispatcher, WebhookService
 
 T = TypeVar("T")
 
@@ -190,7 +195,7 @@ class Services:
         from raas.services.config import ConfigCache, ConfigService
 
         store = DynamoConfigStore(self.tenant_scoped_client("dynamodb"), self.settings.tenants_table)
-        return ConfigService(store, ConfigCache(self.settings.config_cache_ttl_seconds), audit=self.audit_log)
+        return ConfigService(store, ConfigCache(self.settings.config_cache_ttl_seconds), audit=self.audit_log, events=self.announcer)
 
     @provided
     def usage_plan_keys(self) -> UsagePlanKeys | None:
@@ -221,7 +226,7 @@ class Services:
     def key_service(self) -> KeyService:
         from raas.services.tenants import KeyService
 
-        return KeyService(self.key_store, self.audit_log)
+        return KeyService(self.key_store, self.audit_log, events=self.announcer)
 
     @provided
     def jwt_verifier(self) -> TokenVerifier | None:
@@ -248,6 +253,13 @@ class Services:
         from raas.adapters.events import EventBridgePublisher
 
         return EventBridgePublisher(self.platform_client("events"), self.settings.event_bus_name)
+
+    @provided
+    def announcer(self) -> EventPublisher:
+        """The platform bus for best-effort announcements (webhook events), built on first publish."""
+        from raas.services.notify import Deferred
+
+        return Deferred(lambda: self.event_publisher)
 
     @provided
     def audit_log(self) -> DynamoAuditLog:
@@ -298,6 +310,37 @@ class Services:
             tenants_table=self.settings.tenants_table,
         )
 
+    # --- tenant webhooks ---------------------------------------------------------------------
+
+    @provided
+    def webhook_dispatcher(self) -> WebhookDispatcher:
+        """Delivery: endpoints and logs in DynamoDB, secrets sealed with the tenant's key, SSRF-checked sends."""
+        from raas.adapters.objects import KmsKeyring
+        from raas.adapters.webhook_http import WebhookSender
+        from raas.adapters.webhooks import DynamoWebhookStore, KmsSecretBox
+        from raas.services.webhooks import WebhookDispatcher
+
+        settings = self.settings
+        store = DynamoWebhookStore(self.tenant_scoped_client("dynamodb"), settings.tenants_table, settings.queries_table)
+        secrets = KmsSecretBox(self.platform_client("kms"), KmsKeyring(self.platform_client("kms"), gate=self.tenant_data_gate))
+        tenants = self.tenant_store
+
+        def tier_of(tenant_id: str) -> Any:
+            tenant = tenants.get_tenant(tenant_id)
+            return None if tenant is None or tenant.status.gone else tenant.tier
+
+        sender = WebhookSender(allow_loopback=settings.webhook_allow_loopback, loopback_only=settings.webhook_loopback_only)
+        return WebhookDispatcher(store, secrets, sender, self.audit_log, tier_of)
+
+    @provided
+    def webhook_service(self) -> WebhookService:
+        from raas.services.webhooks import WebhookService
+
+        dispatcher = self.webhook_dispatcher
+        return WebhookService(
+            dispatcher.store, dispatcher.secrets, dispatcher, self.audit_log, allow_loopback=self.settings.webhook_allow_loopback
+        )
+
     @provided
     def quota_ledger(self) -> QuotaLedger:
         from raas.adapters.usage import QuotaLedger
@@ -327,7 +370,12 @@ class Services:
             return exports.release_expired(tenant_id, now, remove_objects=False)
 
         return MeteringService(
-            self.tenant_store, self.usage_recorder, self.document_store, self.invoice_store, release_expired_exports=release_expired_exports
+            self.tenant_store,
+            self.usage_recorder,
+            self.document_store,
+            self.invoice_store,
+            release_expired_exports=release_expired_exports,
+            events=self.announcer,
         )
 
     @provided
@@ -340,14 +388,28 @@ class Services:
 
         outbox = DynamoOutbox(self.platform_client("dynamodb"), self.settings.outbox_table)
         return BillingService(
-            self.tenant_store, self.tenant_service, outbox, provider, self.invoice_store, self.settings.payment_grace_days
+            self.tenant_store,
+            self.tenant_service,
+            outbox,
+            provider,
+            self.invoice_store,
+            self.settings.payment_grace_days,
+            events=self.announcer,
         )
 
     @provided
     def export_service(self) -> ExportService:
         from raas.services.export import ExportService
 
-        return ExportService(self.document_store, self.object_store, self.config_service, self.usage_recorder, self.audit_log)
+        return ExportService(
+            self.document_store,
+            self.object_store,
+            self.config_service,
+            self.usage_recorder,
+            self.audit_log,
+            events=self.announcer,
+            conversations=self.conversation_archive,
+        )
 
     def idempotency_store(self, function: str) -> DynamoDBPersistenceLayer:
         """One per function: a persistence layer remembers the function it serves (locally, several share a process)."""
@@ -491,6 +553,7 @@ class Services:
             self.tenant_store,
             self.usage_recorder,
             extract=SandboxedExtractor(),
+            events=self.announcer,
         )
 
     @provided
@@ -521,7 +584,41 @@ class Services:
             self.query_log,
             self.usage_recorder,
             self.quota_guard,
+            answers=self.feedback_store,
         )
+
+    # --- feedback and conversations (in the queries table, retention by the tier's TTL) -------
+
+    @provided
+    def feedback_store(self) -> DynamoFeedbackStore:
+        from raas.adapters.feedback import DynamoFeedbackStore
+
+        return DynamoFeedbackStore(self.tenant_scoped_client("dynamodb"), self.settings.queries_table)
+
+    @provided
+    def feedback_service(self) -> FeedbackService:
+        from raas.services.feedback import FeedbackService
+
+        return FeedbackService(self.feedback_store, self.audit_log)
+
+    @provided
+    def conversation_store(self) -> DynamoConversationStore:
+        from raas.adapters.conversations import DynamoConversationStore
+
+        return DynamoConversationStore(self.tenant_scoped_client("dynamodb"), self.settings.queries_table)
+
+    @provided
+    def conversation_service(self) -> ConversationService:
+        from raas.services.conversations import ConversationService
+
+        return ConversationService(self.conversation_store, self.query_service, self.audit_log)
+
+    @provided
+    def conversation_archive(self) -> ConversationArchive:
+        """The conversations a tenant export holds (the store only: no query service is built)."""
+        from raas.services.conversations import ConversationArchive
+
+        return ConversationArchive(self.conversation_store)
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Services:

@@ -39,7 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     revoke = operator_commands.add_parser("revoke", parents=[deployment], help="revoke an operator key at once")
     revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `list` shows it (k...)")
 
+    verify = commands.add_parser("webhook-verify", help="check a webhook's Raas-Signature against its raw body (read from stdin)")
+    verify.add_argument("--secret", required=True, help="the endpoint's signing secret (whsec_...)")
+    verify.add_argument("--signature", required=True, help="the Raas-Signature header value")
+    verify.add_argument("--tolerance", type=int, default=300, help="seconds a timestamp may be off (default 300)")
+
     args = parser.parse_args(argv)
+    if args.command == "webhook-verify":
+        from raas.domain.webhooks import SignatureError, verify_signature
+
+        try:
+            stamp = verify_signature(sys.stdin.buffer.read(), args.signature, args.secret, tolerance_seconds=args.tolerance)
+        except SignatureError as exc:
+            raise SystemExit(f"raas webhook-verify: {exc}") from None
+        print(f"valid (signed at {stamp})")
+        return 0
     if args.command == "local":
         from raas.local.server import run
 

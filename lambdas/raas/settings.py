@@ -77,6 +77,12 @@ class Settings(BaseModel):
     stripe_webhook_secret: str | None = None
     payment_grace_days: int = Field(default=7, ge=0, description="days after a failed payment before the tenant is suspended")
     local_rate_limits: bool = Field(default=True, description="the local gateway enforces the tier's rate limit per tenant")
+    webhook_loopback_only: bool = Field(
+        default=False, description="webhooks go to loopback receivers only (the test suite: nothing leaves the machine)"
+    )
+    webhook_allow_loopback: bool = Field(
+        default=False, description="webhooks may go to http://127.0.0.1 (local development and tests only; never link-local/metadata)"
+    )
 
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -103,6 +109,8 @@ class Settings(BaseModel):
         ]
         if missing:
             raise ValueError(f"stage {self.stage!r} needs {', '.join(missing)}")
+        if self.webhook_allow_loopback:
+            raise ValueError(f"stage {self.stage!r} cannot set RAAS_WEBHOOK_ALLOW_LOOPBACK (local development only)")
         if self.search_engine != "opensearch":
             raise ValueError(f"stage {self.stage!r} needs RAAS_SEARCH_ENGINE=opensearch (the embedded engine is local only)")
         return self

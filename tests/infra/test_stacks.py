@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from stacks.api import api_routes
+from stacks.lifecycle import QUEUED_FUNCTIONS
 
 from raas.adapters.dynamo_schema import ALL_TABLES
 from raas.domain import catalog
@@ -135,7 +136,9 @@ def test_every_async_target_has_a_dead_letter_queue(templates: dict[str, dict[st
     assert config["Events"] == ["s3:ObjectCreated:*"]
     # the key filter: test_cloud_conformance.test_only_document_sources_notify_the_ingest_queue
     mappings = resources(templates["api"], "AWS::Lambda::EventSourceMapping")
-    assert [m["Properties"]["FunctionResponseTypes"] for m in mappings.values()] == [["ReportBatchItemFailures"]]
+    # the ingest queue, and one queue per QUEUED_FUNCTIONS function (webhook delivery: stacks/lifecycle.py)
+    response_types = [m["Properties"]["FunctionResponseTypes"] for m in mappings.values()]
+    assert response_types == [["ReportBatchItemFailures"]] * (1 + len(QUEUED_FUNCTIONS))
     rules = resources(templates["api"], "AWS::Events::Rule")
     assert rules
     for rule in rules.values():

@@ -42,6 +42,10 @@ DOCUMENT_WITH = b'{"title": "t", "text": "x", '  # the start of a valid inline d
 OVERSIZE_METADATA = {f"k{i}": ["x" * 1000] * 100 for i in range(50)}
 
 
+NO_ANSWER = "00000000-0000-4000-8000-000000000000"  # a well-formed query_id no answer has
+NO_CONVERSATION = "c000000000000000"  # a well-formed conversation id nobody has
+
+
 @dataclass(frozen=True)
 class BadInput:
     name: str
@@ -167,6 +171,50 @@ CATALOGUE = [
     BadInput("wrong scheme", "GET", "/v1/config", None, 401, "unauthorized", key="raw:Basic dXNlcjpwYXNz"),
     BadInput("revoked key", "GET", "/v1/config", None, 401, "unauthorized", key="revoked"),
     BadInput("operator key on a tenant route", "GET", "/v1/config", None, 403, "tenant_key_required", key=f"raw:Bearer {OPERATOR_KEY}"),
+    BadInput("feedback with an unknown rating", "POST", f"/v1/queries/{NO_ANSWER}/feedback", {"rating": "meh"}),
+    BadInput("feedback comment over 2000", "POST", f"/v1/queries/{NO_ANSWER}/feedback", {"rating": "up", "comment": "x" * 2001}),
+    BadInput("feedback on no answer", "POST", f"/v1/queries/{NO_ANSWER}/feedback", {"rating": "up"}, 404, "query_not_found"),
+    BadInput("feedback on a malformed id", "POST", "/v1/queries/..%2Fx/feedback", {"rating": "up"}, 404, "query_not_found"),
+    BadInput("conversation title too long", "POST", "/v1/conversations", {"title": "x" * 201}),
+    BadInput("conversation unknown field", "POST", "/v1/conversations", {"owner": "t000000000000001"}),
+    BadInput(
+        "message to no conversation", "POST", f"/v1/conversations/{NO_CONVERSATION}/messages", {"query": "x"}, 404, "conversation_not_found"
+    ),
+    BadInput("empty message", "POST", f"/v1/conversations/{NO_CONVERSATION}/messages", {"query": ""}),
+    BadInput("reading no conversation", "GET", f"/v1/conversations/{NO_CONVERSATION}", None, 404, "conversation_not_found"),
+    BadInput("deleting no conversation", "DELETE", f"/v1/conversations/{NO_CONVERSATION}", None, 404, "conversation_not_found"),
+    BadInput(
+        "webhook URL not https",
+        "POST",
+        "/v1/webhooks",
+        {"url": "http://h.example.com/", "events": ["key.created"]},
+        422,
+        "invalid_webhook_url",
+    ),
+    BadInput(
+        "webhook URL to metadata",
+        "POST",
+        "/v1/webhooks",
+        {"url": "https://169.254.169.254/", "events": ["key.created"]},
+        422,
+        "invalid_webhook_url",
+    ),
+    BadInput(
+        "webhook unknown event type",
+        "POST",
+        "/v1/webhooks",
+        {"url": "https://h.example.com/", "events": ["doc.boom"]},
+        422,
+        "unknown_event_type",
+    ),
+    BadInput(
+        "webhook description over 500",
+        "POST",
+        "/v1/webhooks",
+        {"url": "https://h.example.com/", "events": ["key.created"], "description": "x" * 501},
+    ),
+    BadInput("webhook no events", "POST", "/v1/webhooks", {"url": "https://h.example.com/x", "events": []}),
+    BadInput("webhook unknown endpoint", "GET", "/v1/webhooks/we0000000000000000", None, 404, "webhook_not_found"),
 ]
 
 
@@ -226,6 +274,10 @@ HOSTILE_JSON = [
     BadInput("string as an integer", "PATCH", "/v1/config", {"top_k": "3"}),
     BadInput("float as an integer", "PATCH", "/v1/config", {"max_tokens": 300.0}),
     BadInput("integer as a boolean", "PATCH", "/v1/config", {"enable_reranking": 1}),
+    BadInput("boolean as a message's top_k", "POST", f"/v1/conversations/{NO_CONVERSATION}/messages", {"query": "x", "top_k": True}),
+    BadInput(
+        "lone surrogate in a feedback comment", "POST", f"/v1/queries/{NO_ANSWER}/feedback", b'{"rating": "up", "comment": "\\ud800"}'
+    ),
 ]
 
 

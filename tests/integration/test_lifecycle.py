@@ -252,6 +252,32 @@ def test_a_failing_target_is_dead_lettered_after_its_retries(monkeypatch: pytest
     assert "lifecycle is broken" in bus.dead_letters[0].error
 
 
+def test_queued_targets_never_hold_up_the_publisher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In AWS webhook delivery is fed through SQS: whoever published does not wait for a slow receiver."""
+    import threading
+    import time
+
+    from raas.domain.events import ConfigChanged
+    from raas.local.bus import LocalEventBus
+
+    released, seen = threading.Event(), []
+
+    def slow_delivery(envelope: dict[str, Any], _context: Any) -> None:
+        released.wait(10)
+        seen.append(envelope["detail"]["tenant_id"])
+
+    monkeypatch.setattr("raas.local.bus.load_event_handler", lambda function: slow_delivery)
+    bus = LocalEventBus()  # as `raas local` makes it: webhook delivery queued
+    started = time.monotonic()
+    bus.publish(ConfigChanged(tenant_id="t000000000000001", config_version=2, mode="merge", changed_fields=["top_k"]))
+    assert time.monotonic() - started < 1.0, "publish returned before the slow target finished"
+    assert (seen, bus.wait_idle(timeout=0.2)) == ([], False)
+    released.set()
+    assert bus.wait_idle(timeout=10)
+    assert seen == ["t000000000000001"]
+    assert bus.delivered == [("webhook_delivery", "ConfigChanged")]
+
+
 def test_the_audit_log_records_config_key_and_document_actions(api: ApiClient, tenant_a: TenantHandle, ingest_queue: Any) -> None:
     document_id = _give_data_without_query(api, tenant_a, ingest_queue)
     expect(api.request("PATCH", "/v1/config", key=tenant_a.admin_key, json_body={"top_k": 4}), 200)

@@ -68,7 +68,11 @@ DOCUMENTS = TableSpec(logical_name="documents")
 USAGE = TableSpec(logical_name="usage", ttl_attribute="expires_at")
 
 # Query history (Q#...) with retention by tier, and the response cache (CACHE#...), both by TTL.
-QUERIES = TableSpec(logical_name="queries", ttl_attribute="expires_at")
+# Webhook delivery logs (WHDLV#<endpoint>#<delivery>, kept by the tier's webhook_log_days) live here too;
+# the sparse `webhook_due` index lists the deliveries waiting for a retry, across tenants, by time
+# (the delivery function's platform role only; adapters/webhooks.py).
+WEBHOOK_DUE_INDEX = "webhook_due"
+QUERIES = TableSpec(logical_name="queries", ttl_attribute="expires_at", indexes=(IndexSpec(WEBHOOK_DUE_INDEX, "due_shard", "due_at"),))
 
 # Audit log (AUDIT#<time>#<id>), append-only: the tenant role may put and read, never change.
 AUDIT = TableSpec(logical_name="audit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 from typing import Any
 
 from raas.domain.errors import GatewayTimeout, ServiceUnavailable
@@ -41,6 +42,45 @@ class OpenAIChat:
             model=request.model_name,
         )
 
+    def stream(self, request: GenerationRequest) -> Generator[str | Generation, None, None]:
+        """Text deltas through the SDK's own streaming, then the Generation with the provider's usage
+        (`stream_options.include_usage`: the last chunk carries it). Closing the iterator closes the
+        response, so the provider stops generating."""
+        import httpx
+        import openai
+
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        try:
+            stream = self.client.chat.completions.create(
+                model=request.model.provider_model_id,
+                messages=[{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except openai.APITimeoutError as exc:
+            raise GatewayTimeout("the language model timed out; try again", code="llm_timeout") from exc
+        except openai.APIError as exc:
+            raise ServiceUnavailable(
+                f"the language model is unavailable ({type(exc).__name__}); try again", code="llm_unavailable"
+            ) from exc
+        try:
+            for chunk in stream:
+                if chunk.usage:
+                    prompt_tokens, completion_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        parts.append(text)
+                        yield text
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise ServiceUnavailable(f"the language model stream broke ({type(exc).__name__}); try again", code="llm_unavailable") from exc
+        finally:
+            stream.close()
+        yield Generation(text="".join(parts), prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, model=request.model_name)
+
 
 class AnthropicChat:
     def __init__(self, api_key: str, *, timeout: float, max_retries: int, base_url: str | None = None):
@@ -74,6 +114,38 @@ class AnthropicChat:
             model=request.model_name,
         )
 
+    def stream(self, request: GenerationRequest) -> Generator[str | Generation, None, None]:
+        """Text deltas through the SDK's message stream, then the Generation with the final message's usage.
+        Closing the iterator leaves the stream's context, which closes the response."""
+        import anthropic
+        import httpx
+
+        parts: list[str] = []
+        try:
+            with self.client.messages.stream(
+                model=request.model.provider_model_id,
+                system=request.system,
+                messages=[{"role": "user", "content": request.prompt}],
+                max_tokens=request.max_tokens,
+                extra_body={"temperature": min(request.temperature, 1.0)},
+            ) as stream:
+                for text in stream.text_stream:
+                    parts.append(text)
+                    yield text
+                final = stream.get_final_message()
+        except anthropic.APITimeoutError as exc:
+            raise GatewayTimeout("the language model timed out; try again", code="llm_timeout") from exc
+        except (anthropic.APIError, httpx.HTTPError) as exc:
+            raise ServiceUnavailable(
+                f"the language model is unavailable ({type(exc).__name__}); try again", code="llm_unavailable"
+            ) from exc
+        yield Generation(
+            text="".join(parts),
+            prompt_tokens=final.usage.input_tokens,
+            completion_tokens=final.usage.output_tokens,
+            model=request.model_name,
+        )
+
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*\n")
 _WORD = re.compile(r"\w+")
@@ -94,6 +166,8 @@ def _terms(text: str) -> set[str]:
 class OfflineExtractive:
     """Answers without a language model: the passages' sentences that share the most terms with
     the question, each cited as [n]. Used locally when no provider key is configured, and says so."""
+
+    offline = True  # no language model behind it: a conversation's follow-up is rewritten offline instead
 
     def __init__(self, max_sentences: int = 3):
         self.max_sentences = max_sentences
@@ -120,6 +194,15 @@ class OfflineExtractive:
             model=OFFLINE_MODEL,
             offline=True,
         )
+
+    def stream(self, request: GenerationRequest) -> Generator[str | Generation, None, None]:
+        """The same answer word by word, then the finished Generation (`raas local` streams it like a model)."""
+        generation = self.generate(request)
+        yield from _PIECE.findall(generation.text)
+        yield generation
+
+
+_PIECE = re.compile(r"\s*\S+")
 
 
 def provider_client(provider: str, api_key: str, *, timeout: float, max_retries: int, base_url: str | None = None) -> Any:

@@ -51,6 +51,8 @@ class TierLimits(Model):
     burst: int
     query_history_days: int
     monthly_llm_budget_usd: float
+    max_webhook_endpoints: int
+    webhook_log_days: int  # how long the delivery log of a webhook endpoint is kept
 
 
 def _load(name: str) -> dict:

@@ -70,6 +70,58 @@ class QuotaThresholdReached(PlatformEvent):
     limit: int
 
 
+class DocumentIndexed(PlatformEvent):
+    document_id: str
+    title: str
+    chunk_count: int
+
+
+class DocumentFailed(PlatformEvent):
+    document_id: str
+    title: str
+    reason: str
+
+
+class ConfigChanged(PlatformEvent):
+    config_version: int  # `version` is the event schema's
+    mode: str
+    changed_fields: list[str]
+
+
+class KeyCreated(PlatformEvent):
+    key_id: str
+    name: str
+    role: str
+
+
+class KeyRevoked(PlatformEvent):
+    key_id: str
+    name: str
+    role: str
+
+
+class InvoiceIssued(PlatformEvent):
+    period: str
+    total_cents: int
+    currency: str
+
+
+class InvoicePaid(PlatformEvent):
+    period: str | None
+    reference: str
+
+
+class InvoicePaymentFailed(PlatformEvent):
+    period: str | None = None
+
+
+class ExportReady(PlatformEvent):
+    key: str
+    url: str
+    expires_in: int
+    documents: int
+
+
 EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     cls.detail_type(): cls
     for cls in (
@@ -81,6 +133,15 @@ EVENT_TYPES: dict[str, type[PlatformEvent]] = {
         TenantDeletionRequested,
         TenantDeleted,
         QuotaThresholdReached,
+        DocumentIndexed,
+        DocumentFailed,
+        ConfigChanged,
+        KeyCreated,
+        KeyRevoked,
+        InvoiceIssued,
+        InvoicePaid,
+        InvoicePaymentFailed,
+        ExportReady,
     )
 }
 

@@ -50,6 +50,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from raas.bootstrap import services
 from raas.domain.errors import BadRequest, Conflict, ServiceUnavailable, ValidationFailed
 from raas.handlers.api import principal
+from raas.handlers.streaming import streaming_now
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -174,7 +175,7 @@ def idempotency_config(lambda_context: Any = None) -> IdempotencyConfig:
 def idempotent_post(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """Route middleware: runs the route once per (scope, Idempotency-Key) and replays its 2xx response."""
     key = idempotency_key(app)
-    if key is None:
+    if key is None or streaming_now(app):  # a streamed answer is written as it is produced: nothing to replay
         return next_middleware(app)
     event = app.current_event
     request = idempotency_request(_scope(app), key, event.http_method, event.path, event.json_body if event.body else None)

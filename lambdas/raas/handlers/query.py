@@ -13,6 +13,7 @@ from raas.domain.tenants import Role
 from raas.handlers.api import lambda_handler, make_app, metrics, require_tenant, responses
 from raas.handlers.idempotency import idempotent_post
 from raas.handlers.schemas import QueryHistoryPage
+from raas.handlers.streaming import answer_as_events, sse_route, wants_stream
 from raas.services.query import QueryRequest
 
 router = Router()
@@ -23,11 +24,14 @@ TAGS = ["query"]
     "/v1/query",
     summary="Answer a question from the tenant's documents",
     tags=TAGS,
-    responses=responses(200, QueryResponse, "Answer", 504),
-    middlewares=[idempotent_post],
+    responses=responses(200, QueryResponse, "Answer (with `Accept: text/event-stream`, Server-Sent Events)", 504),
+    middlewares=[idempotent_post, sse_route],
 )
 def query(body: QueryRequest) -> QueryResponse:
     caller = require_tenant(app, Role.READER)
+    if wants_stream(app):  # Server-Sent Events: retrieval, delta..., done | error (raas.handlers.streaming)
+        metrics.add_metric(name="Queries", unit="Count", value=1)
+        answer_as_events(services().query_service.stream(caller.tenant_id, caller.tier, body))
     result = services().query_service.answer(caller.tenant_id, caller.tier, body)
     metrics.add_metric(name="Queries", unit="Count", value=1)
     metrics.add_metric(name="LLMTokens", unit="Count", value=result.usage.prompt_tokens + result.usage.completion_tokens)

@@ -18,6 +18,9 @@ API_HANDLERS: dict[str, str] = {
     "query": "raas.handlers.query",
     "account": "raas.handlers.account",
     "billing": "raas.handlers.billing",
+    "feedback": "raas.handlers.feedback",
+    "conversations": "raas.handlers.conversations",
+    "webhooks": "raas.handlers.webhooks",
 }
 
 # Functions driven by events rather than HTTP: name -> module exposing `handler`.
@@ -26,6 +29,7 @@ EVENT_HANDLERS: dict[str, str] = {
     "lifecycle": "raas.handlers.lifecycle",  # platform bus
     "audit": "raas.handlers.audit_events",  # platform bus
     "metering": "raas.handlers.metering",  # schedules
+    "webhook_delivery": "raas.handlers.webhook_delivery",  # platform bus (through SQS in AWS) + retry schedule
 }
 
 # The one routing table of the platform bus: event type -> the functions that take it.
@@ -35,12 +39,22 @@ EVENT_HANDLERS: dict[str, str] = {
 EVENT_ROUTES: dict[str, tuple[str, ...]] = {
     "TenantCreated": ("lifecycle", "audit"),
     "TenantProvisioned": ("audit",),
-    "TenantSuspended": ("lifecycle", "audit"),
-    "TenantResumed": ("lifecycle", "audit"),
-    "TenantTierChanged": ("lifecycle", "audit"),
+    "TenantSuspended": ("lifecycle", "audit", "webhook_delivery"),
+    "TenantResumed": ("lifecycle", "audit", "webhook_delivery"),
+    "TenantTierChanged": ("lifecycle", "audit", "webhook_delivery"),
     "TenantDeletionRequested": ("lifecycle",),
     "TenantDeleted": (),
-    "QuotaThresholdReached": ("audit",),
+    "QuotaThresholdReached": ("audit", "webhook_delivery"),
+    # Tenant webhooks (domain/webhooks.py): the services already audit these, so only delivery takes them.
+    "DocumentIndexed": ("webhook_delivery",),
+    "DocumentFailed": ("webhook_delivery",),
+    "ConfigChanged": ("webhook_delivery",),
+    "KeyCreated": ("webhook_delivery",),
+    "KeyRevoked": ("webhook_delivery",),
+    "InvoiceIssued": ("webhook_delivery",),
+    "InvoicePaid": ("webhook_delivery",),
+    "InvoicePaymentFailed": ("webhook_delivery",),
+    "ExportReady": ("webhook_delivery",),
 }
 
 # Scheduled invocations: name -> (function, schedule expression, input). UTC.
@@ -49,6 +63,7 @@ SCHEDULES: dict[str, tuple[str, str, dict[str, str]]] = {
     "monthly-invoicing": ("metering", "cron(30 0 1 * ? *)", {"action": "invoice"}),
     "drain-billing-outbox": ("metering", "rate(15 minutes)", {"action": "drain_outbox"}),
     "replay-buffered-usage": ("metering", "rate(5 minutes)", {"action": "replay_usage"}),
+    "webhook-retries": ("webhook_delivery", "rate(1 minute)", {"action": "retry_due"}),
 }
 
 AUTHORIZER = "raas.handlers.authorizer"

@@ -4,11 +4,18 @@ Each published event goes to every function the routing table names for its type
 deployed rules send it, in the envelope EventBridge uses. A target that fails is retried (as
 EventBridge's retry policy does) and, after the last attempt, the event goes to a dead-letter
 list an operator can inspect, as the deployed targets' DLQs keep it.
+
+Targets that the deployed rules reach through an SQS queue (`QUEUED_TARGETS`: webhook delivery)
+are asynchronous to whoever published, as in AWS: a background thread delivers them, so a slow
+receiver (10 s timeout per endpoint) never holds up the API request or the ingest that published
+the event. Tests that want to see deliveries at once pass `queued_targets=frozenset()`.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +28,8 @@ from raas.local.invocation import lambda_context
 logger = Logger(service="raas")
 
 BUS_NAME = "raas-local"
+# In AWS: rule -> SQS -> function (stacks/lifecycle.py); the publisher never waits for these.
+QUEUED_TARGETS = frozenset({"webhook_delivery"})
 
 
 @dataclass
@@ -35,13 +44,45 @@ class LocalEventBus:
     attempts: int = 3
     dead_letters: list[DeadLetter] = field(default_factory=list)
     delivered: list[tuple[str, str]] = field(default_factory=list)  # (function, detail-type), for tests and logs
+    queued_targets: frozenset[str] = QUEUED_TARGETS
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _queue: queue.Queue[tuple[str, dict[str, Any]]] = field(default_factory=queue.Queue)
+    _worker: threading.Thread | None = None
 
     def publish(self, event: PlatformEvent) -> None:
         envelope = eventbridge_envelope(event, BUS_NAME)
+        functions = EVENT_ROUTES.get(event.detail_type(), ())
+        for function in functions:
+            if function in self.queued_targets:
+                self._enqueue(function, envelope)
         with self._lock:  # one event at a time, like one rule target's ordered retries
-            for function in EVENT_ROUTES.get(event.detail_type(), ()):
+            for function in functions:
+                if function not in self.queued_targets:
+                    self.deliver(function, envelope)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Whether every queued delivery was made within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._queue.unfinished_tasks
+
+    def _enqueue(self, function: str, envelope: dict[str, Any]) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._drain_queue, name="raas-bus-queued", daemon=True)
+                self._worker.start()
+        self._queue.put((function, envelope))
+
+    def _drain_queue(self) -> None:
+        while True:
+            function, envelope = self._queue.get()
+            try:
                 self.deliver(function, envelope)
+            except Exception:  # deliver() already retries and dead-letters; the worker must live on
+                logger.exception("queued event delivery failed", extra={"function": function})
+            finally:
+                self._queue.task_done()
 
     def deliver(self, function: str, envelope: dict[str, Any]) -> bool:
         handler = load_event_handler(function)

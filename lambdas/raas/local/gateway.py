@@ -20,6 +20,7 @@ from raas.domain import catalog
 from raas.domain.errors import RaasError, error_body
 from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
+from raas.handlers.streaming import ResponseStream, response_stream
 from raas.local.containers import FunctionPool, Throttled
 from raas.local.invocation import lambda_context
 from raas.local.ratelimit import TokenBuckets, retry_after_header, tenant_rate
@@ -36,6 +37,7 @@ class GatewayResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    streamed: bool = False  # status, headers and body were written to the client's stream already
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -46,6 +48,22 @@ class _Route:
     group: str
     module: ModuleType
     info: RouteInfo
+
+
+class _TrackedStream:
+    """The client's stream as the handler sees it: remembers whether the response began, adds the request id."""
+
+    def __init__(self, inner: ResponseStream, request_id: str):
+        self.inner = inner
+        self.request_id = request_id
+        self.started = False
+
+    def start(self, status: int, headers: dict[str, str]) -> None:
+        self.started = True
+        self.inner.start(status, {**headers, "X-Request-Id": self.request_id})
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
 
 
 def gateway_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
@@ -92,15 +110,35 @@ class LocalGateway:
             self.routes.extend(_Route(group, module, info) for info in route_table(module.app))
 
     def handle(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str = "127.0.0.1",
+        stream: ResponseStream | None = None,
     ) -> GatewayResponse:
+        """`stream`, when given, lets a handler write its response as it is produced (Server-Sent
+        Events; raas.handlers.streaming); the answer then says `streamed` and holds no body."""
         request_id = str(uuid.uuid4())
-        response = self._handle(method.upper(), path, query, headers, body, source_ip, request_id)
+        tracked = _TrackedStream(stream, request_id) if stream is not None else None
+        response = self._handle(method.upper(), path, query, headers, body, source_ip, request_id, tracked)
         response.headers.setdefault("X-Request-Id", request_id)
+        if tracked is not None and tracked.started:
+            response.streamed = True
         return response
 
     def _handle(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes, source_ip: str, request_id: str
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str,
+        request_id: str,
+        stream: ResponseStream | None = None,
     ) -> GatewayResponse:
         if len(body) > self.max_body_bytes:
             return payload_too_large(self.max_body_bytes)
@@ -126,7 +164,7 @@ class LocalGateway:
         # Public routes have no tenant: their share is counted per client address.
         caller = str(authorizer_context.get("tenant_id") or authorizer_context.get("principalId") or f"ip:{source_ip}")
         try:
-            with self.pools[route.group].container(caller) as container:
+            with self.pools[route.group].container(caller) as container, response_stream(stream):
                 result = container.handler(event, lambda_context(f"raas-{route.group}", request_id))
         except Throttled as throttled:
             retry_after = {"Retry-After": retry_after_header(throttled.retry_after_seconds)}

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from raas.bootstrap import Services, bootstrap, install
+from raas.domain.streaming import ClientGone
 from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, release_moto_tracking, start_moto_server
 from raas.local.bus import LocalEventBus
 from raas.local.events import QueuePump
@@ -209,7 +210,7 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: f
                 return
             headers = dict(self.headers.items())
             query = parse_qs(url.query, keep_blank_values=True)
-            response = gateway.handle(self.command, url.path, query, headers, body, self.client_address[0])
+            response = gateway.handle(self.command, url.path, query, headers, body, self.client_address[0], stream=_SocketStream(self))
             if self.command in MUTATING:
                 release_moto_tracking()
                 if state and response.status < 500:
@@ -227,6 +228,9 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: f
             self._send(gateway_error(code, FRAMING_ERROR_CODES.get(code, "malformed_request"), reason), close=True)
 
         def _send(self, response: GatewayResponse, close: bool = False) -> None:
+            if response.streamed:  # written as it was produced (_SocketStream); its end is the connection's
+                self.close_connection = True
+                return
             if close:
                 self.close_connection = True
                 response.headers["Connection"] = "close"
@@ -253,6 +257,33 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: f
                 sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
     return Handler
+
+
+class _SocketStream:
+    """A response written as it is produced (Server-Sent Events): the status and headers first, then each
+    event at once; the end of the body is the end of the connection (no Content-Length). A write that
+    fails because the client has gone raises ClientGone, which stops the answer's generation."""
+
+    def __init__(self, handler: BaseHTTPRequestHandler):
+        self.handler = handler
+
+    def start(self, status: int, headers: dict[str, str]) -> None:
+        self.handler.close_connection = True
+        self.handler.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection"):
+                self.handler.send_header(key, value)
+        self.handler.send_header("Connection", "close")
+        self.handler.end_headers()
+        self.write(b"")
+
+    def write(self, data: bytes) -> None:
+        try:
+            if data:
+                self.handler.wfile.write(data)
+            self.handler.wfile.flush()
+        except OSError as exc:  # BrokenPipeError, ConnectionResetError, a timed-out or closed socket
+            raise ClientGone(str(exc)) from exc
 
 
 def make_http_server(

@@ -11,10 +11,12 @@ from aws_lambda_powertools import Logger
 
 from raas.domain.billing import Invoice, OutboxEntry
 from raas.domain.errors import BadRequest, ServiceUnavailable
-from raas.domain.ports import BillingProvider, TenantStore
+from raas.domain.events import InvoicePaid, InvoicePaymentFailed, PlatformEvent
+from raas.domain.ports import BillingProvider, EventPublisher, TenantStore
 from raas.domain.tenants import SuspensionReason, Tenant, TenantStatus
 from raas.domain.usage import period_of
 from raas.services.metering import all_tenants
+from raas.services.notify import announce
 from raas.services.tenants import TenantService
 
 logger = Logger(service="raas")
@@ -60,7 +62,9 @@ class BillingService:
         invoices: BillingRecords,
         grace_days: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        events: EventPublisher | None = None,
     ):
+        self.events = events  # invoice.paid / invoice.payment_failed for tenants' webhooks (best effort)
         self.tenants = tenants
         self.tenant_service = tenant_service
         self.outbox = outbox
@@ -157,6 +161,14 @@ class BillingService:
                 logger.exception("could not release a webhook claim", extra={"tenant_id": tenant.tenant_id, "event_id": event_id})
             raise
         self.invoices.finish_webhook_event(tenant.tenant_id, event_id)
+        period = (obj.get("metadata") or {}).get("raas_period") or _period_of_timestamp(obj.get("period_start"))
+        if kind == "invoice.paid":
+            notice: PlatformEvent = InvoicePaid(
+                event_id=f"stripe-{event_id}", tenant_id=tenant.tenant_id, actor="billing", period=period, reference=str(obj.get("id", ""))
+            )
+        else:
+            notice = InvoicePaymentFailed(event_id=f"stripe-{event_id}", tenant_id=tenant.tenant_id, actor="billing", period=period)
+        announce(self.events, notice)
         return outcome
 
     def _payment_failed(self, tenant: Tenant) -> str:

@@ -22,7 +22,9 @@ from raas.domain.config import (
     clamp_to_tier,
 )
 from raas.domain.errors import Conflict, NotFound, ServiceUnavailable
-from raas.domain.ports import AuditLog, ConfigStore, VersionConflict
+from raas.domain.events import ConfigChanged
+from raas.domain.ports import AuditLog, ConfigStore, EventPublisher, VersionConflict
+from raas.services.notify import announce
 
 logger = Logger(service="raas")
 
@@ -96,7 +98,15 @@ class ConfigCache:
 
 
 class ConfigService:
-    def __init__(self, store: ConfigStore, cache: ConfigCache, clock: Callable[[], datetime] | None = None, audit: AuditLog | None = None):
+    def __init__(
+        self,
+        store: ConfigStore,
+        cache: ConfigCache,
+        clock: Callable[[], datetime] | None = None,
+        audit: AuditLog | None = None,
+        events: EventPublisher | None = None,
+    ):
+        self.events = events  # config.changed for tenants' webhooks (best effort)
         self.store = store
         self.cache = cache
         self.audit = audit
@@ -207,5 +217,16 @@ class ConfigService:
             if self.audit is not None:
                 details = {"changed_fields": new_version.changed_fields, "rolled_back_from": rolled_back_from}
                 self.audit.record(tenant_id, actor, f"config.{mode}", f"v{new_version.version}", details)
+            announce(
+                self.events,
+                ConfigChanged(
+                    event_id=f"config-changed-{tenant_id}-v{new_version.version}",
+                    tenant_id=tenant_id,
+                    actor=actor,
+                    config_version=new_version.version,
+                    mode=mode,
+                    changed_fields=list(new_version.changed_fields),
+                ),
+            )
             return new_version
         raise Conflict("configuration is being changed concurrently; try again", code="version_conflict")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -27,12 +27,14 @@ from raas.domain import catalog
 from raas.domain.catalog import Tier
 from raas.domain.documents import EXTENSIONS, DocumentStatus
 from raas.domain.errors import TooManyRequests
+from raas.domain.events import ExportReady
 from raas.domain.export_retention import export_expires_at
 from raas.domain.exports import ExportManifest, ExportResult
 from raas.domain.paging import all_items
-from raas.domain.ports import AuditLog, DocumentStore, QuotaExceeded
+from raas.domain.ports import AuditLog, DocumentStore, EventPublisher, QuotaExceeded
 from raas.services.config import ConfigService
 from raas.services.documents import object_key
+from raas.services.notify import announce
 
 if TYPE_CHECKING:
     from raas.adapters.exports import DynamoExportLedger, S3ExportObjects
@@ -51,6 +53,11 @@ class ExportObjects(Protocol):
     def put_retained_file(self, tenant_id: str, name: str, path: str) -> str: ...
 
     def presign_get(self, tenant_id: str, key: str, expires_seconds: int) -> str: ...
+
+
+class ConversationExport(Protocol):
+    def export(self, tenant_id: str) -> list[Any]:
+        """Every live conversation of the tenant with its messages (pydantic models)."""
 
 
 class UsageHistory(Protocol):
@@ -81,7 +88,11 @@ class ExportService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         bundles: S3ExportObjects | None = None,
         ledger: DynamoExportLedger | None = None,
+        events: EventPublisher | None = None,
+        conversations: ConversationExport | None = None,
     ):
+        self.conversations = conversations  # conversations.jsonl in the bundle (services/conversations.py)
+        self.events = events  # export.ready for tenants' webhooks (best effort)
         self.documents = documents
         self.objects = objects
         self.configs = configs
@@ -124,6 +135,18 @@ class ExportService:
                 raise
         self.audit.record(tenant_id, actor, "tenant.exported", name, {"documents": manifest.documents, "bytes": size})
         url = self.objects.presign_get(tenant_id, name, self.link_seconds)
+        announce(
+            self.events,
+            ExportReady(
+                event_id=f"export-ready-{tenant_id}-{name.removeprefix('exports/').removesuffix('.zip')}",
+                tenant_id=tenant_id,
+                actor=actor,
+                key=name,
+                url=url,
+                expires_in=self.link_seconds,
+                documents=manifest.documents,
+            ),
+        )
         return ExportResult(key=name, url=url, expires_in=self.link_seconds, manifest=manifest)
 
     def release_expired(self, tenant_id: str, now: datetime | None = None, *, remove_objects: bool = True) -> list[str]:
@@ -174,6 +197,9 @@ class ExportService:
             bundle.writestr("usage.json", json.dumps(self.usage.periods(tenant_id), indent=2, sort_keys=True))
             entries = list(all_items(lambda c: self.audit.list(tenant_id, 100, c)))
             bundle.writestr("audit.jsonl", "".join(e.model_dump_json() + "\n" for e in entries))
+            if self.conversations is not None:
+                conversations = self.conversations.export(tenant_id)
+                bundle.writestr("conversations.jsonl", "".join(c.model_dump_json() + "\n" for c in conversations))
             manifest = ExportManifest(
                 tenant_id=tenant_id,
                 exported_at=self._now().isoformat(),

@@ -34,12 +34,14 @@ from raas.domain import catalog
 from raas.domain.chunking import chunk_text
 from raas.domain.documents import Chunk, Document, DocumentStatus, chunk_id, content_hash
 from raas.domain.errors import GatewayTimeout, NotFound, PayloadTooLarge, ServiceUnavailable
+from raas.domain.events import DocumentFailed, DocumentIndexed
 from raas.domain.extraction import ExtractionBudget, ExtractionError, extract_text
-from raas.domain.ports import DocumentStore, Embedder, ObjectStore, SearchIndex, TenantStore, UsageRecorder, VersionConflict
+from raas.domain.ports import DocumentStore, Embedder, EventPublisher, ObjectStore, SearchIndex, TenantStore, UsageRecorder, VersionConflict
 from raas.domain.tenants import TenantStatus
 from raas.domain.usage import UsageEvent
 from raas.services.config import ConfigService
 from raas.services.documents import DocumentRemover, EngineReceipts, object_key
+from raas.services.notify import announce
 
 logger = Logger(service="raas")
 EMBED_BATCH = 128
@@ -70,7 +72,9 @@ class IngestService:
         tenants: TenantStore,
         usage: UsageRecorder,
         extract: Callable[[bytes, str, ExtractionBudget], str] = extract_text,
+        events: EventPublisher | None = None,
     ):
+        self.events = events  # document.indexed / document.failed for tenants' webhooks (best effort)
         self.extract = extract  # the composition root passes one that runs risky formats in a memory-capped child
         self.documents = documents
         self.objects = objects
@@ -171,6 +175,17 @@ class IngestService:
             )
         )
         logger.info("document indexed", extra={"tenant_id": tenant_id, "document_id": document_id, "chunks": len(chunks)})
+        # The id is the document's, so a redelivered ingest that announces again is deduplicated downstream.
+        announce(
+            self.events,
+            DocumentIndexed(
+                event_id=f"document-indexed-{document_id}",
+                tenant_id=tenant_id,
+                document_id=document_id,
+                title=document.title,
+                chunk_count=len(chunks),
+            ),
+        )
         return indexed
 
     def _wait_for_resume(self, document: Document) -> Document | None:
@@ -305,6 +320,17 @@ class IngestService:
             self.documents.release_hash(document.tenant_id, digest or document.content_hash or "", document.document_id)
         logger.info("document failed", extra={"tenant_id": document.tenant_id, "document_id": document.document_id, "reason": reason})
         try:
-            return self.documents.mark_failed(document.tenant_id, document.document_id, attempt, reason[:1000])
+            failed = self.documents.mark_failed(document.tenant_id, document.document_id, attempt, reason[:1000])
         except VersionConflict:
             return self._lost(document, chunk_count, engine_ids, None)
+        announce(
+            self.events,
+            DocumentFailed(
+                event_id=f"document-failed-{document.document_id}",
+                tenant_id=document.tenant_id,
+                document_id=document.document_id,
+                title=document.title,
+                reason=reason[:1000],
+            ),
+        )
+        return failed

@@ -11,11 +11,13 @@ from aws_lambda_powertools import Logger
 from raas.domain import ids
 from raas.domain.billing import Invoice
 from raas.domain.errors import NotFound
+from raas.domain.events import InvoiceIssued
 from raas.domain.paging import all_items
-from raas.domain.ports import TenantStore
+from raas.domain.ports import EventPublisher, TenantStore
 from raas.domain.pricing import BillableUsage, quote
 from raas.domain.tenants import Tenant, TenantStatus
 from raas.domain.usage import UsageEvent, UsageReport, parse_period, period_of
+from raas.services.notify import announce
 
 logger = Logger(service="raas")
 
@@ -53,7 +55,9 @@ class MeteringService:
         invoices: InvoiceStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         release_expired_exports: Callable[[str, datetime], object] | None = None,
+        events: EventPublisher | None = None,
     ):
+        self.events = events  # invoice.issued for tenants' webhooks (best effort)
         self.tenants = tenants
         self.usage = usage
         self.stored = stored
@@ -117,7 +121,19 @@ class MeteringService:
             total_cents=priced.total_cents,
             issued_at=self._now(),
         )
-        return self.invoices.put_if_absent(invoice)
+        stored = self.invoices.put_if_absent(invoice)
+        if stored is invoice:  # issued by this run
+            announce(
+                self.events,
+                InvoiceIssued(
+                    event_id=f"invoice-issued-{tenant.tenant_id}-{period}",
+                    tenant_id=tenant.tenant_id,
+                    period=period,
+                    total_cents=invoice.total_cents,
+                    currency=invoice.currency,
+                ),
+            )
+        return stored
 
     def close_period(self, period: str) -> int:
         """Issues every billable tenant's invoice for `period`; safe to run again."""

@@ -90,9 +90,11 @@ class QuotaGuard:
         delta = usd_to_micro(actual_cost_usd) - reservation.cost_microusd
         self.ledger.adjust(reservation.tenant_id, reservation.period, cost_microusd=delta)
 
-    def release(self, reservation: Reservation) -> None:
-        """Gives the query and its estimate back (the call failed; nothing is charged)."""
-        self.ledger.adjust(reservation.tenant_id, reservation.period, queries=-1, cost_microusd=-reservation.cost_microusd)
+    def release(self, reservation: Reservation, spent_usd: float = 0.0) -> None:
+        """Gives the query and its estimate back (the call failed; nothing is charged), keeping
+        `spent_usd` a model call made before the failure cost (a conversation's rewrite)."""
+        delta = usd_to_micro(spent_usd) - reservation.cost_microusd
+        self.ledger.adjust(reservation.tenant_id, reservation.period, queries=-1, cost_microusd=delta)
 
     def _exceeded(self, tenant_id: str, tier: Tier, limits: MonthlyLimits, period: str, metric: str, now: datetime) -> TooManyRequests:
         queries, spent = self.ledger.used(tenant_id, period)

@@ -9,7 +9,15 @@ from typing import Protocol
 from raas.domain import catalog, ids
 from raas.domain.catalog import Tier
 from raas.domain.errors import Conflict, Forbidden, NotFound
-from raas.domain.events import TenantCreated, TenantDeletionRequested, TenantResumed, TenantSuspended, TenantTierChanged
+from raas.domain.events import (
+    KeyCreated,
+    KeyRevoked,
+    TenantCreated,
+    TenantDeletionRequested,
+    TenantResumed,
+    TenantSuspended,
+    TenantTierChanged,
+)
 from raas.domain.ports import AuditLog, EventPublisher, KeyStore, TenantStore, VersionConflict
 from raas.domain.tenants import (
     LIVE_STATUSES,
@@ -23,6 +31,7 @@ from raas.domain.tenants import (
     hash_secret,
     visible_prefix,
 )
+from raas.services.notify import announce
 
 Clock = Callable[[], datetime]
 
@@ -158,7 +167,8 @@ class TenantService:
 
 
 class KeyService:
-    def __init__(self, keys: KeyStore, audit: AuditLog | None = None, clock: Clock = _utcnow):
+    def __init__(self, keys: KeyStore, audit: AuditLog | None = None, clock: Clock = _utcnow, events: EventPublisher | None = None):
+        self.events = events  # key.created / key.revoked for tenants' webhooks (best effort)
         self.keys = keys
         self.audit = audit
         self._now = clock
@@ -166,6 +176,19 @@ class KeyService:
     def _audit(self, principal: Principal, action: str, key: ApiKey) -> None:
         if self.audit is not None and principal.tenant_id:
             self.audit.record(principal.tenant_id, principal.actor, action, key.key_id, {"name": key.name, "role": key.role.value})
+        if principal.tenant_id:
+            kind = KeyCreated if action == "key.created" else KeyRevoked
+            announce(
+                self.events,
+                kind(
+                    event_id=f"{action.replace('.', '-')}-{key.key_id}",
+                    tenant_id=principal.tenant_id,
+                    actor=principal.actor,
+                    key_id=key.key_id,
+                    name=key.name,
+                    role=key.role.value,
+                ),
+            )
 
     def create(self, principal: Principal, name: str, role: Role) -> tuple[ApiKey, str]:
         tenant_id = _tenant_of(principal)
