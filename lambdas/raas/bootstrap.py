@@ -269,8 +269,8 @@ class Services:
 
     def tenant_data_gate(self, tenant_id: str) -> None:
         """Refuses S3 and KMS access for a tenant that is being deleted or gone (see objects.TenantGate)."""
-        tenant = self.tenant_store.get_tenant(tenant_id)
-        if tenant is None or tenant.status.gone:
+        status = self.tenant_store.tenant_status(tenant_id)
+        if status is None or status.gone:
             raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
 
     @provided

@@ -77,6 +77,11 @@ class Settings(BaseModel):
     stripe_webhook_secret: str | None = None
     payment_grace_days: int = Field(default=7, ge=0, description="days after a failed payment before the tenant is suspended")
     local_rate_limits: bool = Field(default=True, description="the local gateway enforces the tier's rate limit per tenant")
+    local_snapshot_after_writes: int = Field(
+        default=20_000,
+        ge=1,
+        description="raas local --state-dir: snapshot the tables after this many journalled writes (a restart replays those)",
+    )
     webhook_loopback_only: bool = Field(
         default=False, description="webhooks go to loopback receivers only (the test suite: nothing leaves the machine)"
     )

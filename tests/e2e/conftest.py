@@ -40,8 +40,11 @@ class LocalServer:
         return self.process.returncode
 
 
-def start_local(state_dir: Path | None = None, operator_key: str | None = OPERATOR_KEY, timeout: float = 60) -> LocalServer:
+def start_local(
+    state_dir: Path | None = None, operator_key: str | None = OPERATOR_KEY, timeout: float = 60, extra_env: dict[str, str] | None = None
+) -> LocalServer:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(extra_env or {})
     env.update({"RAAS_LOCAL_ACCESS_LOG": "0", "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
     # A profile that does not exist: if anything tried real AWS credentials it would fail loudly.
     env["AWS_PROFILE"] = "raas-e2e-must-not-be-used"

@@ -43,8 +43,13 @@ def servers() -> Iterator[list[LocalServer]]:
             server.process.wait()
 
 
-def launch(servers: list[LocalServer], state: Path) -> tuple[LocalServer, HttpClient]:
-    server = start_local(state)
+# The tests below that wait for "a snapshot" take one after every change, so that the write they check
+# lives only in the journal on top of that snapshot; by default snapshots are rare and the journal holds more.
+EVERY_CHANGE = {"RAAS_LOCAL_SNAPSHOT_AFTER_WRITES": "1"}
+
+
+def launch(servers: list[LocalServer], state: Path, extra_env: dict[str, str] | None = EVERY_CHANGE) -> tuple[LocalServer, HttpClient]:
+    server = start_local(state, extra_env=extra_env)
     servers.append(server)
     return server, HttpClient(server.url)
 
@@ -152,6 +157,23 @@ def test_a_revoked_key_stays_revoked_after_kill_9(tmp_path: Path, servers: list[
     _, api = launch(servers, tmp_path)
     assert api.request("GET", "/v1/config", key=secret).status == 401
     assert api.request("GET", "/v1/config", key=tenant.admin_key).status == 200
+
+
+def test_with_rare_snapshots_the_journal_alone_brings_back_every_acknowledged_write(tmp_path: Path, servers: list[LocalServer]) -> None:
+    """At the default, no table snapshot follows these writes: all of them come back from the journal."""
+    server, api = launch(servers, tmp_path, extra_env={})
+    tenant = create_tenant(api, "journalled", "smb", operator_key=server.operator_key)
+    created = expect(api.request("POST", "/v1/keys", key=tenant.admin_key, json_body={"name": "ci", "role": "reader"}), 201)
+    saved = expect(api.request("PUT", "/v1/config", key=tenant.admin_key, json_body={"top_k": 3}), 200)
+    assert api.request("DELETE", f"/v1/keys/{created['key']['key_id']}", key=tenant.admin_key).status == 204
+    time.sleep(1.5)  # a snapshot per change (the old behaviour) would have been taken by now
+    assert not snapshotted(tmp_path, tenant.tenant_id), "no table snapshot is taken for a handful of writes"
+    kill_hard(server)
+
+    _, api = launch(servers, tmp_path, extra_env={})
+    assert api.request("GET", "/v1/config", key=created["api_key"]).status == 401
+    config = expect(api.request("GET", "/v1/config", key=tenant.admin_key), 200)
+    assert (config["version"], config["config"]["top_k"]) == (saved["version"], 3)
 
 
 def test_a_deleted_document_stays_deleted_after_kill_9(tmp_path: Path, servers: list[LocalServer]) -> None:

@@ -80,6 +80,16 @@ def test_status_update_is_conditional() -> None:
         store.update_tenant(ids.new_tenant_id(), name="ghost")
 
 
+def test_the_status_alone_is_read_consistently_and_follows_every_change() -> None:
+    tenant = make_tenant()
+    store = services().tenant_store
+    store.create_tenant(tenant, make_key(tenant.tenant_id), hash_secret("s"))
+    assert store.tenant_status(tenant.tenant_id) is tenant.status
+    store.update_tenant(tenant.tenant_id, status=TenantStatus.DELETING)
+    assert store.tenant_status(tenant.tenant_id) is TenantStatus.DELETING
+    assert store.tenant_status(ids.new_tenant_id()) is None
+
+
 def test_revocation_is_seen_by_the_next_lookup() -> None:
     tenant = make_tenant()
     key = make_key(tenant.tenant_id)

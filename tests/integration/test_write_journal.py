@@ -4,6 +4,8 @@ leave no line; snapshots bound it (rotate/discard); a torn last line is skipped.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,3 +123,62 @@ def test_a_snapshot_bounds_the_journal_and_a_torn_last_line_is_skipped(dynamodb:
     dynamodb.delete_item(TableName=TABLE, Key=key("after"))
     assert WriteJournal(tmp_path).replay() == 1
     assert [item["PK"]["S"] for item in everything(dynamodb)] == ["after", "before"]
+
+
+def _poll(condition: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+
+
+def test_the_state_dir_saves_changed_objects_each_turn_and_snapshots_tables_only_after_enough_writes(aws: Any, tmp_path: Path) -> None:
+    from raas.adapters.aws import client
+    from raas.local.aws import StateDir, table_names
+
+    bucket = aws.settings.documents_bucket
+    s3, dynamodb = client("s3"), client("dynamodb")
+    s3.put_object(Bucket=bucket, Key="t-0/before-start", Body=b"old")
+    state = StateDir(tmp_path / "state", flush_interval_seconds=0.05, snapshot_after_writes=30)
+    state.restore()
+    state.save()  # what the platform does at start
+    state.start()
+    index = state.objects_dir / "index.json"
+
+    def saved() -> dict[str, bytes]:
+        entries = json.loads(index.read_text(encoding="utf-8")) if index.exists() else []
+        return {e["key"]: (state.objects_dir / e["file"]).read_bytes() for e in entries if (state.objects_dir / e["file"]).exists()}
+
+    try:
+        assert (state.snapshots, saved()) == (1, {"t-0/before-start": b"old"})
+        s3.put_object(Bucket=bucket, Key="t-1/a b.txt", Body=b"alpha")
+        s3.put_object(Bucket=bucket, Key="t-0/before-start", Body=b"new")
+        state.mark_dirty()
+        _poll(lambda: saved() == {"t-0/before-start": b"new", "t-1/a b.txt": b"alpha"}, "the changed objects are saved")
+        s3.delete_object(Bucket=bucket, Key="t-1/a b.txt")
+        state.mark_dirty()
+        _poll(lambda: saved() == {"t-0/before-start": b"new"}, "the deleted object is gone from the state dir")
+        assert len(list(state.objects_dir.iterdir())) == 2  # its file too: index.json and the one object
+        assert state.snapshots == 1, "objects alone take no table snapshot"
+
+        table = next(iter(table_names()))
+        first_key = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+        names = {k["KeyType"]: k["AttributeName"] for k in first_key}
+
+        def probe(name: str) -> dict[str, Any]:
+            return {names["HASH"]: {"S": f"probe#{name}"}} | ({names["RANGE"]: {"S": "x"}} if "RANGE" in names else {})
+
+        for i in range(29):
+            dynamodb.put_item(TableName=table, Item=probe(str(i)))
+        state.mark_dirty()
+        _poll(lambda: state.journal.lines_since_rotation == 29, "the writes are journalled")
+        time.sleep(0.3)  # several turns of the saver
+        assert state.snapshots == 1, "29 writes are below the threshold of 30"
+        dynamodb.put_item(TableName=table, Item=probe("last"))
+        _poll(lambda: state.snapshots == 2, "the 30th write brings a snapshot, even with nothing marked dirty")
+        snapshot = (state.tables_dir / f"{table}.json").read_text(encoding="utf-8")
+        assert "probe#last" in snapshot
+        assert state.journal.lines_since_rotation == 0
+    finally:
+        state.stop()

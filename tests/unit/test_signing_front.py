@@ -408,3 +408,86 @@ def test_the_front_refuses_what_aws_would(front: SigningFront) -> None:
             assert (response.status, b"<Code>AccessDenied</Code>" in response.read()) == (403, True), (method, path)
         finally:
             connection.close()
+
+
+# --- the platform's own calls, answered in-process ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def in_process_front() -> Iterator[SigningFront]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    running = SigningFront(PLATFORM, REGION)
+    running.serve_sdk_in_process()
+    yield running
+    running.stop()
+
+
+def test_in_process_calls_skip_the_http_hops_and_keep_the_sdk_round_trip(in_process_front: SigningFront) -> None:
+    transport = in_process_front.transport
+    before = transport.calls
+    s3 = front_client(in_process_front, "s3")
+    s3.create_bucket(Bucket="inproc-docs")
+    blob = bytes(range(256)) * (6 * 4096 + 7)
+    s3.put_object(Bucket="inproc-docs", Key="t-1/a b+c/ü.bin", Body=io.BytesIO(blob), ContentType="application/octet-stream")
+    fetched = s3.get_object(Bucket="inproc-docs", Key="t-1/a b+c/ü.bin")
+    assert (fetched["Body"].read(), fetched["ContentType"]) == (blob, "application/octet-stream")
+    assert s3.head_object(Bucket="inproc-docs", Key="t-1/a b+c/ü.bin")["ContentLength"] == len(blob)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="inproc-docs", Prefix="t-1/")["Contents"]] == ["t-1/a b+c/ü.bin"]
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket="inproc-docs", Key="t-1/missing")
+    dynamodb = front_client(in_process_front, "dynamodb")
+    dynamodb.create_table(
+        TableName="inproc",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="inproc", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.put_item(TableName="inproc", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)")
+    assert dynamodb.get_item(TableName="inproc", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+    assert transport.calls - before == 10  # every one of them took the in-process path
+
+    # What the SDK wrote in-process, a caller over HTTP (a presigned URL) reads through the front.
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "inproc-docs", "Key": "t-1/a b+c/ü.bin"})
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, blob)
+    finally:
+        connection.close()
+
+
+def test_in_process_calls_are_refused_as_the_front_refuses_them(in_process_front: SigningFront) -> None:
+    from botocore.exceptions import ClientError
+
+    transport = in_process_front.transport
+    before = transport.calls
+    dynamodb = front_client(in_process_front, "dynamodb", PlatformCredentials("testing", "testing"))
+    with pytest.raises(ClientError) as refused:
+        dynamodb.list_tables()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    s3 = front_client(in_process_front, "s3", PlatformCredentials(PLATFORM.access_key_id, "a guess"))
+    with pytest.raises(ClientError) as refused:
+        s3.list_buckets()
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert transport.calls - before == 2
+
+    # an unsigned request (botocore's UNSIGNED config) gets S3's AccessDenied, not moto's answer
+    from botocore import UNSIGNED
+
+    anonymous = session().client("s3", endpoint_url=in_process_front.endpoint, config=Config(signature_version=UNSIGNED))
+    with pytest.raises(ClientError) as refused:
+        anonymous.list_buckets()
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_the_transport_answers_only_for_its_own_endpoint(in_process_front: SigningFront) -> None:
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+
+    for url in ("https://dynamodb.us-east-1.amazonaws.com/", "http://127.0.0.1:1/", in_process_front.endpoint + ".evil.example/"):
+        request = AWSPreparedRequest("POST", url, HTTPHeaders(), b"{}", False)
+        assert in_process_front.transport(request) is None, url

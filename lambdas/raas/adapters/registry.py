@@ -90,6 +90,25 @@ class DynamoTenantStore(_Table):
         item = self._get(tenant_pk(tenant_id), PROFILE_SK)
         return Tenant.model_validate(item) if item else None
 
+    def tenant_status(self, tenant_id: str) -> TenantStatus | None:
+        """The status alone, strongly consistent: what the data gate and ingestion re-check on every object
+        and document. A projection returns only the named attribute
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ProjectionExpressions.html);
+        the read still costs the whole item's size in capacity, but no longer moves and parses the profile."""
+        with storage_errors("the tenant registry"):
+            item = (
+                self.clients(None)
+                .get_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                    ConsistentRead=True,
+                    ProjectionExpression="#status",
+                    ExpressionAttributeNames={"#status": "status"},
+                )
+                .get("Item")
+            )
+        return TenantStatus(from_item(item)["status"]) if item else None
+
     def list_tenants(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
         keep = ("PK", "SK", "list_pk", "list_sk")
         kwargs: dict[str, Any] = {

@@ -32,6 +32,9 @@ class TenantStore(Protocol):
 
     def get_tenant(self, tenant_id: str) -> Tenant | None: ...
 
+    def tenant_status(self, tenant_id: str) -> TenantStatus | None:
+        """Only the status, strongly consistent (None: no such tenant)."""
+
     def list_tenants(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]: ...
 
     def update_tenant(

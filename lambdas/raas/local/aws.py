@@ -74,6 +74,7 @@ def start_moto_server(host: str = "127.0.0.1") -> tuple[SigningFront, str]:
     moto's server accepts unsigned and forged requests, and upload tickets show the endpoint, so moto
     itself listens on a Unix socket in a private directory and the front, on `host`, passes on only
     requests signed with this start's credentials (`isolate_from_real_aws(front.endpoint, front.credentials)` installs them).
+    The platform's own SDK calls are verified the same way and answered in-process (`InProcessTransport`).
     `front.stop()` stops both.
     """
     from raas.local import moto_patches
@@ -81,6 +82,7 @@ def start_moto_server(host: str = "127.0.0.1") -> tuple[SigningFront, str]:
     moto_patches.install()  # transactions that cost what they touch, and atomic writes
     credentials = PlatformCredentials.generate()
     front = SigningFront(credentials, LOCAL_REGION, host=host)
+    front.serve_sdk_in_process()  # the platform's own calls skip the loopback hops, not the signature check
     return front, front.endpoint
 
 
@@ -147,25 +149,38 @@ def _write_durably(target: Path, data: bytes) -> None:
     tmp.replace(target)
 
 
-class StateDir:
-    """Persists the local platform's data between restarts as JSON snapshots of each table.
+# A restart replays the journal written since the last table snapshot; 20,000 lines replay in a few
+# seconds. Snapshots scan every table, so taking one per second (as before) cost a second of interpreter
+# time per second at 10,000 documents and held up every request meanwhile.
+SNAPSHOT_AFTER_WRITES = 20_000
 
-    moto keeps state in memory only; we scan every table into `<dir>/dynamodb/<table>.json`
-    (written atomically) shortly after each change and at shutdown, and load them at start.
-    Between snapshots, every DynamoDB write is appended to a journal (`<dir>/journal/`, see
-    raas.local.journal) that `sync` makes durable and `restore` replays on top of the snapshot.
+
+class StateDir:
+    """Persists the local platform's data between restarts: table snapshots, a write journal, saved objects.
+
+    moto keeps state in memory only. Every DynamoDB write is appended to a journal (`<dir>/journal/`, see
+    raas.local.journal) that `sync` makes durable and `restore` replays on top of the last snapshot of the
+    tables (`<dir>/dynamodb/<table>.json`, written atomically). A snapshot is taken at start, at shutdown,
+    and whenever the journal has grown by `snapshot_after_writes` lines, which bounds the replay at start.
+    Document objects are saved about a second after they change (only the keys moto reported changed).
     """
 
-    def __init__(self, path: Path, flush_interval_seconds: float = 1.0):
+    def __init__(self, path: Path, flush_interval_seconds: float = 1.0, snapshot_after_writes: int = SNAPSHOT_AFTER_WRITES):
         from raas.local.journal import WriteJournal
 
         self.path = path
         self.flush_interval = flush_interval_seconds
+        self.snapshot_after_writes = snapshot_after_writes
         self.journal = WriteJournal(path / "journal")
+        self.snapshots = 0  # table snapshots taken by this process (tests, logs)
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._objects: dict[str, dict[str, Any]] | None = None  # key -> index entry, as on disk
+        self._changed_objects: set[str] = set()
+        self._changes_lock = threading.Lock()
+        self._bucket = ""
 
     @property
     def tables_dir(self) -> Path:
@@ -215,39 +230,62 @@ class StateDir:
             s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, ContentType=entry["content_type"])
         return len(entries)
 
-    def _save_objects(self) -> None:
+    def _on_object_change(self, bucket: str, key: str) -> None:
+        if bucket == self._bucket:
+            with self._changes_lock:
+                self._changed_objects.add(key)
+
+    def _save_objects(self, *, everything: bool) -> None:
+        """Saves the objects moto reported changed since the last save, or (`everything`) whatever differs
+        from the saved index by ETag. "The ETag reflects changes only to the contents of an object":
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html"""
         s3 = client("s3")
         bucket = Settings.from_env().documents_bucket
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         index = self.objects_dir / "index.json"
-        # Only objects that changed since the last snapshot are read again (same key, same ETag: same bytes);
-        # re-reading every object each second made a snapshot cost 16 s at 1,000 documents. "The ETag reflects
-        # changes only to the contents of an object": https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html
-        saved = {e["key"]: e for e in json.loads(index.read_text(encoding="utf-8"))} if index.exists() else {}
-        entries = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                name = hashlib.sha256(obj["Key"].encode()).hexdigest()
-                previous = saved.get(obj["Key"])
-                if previous and previous.get("etag") == obj["ETag"] and (self.objects_dir / name).exists():
-                    entries.append(previous)
-                    continue
-                try:
-                    response = s3.get_object(Bucket=bucket, Key=obj["Key"])
-                except s3.exceptions.NoSuchKey:
-                    continue  # deleted since the listing (a DELETE running meanwhile)
-                _write_durably(self.objects_dir / name, response["Body"].read())
-                content_type = response.get("ContentType", "application/octet-stream")
-                entries.append({"key": obj["Key"], "file": name, "content_type": content_type, "etag": response["ETag"]})
-        _write_durably(index, json.dumps(entries).encode())
-        keep = {e["file"] for e in entries} | {"index.json"}
-        for stale in self.objects_dir.iterdir():  # after the new index is in place: the old one may name them
-            if stale.name not in keep:
-                stale.unlink()
+        first = self._objects is None
+        if self._objects is None:
+            self._objects = {e["key"]: e for e in json.loads(index.read_text(encoding="utf-8"))} if index.exists() else {}
+        with self._changes_lock:
+            changed, self._changed_objects = self._changed_objects, set()
+        if everything:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            listed = {obj["Key"]: obj["ETag"] for page in pages for obj in page.get("Contents", [])}
+            for key, etag in listed.items():
+                saved = self._objects.get(key)
+                if not saved or saved.get("etag") != etag or not (self.objects_dir / saved["file"]).exists():
+                    changed.add(key)
+            changed |= set(self._objects) - set(listed)
+        removed = []
+        for key in changed:
+            try:
+                response = s3.get_object(Bucket=bucket, Key=key)
+            except s3.exceptions.NoSuchKey:
+                if (entry := self._objects.pop(key, None)) is not None:
+                    removed.append(entry["file"])
+                continue
+            name = hashlib.sha256(key.encode()).hexdigest()
+            _write_durably(self.objects_dir / name, response["Body"].read())
+            content_type = response.get("ContentType", "application/octet-stream")
+            self._objects[key] = {"key": key, "file": name, "content_type": content_type, "etag": response["ETag"]}
+        if changed or first or everything:
+            _write_durably(index, json.dumps(list(self._objects.values())).encode())
+        # after the new index is in place: the old one may name them
+        for stale in removed:
+            (self.objects_dir / stale).unlink(missing_ok=True)
+        if everything:
+            keep = {e["file"] for e in self._objects.values()} | {"index.json"}
+            for stale_path in self.objects_dir.iterdir():
+                if stale_path.name not in keep:
+                    stale_path.unlink()
 
-    def save(self) -> None:
+    def save(self, *, tables: bool = True) -> None:
+        """A snapshot of the tables (with `tables`) and of every object; else only the objects that changed."""
         with self._lock:
             self._dirty.clear()
+            if not tables:
+                self._save_objects(everything=False)
+                return
             covered = self.journal.rotate()  # writes from here on may be missed by the scan: keep their journal
             self.tables_dir.mkdir(parents=True, exist_ok=True)
             dynamodb = client("dynamodb")
@@ -257,26 +295,35 @@ class StateDir:
                     items.extend(page.get("Items", []))
                 # on disk before the journal it replaces is deleted
                 _write_durably(self.tables_dir / f"{name}.json", json.dumps([_encode(i) for i in items]).encode())
-            self._save_objects()
+            self._save_objects(everything=True)
             self.journal.discard(covered)
+            self.snapshots += 1
 
     def mark_dirty(self) -> None:
         self._dirty.set()
 
     def start(self) -> None:
+        from raas.local import moto_patches
+
+        self._bucket = Settings.from_env().documents_bucket
+        moto_patches.add_object_listener(self._on_object_change)
         self._thread = threading.Thread(target=self._run, name="raas-state", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._dirty.wait(timeout=0.5) and not self._stop.wait(self.flush_interval):
+            journal_full = self.journal.lines_since_rotation >= self.snapshot_after_writes  # ingest writes mark nothing dirty
+            if (self._dirty.wait(timeout=0.5) or journal_full) and not self._stop.wait(self.flush_interval):
                 try:
-                    self.save()
+                    self.save(tables=self.journal.lines_since_rotation >= self.snapshot_after_writes)
                 except Exception:  # noqa: BLE001 - a failed snapshot keeps its journal; the next turn tries again
                     _state_log.exception("state snapshot failed; retrying")
                     self._dirty.set()
 
     def stop(self) -> None:
+        from raas.local import moto_patches
+
+        moto_patches.remove_object_listener(self._on_object_change)
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)

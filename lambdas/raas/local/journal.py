@@ -40,6 +40,7 @@ class WriteJournal:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._sequence = 0
+        self.lines_since_rotation = 0  # how much a restart would replay; bounds the time between snapshots
         self._signatures: dict[str, inspect.Signature] = {}
 
     # --- files --------------------------------------------------------------------------------
@@ -93,6 +94,7 @@ class WriteJournal:
             os.close(self._fd)
             covered = self._sequence
             self._open_next()
+            self.lines_since_rotation = 0
             return covered
 
     def discard(self, covered: int | None) -> None:
@@ -125,6 +127,7 @@ class WriteJournal:
         with self._lock:
             if self._fd is not None:
                 os.write(self._fd, "".join(lines).encode())
+                self.lines_since_rotation += len(lines)
 
     def _bind(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         signature = self._signatures.get(method)

@@ -49,6 +49,7 @@ Production code never imports this module (nor moto).
 from __future__ import annotations
 
 import copy
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -302,3 +303,49 @@ def _serialized(method: Any) -> Any:
     locked.__name__ = method.__name__
     locked.__doc__ = method.__doc__
     return locked
+
+
+ObjectListener = Callable[[str, str], None]
+_object_listeners: list[ObjectListener] = []
+_object_lock = threading.Lock()
+
+
+def add_object_listener(listener: ObjectListener) -> None:
+    """Calls `listener(bucket, key)` after moto's S3 backend puts or deletes an object (copies, multipart
+    completions and multi-object deletes go through those two). The local state directory uses it to save
+    only the objects that changed, instead of listing the whole bucket every second."""
+    _install_object_hooks()
+    _object_listeners.append(listener)
+
+
+def remove_object_listener(listener: ObjectListener) -> None:
+    if listener in _object_listeners:
+        _object_listeners.remove(listener)
+
+
+def _install_object_hooks() -> None:
+    from moto.s3.models import S3Backend
+
+    with _object_lock:
+        if getattr(S3Backend, "_raas_object_hooks", False):
+            return
+        for name in ("put_object", "delete_object"):
+            setattr(S3Backend, name, _reporting_object_change(getattr(S3Backend, name)))
+        S3Backend._raas_object_hooks = True  # type: ignore[attr-defined]
+
+
+def _reporting_object_change(method: Any) -> Any:
+    parameters = list(inspect.signature(method).parameters)
+    bucket_at, key_at = parameters.index("bucket_name") - 1, parameters.index("key_name") - 1
+
+    def reporting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        bucket = kwargs["bucket_name"] if "bucket_name" in kwargs else args[bucket_at]
+        key = kwargs["key_name"] if "key_name" in kwargs else args[key_at]
+        for listener in list(_object_listeners):
+            listener(bucket, key)
+        return result
+
+    reporting.__name__ = method.__name__
+    reporting.__doc__ = method.__doc__
+    return reporting

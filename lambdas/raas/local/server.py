@@ -310,7 +310,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     moto, endpoint = start_moto_server(host="127.0.0.1")
     isolate_from_real_aws(endpoint, moto.credentials)  # made for this start; never printed or logged
     os.environ.setdefault("RAAS_STAGE", "local")
-    state = StateDir(state_dir) if state_dir else None
+    state = StateDir(state_dir, snapshot_after_writes=Settings.from_env().local_snapshot_after_writes) if state_dir else None
     scratch = None if state else tempfile.TemporaryDirectory(prefix="raas-local-")
     os.environ["RAAS_SEARCH_DIR"] = str(state.search_dir if state else scratch.name)  # type: ignore[union-attr]
     os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()

@@ -214,8 +214,8 @@ class IngestService:
         return self._fail(claimed, attempt, 0, f"the tenant stayed suspended through {MAX_DELIVERIES} deliveries; upload it again")
 
     def _tenant_live(self, tenant_id: str) -> bool:
-        tenant = self.tenants.get_tenant(tenant_id)  # a strongly consistent read
-        return tenant is not None and not tenant.status.gone
+        status = self.tenants.tenant_status(tenant_id)  # a strongly consistent read
+        return status is not None and not status.gone
 
     def _drop_index_of_gone_tenant(self, tenant_id: str) -> None:
         """The tenant's deletion drops its index; an attempt that may have written after that drops it again."""
