@@ -79,21 +79,34 @@ def resident_mib(pid: int) -> float:
     return float("nan")
 
 
-def preload(url: str, key: str, documents: int) -> float:
+def preload(url: str, key: str, documents: int, in_flight: int = 300) -> float:
     """Sends `documents` one-chunk documents to a tenant with 4 client threads and waits until every one
-    is indexed; returns the seconds it took."""
+    is indexed; returns the seconds it took. At most `in_flight` documents wait for indexing at a time:
+    accepting is far faster than indexing, and moto's SQS scans its whole queue on every call, so an
+    unbounded backlog of thousands of messages slows ingestion down to a crawl (a client uploading a
+    large corpus should pace itself the same way, or use raas's future bulk path)."""
     headers = {"Authorization": f"Bearer {key}"}
     started = time.monotonic()
     next_number = iter(range(documents))
     lock = threading.Lock()
+    progress = {"indexed": 0, "sent": 0}
 
     def sender() -> None:
         with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
             while True:
+                number: int | None
                 with lock:
-                    number = next(next_number, None)
+                    if progress["sent"] - progress["indexed"] >= in_flight:
+                        number = -1
+                    else:
+                        number = next(next_number, None)
+                        if number is not None:
+                            progress["sent"] += 1
                 if number is None:
                     return
+                if number < 0:
+                    time.sleep(0.2)
+                    continue
                 text = " ".join(random.Random(number).choices(WORDS, k=30)) + f" document {number}"
                 http.post("/v1/documents", json={"title": f"large {number}", "text": text}).raise_for_status()
 
@@ -103,9 +116,11 @@ def preload(url: str, key: str, documents: int) -> float:
     with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
         while any(thread.is_alive() for thread in threads) or _pending(http):
             done = http.get("/v1/usage").json().get("documents_indexed", 0)
+            with lock:
+                progress["indexed"] = done
             elapsed = time.monotonic() - started
             sys.stderr.write(f"\r  preloading: {done}/{documents} documents indexed, {elapsed:.0f} s ")
-            time.sleep(2)
+            time.sleep(1)
     sys.stderr.write("\n")
     return time.monotonic() - started
 

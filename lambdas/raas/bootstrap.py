@@ -468,7 +468,7 @@ class Services:
             )
         from raas.adapters.embedders import LocalMiniLMEmbedder
 
-        return LocalMiniLMEmbedder()
+        return LocalMiniLMEmbedder(threads=self.settings.embedder_threads)
 
     @property
     def embedder_dimension(self) -> int:

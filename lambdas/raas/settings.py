@@ -77,6 +77,9 @@ class Settings(BaseModel):
     stripe_webhook_secret: str | None = None
     payment_grace_days: int = Field(default=7, ge=0, description="days after a failed payment before the tenant is suspended")
     local_rate_limits: bool = Field(default=True, description="the local gateway enforces the tier's rate limit per tenant")
+    embedder_threads: int | None = Field(
+        default=None, ge=1, description="torch threads of the local MiniLM embedder (default: one core less than the machine)"
+    )
     local_snapshot_after_writes: int = Field(
         default=20_000,
         ge=1,

@@ -423,3 +423,31 @@ def test_install_refuses_a_moto_version_it_was_not_written_for(monkeypatch: pyte
     monkeypatch.setattr(DynamoDBBackend, "_raas_patched", False)
     with pytest.raises(moto_patches.UnsupportedMotoVersion, match=r"written for moto 5\.2\.5; moto 5\.3\.0 is installed"):
         moto_patches.install()
+
+
+def test_the_faster_sqs_clock_reads_the_same_milliseconds_as_moto_and_keeps_visibility_working() -> None:
+    """moto's SQS checks every queued message's visibility with two datetimes per call; the patch reads
+    time.time() instead. Same value, and messages still hide and reappear as SQS promises."""
+    import datetime
+    import time
+
+    from moto.core.utils import unix_time_millis
+    from moto.sqs import models as sqs_models
+
+    moto_patches.install()
+    assert sqs_models.unix_time_millis is moto_patches._fast_unix_time_millis
+    assert abs(sqs_models.unix_time_millis() - unix_time_millis()) < 1000
+    when = datetime.datetime(2026, 12, 2, 12, 0, 0)
+    assert sqs_models.unix_time_millis(when) == unix_time_millis(when)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="clock")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="one")
+        [message] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # in flight: hidden
+        time.sleep(1.1)
+        [again] = sqs.receive_message(QueueUrl=url)["Messages"]  # the timeout lapsed: visible again
+        assert again["MessageId"] == message["MessageId"]
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=again["ReceiptHandle"], VisibilityTimeout=30)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # the delayed one is not yet due

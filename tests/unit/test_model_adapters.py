@@ -186,3 +186,51 @@ def test_bedrock_reranker_calls_the_rerank_api() -> None:
         assert [(h.chunk_id, h.score) for h in ranked] == [("b:0", 0.9), ("a:0", 0.2)]
         with pytest.raises(ServiceUnavailable):
             BedrockReranker(client, arn).rerank("q", hits, 2)
+
+
+def test_the_local_embedder_leaves_a_core_to_the_platform_and_runs_one_inference_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On 2 cores, torch's default of 2 intra-op threads beside the platform's own Python (and a second
+    worker's inference) spun at OpenMP barriers: a 40-token text took a second to embed under load."""
+    import threading
+
+    import torch
+
+    from raas.adapters.embedders import LocalMiniLMEmbedder
+    from raas.bootstrap import bootstrap
+    from raas.settings import Settings
+
+    before = torch.get_num_threads()
+    running, most = 0, 0
+    lock = threading.Lock()
+    seen_threads: set[int] = set()  # torch's thread count as each call saw it (OpenMP's setting is per thread)
+
+    class SlowModel:
+        def encode(self, texts: list[str], **_: object) -> list[list[float]]:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+                seen_threads.add(torch.get_num_threads())
+            threading.Event().wait(0.05)
+            with lock:
+                running -= 1
+            return [[1.0, 0.0] for _ in texts]
+
+    monkeypatch.setattr(LocalMiniLMEmbedder, "_model", SlowModel())
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    try:
+        embedder = LocalMiniLMEmbedder()
+        workers = [threading.Thread(target=embedder.embed, args=(["a text"],)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert (seen_threads, most) == ({1}, 1)
+        seen_threads.clear()
+        LocalMiniLMEmbedder(threads=2).embed(["x"])
+        assert seen_threads == {2}
+        configured = bootstrap(Settings.from_env({"RAAS_EMBEDDER_THREADS": "3"})).embedder
+        assert isinstance(configured, LocalMiniLMEmbedder)
+        assert configured.threads == 3
+    finally:
+        torch.set_num_threads(before)

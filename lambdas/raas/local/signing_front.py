@@ -773,7 +773,8 @@ class InProcessTransport:
         self.verifier = verifier
         self.endpoint = endpoint.rstrip("/")
         self._netloc = urlsplit(self.endpoint).netloc
-        self._app = app
+        self._dispatcher = app
+        self._apps: dict[tuple[str, str], Any] = {}
         self.calls = 0  # for tests: how many calls took this path
 
     def __call__(self, request: Any, **_: Any) -> Any:
@@ -804,11 +805,12 @@ class InProcessTransport:
             error = render_refusal(refusal, protocol, json_type if "json" in json_type else "application/x-amz-json-1.0")
             headers = _http_headers([("Content-Type", error.content_type), ("x-amzn-RequestId", uuid.uuid4().hex)])
             return AWSResponse(url, error.status, headers, _RawBody(error.body))
-        status, headers, payload = self._dispatch(request.method, parts, header_pairs, body)
+        target = _first(incoming.headers, "x-amz-target").split(".")[0]
+        status, headers, payload = self._dispatch(request.method, parts, header_pairs, body, (verified.service, target))
         return AWSResponse(url, status, _http_headers(headers), _RawBody(b"" if request.method == "HEAD" else payload))
 
     def _dispatch(
-        self, method: str, parts: Any, header_pairs: list[tuple[str, str]], body: bytes
+        self, method: str, parts: Any, header_pairs: list[tuple[str, str]], body: bytes, service: tuple[str, str]
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -822,7 +824,7 @@ class InProcessTransport:
             base_url=f"{parts.scheme}://{parts.netloc}",
         ).get_environ()
         environ["RAW_URI"] = environ["REQUEST_URI"] = parts.path + (f"?{parts.query}" if parts.query else "")
-        app_iter, status, response_headers = run_wsgi_app(self._app, environ, buffered=True)
+        app_iter, status, response_headers = run_wsgi_app(self._application(environ, service), environ, buffered=True)
         try:
             payload = b"".join(app_iter)
         finally:
@@ -830,6 +832,17 @@ class InProcessTransport:
             if close:
                 close()
         return int(status.split(" ", 1)[0]), list(response_headers.items()), payload
+
+    def _application(self, environ: dict[str, Any], service: tuple[str, str]) -> Any:
+        """moto's app for this service. moto's dispatcher finds it on every request by listing its own package
+        directory and matching every backend's URL patterns under one process-wide lock; the answer depends
+        only on the signed service (the credential scope) and the JSON target, so it is looked up once."""
+        if str(environ.get("PATH_INFO", "")).startswith(("/moto-api", "/latest/", "/favicon.ico")):
+            return self._dispatcher.get_application(environ)
+        app = self._apps.get(service)
+        if app is None:
+            app = self._apps[service] = self._dispatcher.get_application(environ)
+        return app
 
 
 def _http_headers(pairs: Iterable[tuple[str, str]]) -> Any:
