@@ -35,23 +35,21 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.shared.json_encoder import Encoder
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from raas.bootstrap import services
 from raas.domain.errors import BadRequest, Conflict, ServiceUnavailable, ValidationFailed
 from raas.handlers.api import principal
-from raas.handlers.streaming import streaming_now
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+# Powertools' idempotency utility (a dozen modules) and the streaming module are imported on the first
+# request that carries the header, not at cold start: most requests of these functions never need them.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
@@ -159,6 +157,8 @@ def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 def idempotency_config(lambda_context: Any = None) -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
     config = IdempotencyConfig(
         event_key_jmespath=EVENT_KEY,
         payload_validation_jmespath=FINGERPRINT,
@@ -175,7 +175,18 @@ def idempotency_config(lambda_context: Any = None) -> IdempotencyConfig:
 def idempotent_post(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """Route middleware: runs the route once per (scope, Idempotency-Key) and replays its 2xx response."""
     key = idempotency_key(app)
-    if key is None or streaming_now(app):  # a streamed answer is written as it is produced: nothing to replay
+    if key is None:
+        return next_middleware(app)
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
+    )
+
+    from raas.handlers.streaming import streaming_now
+
+    if streaming_now(app):  # a streamed answer is written as it is produced: nothing to replay
         return next_middleware(app)
     event = app.current_event
     request = idempotency_request(_scope(app), key, event.http_method, event.path, event.json_body if event.body else None)

@@ -284,7 +284,7 @@ def _install_fast_sqs_clock() -> None:
     from moto.sqs import models as sqs_models
 
     _moto_originals["unix_time_millis"] = sqs_models.unix_time_millis
-    sqs_models.unix_time_millis = _fast_unix_time_millis  # type: ignore[assignment]
+    sqs_models.unix_time_millis = _fast_unix_time_millis
 
 
 WriteListener = Callable[[Any, str, tuple[Any, ...], dict[str, Any]], None]

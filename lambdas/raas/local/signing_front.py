@@ -769,7 +769,7 @@ class InProcessTransport:
     that returns a response short-circuits the HTTP request).
     """
 
-    def __init__(self, verifier: SigV4Verifier, endpoint: str, app: Callable[..., Any]):
+    def __init__(self, verifier: SigV4Verifier, endpoint: str, app: Any):  # moto's DomainDispatcherApplication
         self.verifier = verifier
         self.endpoint = endpoint.rstrip("/")
         self._netloc = urlsplit(self.endpoint).netloc
