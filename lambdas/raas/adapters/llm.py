@@ -22,18 +22,11 @@ class OpenAIChat:
         import openai
 
         try:
-            response = self.client.chat.completions.create(
-                model=request.model.provider_model_id,
-                messages=[{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-            )
+            response = self.client.chat.completions.create(**_openai_arguments(request))
         except openai.APITimeoutError as exc:
-            raise GatewayTimeout("the language model timed out; try again", code="llm_timeout") from exc
+            raise _timed_out() from exc
         except openai.APIError as exc:
-            raise ServiceUnavailable(
-                f"the language model is unavailable ({type(exc).__name__}); try again", code="llm_unavailable"
-            ) from exc
+            raise _unavailable(exc) from exc
         usage = response.usage
         return Generation(
             text=response.choices[0].message.content or "",
@@ -53,19 +46,14 @@ class OpenAIChat:
         prompt_tokens = completion_tokens = 0
         try:
             stream = self.client.chat.completions.create(
-                model=request.model.provider_model_id,
-                messages=[{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
+                **_openai_arguments(request),
                 stream=True,
                 stream_options={"include_usage": True},
             )
         except openai.APITimeoutError as exc:
-            raise GatewayTimeout("the language model timed out; try again", code="llm_timeout") from exc
+            raise _timed_out() from exc
         except openai.APIError as exc:
-            raise ServiceUnavailable(
-                f"the language model is unavailable ({type(exc).__name__}); try again", code="llm_unavailable"
-            ) from exc
+            raise _unavailable(exc) from exc
         try:
             for chunk in stream:
                 if chunk.usage:
@@ -82,6 +70,34 @@ class OpenAIChat:
         yield Generation(text="".join(parts), prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, model=request.model_name)
 
 
+def _openai_arguments(request: GenerationRequest) -> dict[str, Any]:
+    return {
+        "model": request.model.provider_model_id,
+        "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+    }
+
+
+def _anthropic_arguments(request: GenerationRequest) -> dict[str, Any]:
+    return {
+        "model": request.model.provider_model_id,
+        "system": request.system,
+        "messages": [{"role": "user", "content": request.prompt}],
+        "max_tokens": request.max_tokens,
+        # Sent as a raw field: SDK 2.x no longer types sampling parameters, the API still takes them (0-1).
+        "extra_body": {"temperature": min(request.temperature, 1.0)},
+    }
+
+
+def _timed_out() -> GatewayTimeout:
+    return GatewayTimeout("the language model timed out; try again", code="llm_timeout")
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable(f"the language model is unavailable ({type(exc).__name__}); try again", code="llm_unavailable")
+
+
 class AnthropicChat:
     def __init__(self, api_key: str, *, timeout: float, max_retries: int, base_url: str | None = None):
         import anthropic
@@ -92,20 +108,11 @@ class AnthropicChat:
         import anthropic
 
         try:
-            response = self.client.messages.create(
-                model=request.model.provider_model_id,
-                system=request.system,
-                messages=[{"role": "user", "content": request.prompt}],
-                max_tokens=request.max_tokens,
-                # Sent as a raw field: SDK 2.x no longer types sampling parameters, the API still takes them (0-1).
-                extra_body={"temperature": min(request.temperature, 1.0)},
-            )
+            response = self.client.messages.create(**_anthropic_arguments(request))
         except anthropic.APITimeoutError as exc:
-            raise GatewayTimeout("the language model timed out; try again", code="llm_timeout") from exc
+            raise _timed_out() from exc
         except anthropic.APIError as exc:
-            raise ServiceUnavailable(
-                f"the language model is unavailable ({type(exc).__name__}); try again", code="llm_unavailable"
-            ) from exc
+            raise _unavailable(exc) from exc
         text = "".join(getattr(block, "text", "") for block in response.content if getattr(block, "type", "") == "text")
         return Generation(
             text=text,
@@ -122,23 +129,15 @@ class AnthropicChat:
 
         parts: list[str] = []
         try:
-            with self.client.messages.stream(
-                model=request.model.provider_model_id,
-                system=request.system,
-                messages=[{"role": "user", "content": request.prompt}],
-                max_tokens=request.max_tokens,
-                extra_body={"temperature": min(request.temperature, 1.0)},
-            ) as stream:
+            with self.client.messages.stream(**_anthropic_arguments(request)) as stream:
                 for text in stream.text_stream:
                     parts.append(text)
                     yield text
                 final = stream.get_final_message()
         except anthropic.APITimeoutError as exc:
-            raise GatewayTimeout("the language model timed out; try again", code="llm_timeout") from exc
+            raise _timed_out() from exc
         except (anthropic.APIError, httpx.HTTPError) as exc:
-            raise ServiceUnavailable(
-                f"the language model is unavailable ({type(exc).__name__}); try again", code="llm_unavailable"
-            ) from exc
+            raise _unavailable(exc) from exc
         yield Generation(
             text="".join(parts),
             prompt_tokens=final.usage.input_tokens,
