@@ -278,6 +278,35 @@ def test_queued_targets_never_hold_up_the_publisher(monkeypatch: pytest.MonkeyPa
     assert bus.delivered == [("webhook_delivery", "ConfigChanged")]
 
 
+def test_an_event_for_queued_targets_never_waits_behind_another_events_synchronous_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow synchronous target of one event (lifecycle) must not hold up a publisher whose event only queues."""
+    import threading
+    import time
+
+    from raas.domain.events import ConfigChanged
+    from raas.local.bus import LocalEventBus
+
+    in_lifecycle, release = threading.Event(), threading.Event()
+
+    def slow_lifecycle(_envelope: dict[str, Any], _context: Any) -> None:
+        in_lifecycle.set()
+        release.wait(10)
+
+    handlers = {"lifecycle": slow_lifecycle}
+    monkeypatch.setattr("raas.local.bus.load_event_handler", lambda function: handlers.get(function, lambda _e, _c: None))
+    bus = LocalEventBus()
+    first = threading.Thread(target=bus.publish, args=(TenantCreated(tenant_id="t000000000000001", tier="free"),))
+    first.start()
+    assert in_lifecycle.wait(5)
+    started = time.monotonic()
+    bus.publish(ConfigChanged(tenant_id="t000000000000002", config_version=2, mode="merge", changed_fields=["top_k"]))
+    waited = time.monotonic() - started
+    release.set()
+    first.join(10)
+    assert waited < 1.0, f"the queued-only publish waited {waited:.1f} s behind lifecycle"
+    assert bus.wait_idle(timeout=10)
+
+
 def test_the_audit_log_records_config_key_and_document_actions(api: ApiClient, tenant_a: TenantHandle, ingest_queue: Any) -> None:
     document_id = _give_data_without_query(api, tenant_a, ingest_queue)
     expect(api.request("PATCH", "/v1/config", key=tenant_a.admin_key, json_body={"top_k": 4}), 200)

@@ -4,14 +4,13 @@ moto does not enforce IAM conditions (a session tagged for A could read B there)
 checks the part our code controls: which tenant every session is requested for. What IAM
 does with the tag is checked on the policy document (tests/unit/test_tenant_policy.py), by the
 policy double that runs whole requests through it (tests/kms_policy.py,
-tests/integration/test_kms_first_use.py) and, against a real account, by
-test_policy_simulator_with_a_real_account below.
+tests/integration/test_kms_first_use.py) and, against a real account (never from the test suite,
+which reaches no AWS endpoint), by scripts/iam_policy_simulator.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import boto3
@@ -19,7 +18,6 @@ import pytest
 
 from raas.local.events import QueuePump
 from raas.security.credentials import TenantSessions
-from raas.security.tenant_policy import tenant_data_policy
 from tests.conftest import OPERATOR_KEY, TenantHandle
 from tests.helpers import ApiClient, expect, rebuild_services
 
@@ -65,43 +63,3 @@ def test_the_authorizer_context_never_carries_credentials(api: ApiClient, tenant
     assert set(context) == {"tenant_id", "role", "tier", "key_id"}
     assert api.request("GET", "/v1/tenants", key=OPERATOR_KEY).status == 200
     assert sts.tags == []  # the operator's routes and the authorizer use the platform role
-
-
-@pytest.mark.skipif(
-    not os.environ.get("RAAS_IAM_SIMULATOR_ACCOUNT"),
-    reason="opt-in: set RAAS_IAM_SIMULATOR_ACCOUNT (and real AWS credentials) to run IAM's policy simulator",
-)
-def test_policy_simulator_with_a_real_account() -> None:  # pragma: no cover - needs a real AWS account
-    account = os.environ["RAAS_IAM_SIMULATOR_ACCOUNT"]
-    table = f"arn:aws:dynamodb:us-east-1:{account}:table/raas-prod-documents"
-    bucket = "arn:aws:s3:::raas-prod-docs"
-    policy = json.dumps(tenant_data_policy([table], bucket))
-    iam = boto3.session.Session().client("iam", endpoint_url="https://iam.amazonaws.com")
-
-    def decision(action: str, resource: str, context: list[dict[str, Any]]) -> str:
-        result = iam.simulate_custom_policy(PolicyInputList=[policy], ActionNames=[action], ResourceArns=[resource], ContextEntries=context)
-        return str(result["EvaluationResults"][0]["EvalDecision"])
-
-    tag = {"ContextKeyName": "aws:PrincipalTag/tenant_id", "ContextKeyValues": ["tacme00000000000"], "ContextKeyType": "string"}
-
-    def leading(value: str) -> dict[str, Any]:
-        return {"ContextKeyName": "dynamodb:LeadingKeys", "ContextKeyValues": [value], "ContextKeyType": "stringList"}
-
-    assert decision("dynamodb:GetItem", table, [tag, leading("TENANT#tacme00000000000#")]) == "allowed"
-    assert decision("dynamodb:GetItem", table, [tag, leading("TENANT#tother0000000000#")]) != "allowed"
-    assert decision("dynamodb:GetItem", table, [tag]) != "allowed"  # no leading key: the Null check refuses
-    assert decision("dynamodb:Scan", table, [tag]) != "allowed"
-    assert decision("s3:GetObject", f"{bucket}/tenants/tacme00000000000/x", [tag]) == "allowed"
-    assert decision("s3:GetObject", f"{bucket}/tenants/tother0000000000/x", [tag]) != "allowed"
-
-    def via_s3(object_arn: str) -> list[dict[str, Any]]:  # what S3 sends KMS for an object without a Bucket Key
-        return [
-            tag,
-            {"ContextKeyName": "kms:EncryptionContext:aws:s3:arn", "ContextKeyValues": [object_arn], "ContextKeyType": "string"},
-            {"ContextKeyName": "kms:ViaService", "ContextKeyValues": ["s3.us-east-1.amazonaws.com"], "ContextKeyType": "string"},
-        ]
-
-    key = f"arn:aws:kms:us-east-1:{account}:key/00000000-0000-0000-0000-000000000000"  # untagged: a brand-new key
-    assert decision("kms:GenerateDataKey", key, via_s3(f"{bucket}/tenants/tacme00000000000/x")) == "allowed"
-    assert decision("kms:Decrypt", key, via_s3(f"{bucket}/tenants/tother0000000000/x")) != "allowed"
-    assert decision("kms:Decrypt", key, [tag]) != "allowed"  # not via S3, no context

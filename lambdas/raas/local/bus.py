@@ -46,6 +46,8 @@ class LocalEventBus:
     delivered: list[tuple[str, str]] = field(default_factory=list)  # (function, detail-type), for tests and logs
     queued_targets: frozenset[str] = QUEUED_TARGETS
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    # Its own lock: a publisher enqueueing must not wait behind another event's synchronous deliveries.
+    _worker_lock: threading.Lock = field(default_factory=threading.Lock)
     _queue: queue.Queue[tuple[str, dict[str, Any]]] = field(default_factory=queue.Queue)
     _worker: threading.Thread | None = None
 
@@ -55,10 +57,12 @@ class LocalEventBus:
         for function in functions:
             if function in self.queued_targets:
                 self._enqueue(function, envelope)
+        synchronous = [function for function in functions if function not in self.queued_targets]
+        if not synchronous:
+            return  # nothing to wait for: never queue behind another event's synchronous targets
         with self._lock:  # one event at a time, like one rule target's ordered retries
-            for function in functions:
-                if function not in self.queued_targets:
-                    self.deliver(function, envelope)
+            for function in synchronous:
+                self.deliver(function, envelope)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Whether every queued delivery was made within `timeout` seconds."""
@@ -68,7 +72,7 @@ class LocalEventBus:
         return not self._queue.unfinished_tasks
 
     def _enqueue(self, function: str, envelope: dict[str, Any]) -> None:
-        with self._lock:
+        with self._worker_lock:
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._drain_queue, name="raas-bus-queued", daemon=True)
                 self._worker.start()
