@@ -22,14 +22,17 @@ from constructs import Construct
 
 from raas.adapters.dynamo_schema import AUDIT, TENANT_TABLES
 from raas.domain import catalog
+from raas.domain.console_security import CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, cors_headers
 from raas.handlers.api import route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, EVENT_HANDLERS, PUBLIC_ROUTES, load
 from raas.security.tenant_policy import handler_tenant_key_statements, tenant_data_policy, tenant_role_trust_policy
+from stacks.console import ConsoleHosting
 from stacks.data import DataStack
 from stacks.lifecycle import PlatformEvents
 from stacks.nag import acknowledge
 from stacks.search import SEARCH_USERS, SearchStack
 from stacks.settings import DeploymentSettings
+from stacks.streaming import STREAMING_ROUTES, StreamingAnswers
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_CODE = ROOT / "lambdas"
@@ -135,6 +138,14 @@ class ApiStack(Stack):
         self.functions["ingest"].add_event_source(
             sources.SqsEventSource(ingest_queue, batch_size=5, report_batch_item_failures=True, max_concurrency=10)
         )
+        # streamed answers (issue 14): their function and STREAM integration, used by _rest_api
+        self.streaming = StreamingAnswers(self, "StreamingAnswers", architecture=architecture)
+        # The console (issue 13): its distribution's origin is the only one the API allows CORS for, and it
+        # needs the API's URL back; in one stack that is no cycle (stacks/console.py says why).
+        self.console = ConsoleHosting(self, "Console", settings=settings)
+        for group in API_HANDLERS:
+            self.functions[group].add_environment("RAAS_CONSOLE_ORIGIN", self.console.origin)
+        self.streaming.function.add_environment("RAAS_CONSOLE_ORIGIN", self.console.origin)  # it answers two API routes
         self.api = self._rest_api()
         self.usage_plans = self._usage_plans()
         self.platform_events = PlatformEvents(
@@ -430,10 +441,15 @@ class ApiStack(Stack):
                     )
                 ),
             ),
+            # Preflights for the console's origin alone: an OPTIONS method with a mock integration on every
+            # resource, without the authorizer (a preflight carries no Authorization header) and without an
+            # API key: https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-cors.html
             default_cors_preflight_options=apigw.CorsOptions(
-                allow_origins=apigw.Cors.ALL_ORIGINS,
+                allow_origins=[self.console.origin],
                 allow_methods=apigw.Cors.ALL_METHODS,
-                allow_headers=["Authorization", "Content-Type", "If-Match"],
+                allow_headers=list(CORS_ALLOWED_HEADERS),
+                expose_headers=list(CORS_EXPOSED_HEADERS),
+                max_age=Duration.hours(1),
             ),
         )
         authorizer = apigw.RequestAuthorizer(
@@ -451,7 +467,7 @@ class ApiStack(Stack):
             public = (method, re.sub(r"\{(\w+)\}", r"<\1>", path)) in PUBLIC_ROUTES
             resource.add_method(
                 method,
-                integrations[group],
+                self.streaming.integration if (method, path) in STREAMING_ROUTES else integrations[group],
                 authorizer=None if public else authorizer,
                 authorization_type=apigw.AuthorizationType.NONE if public else apigw.AuthorizationType.CUSTOM,
                 api_key_required=not public,
@@ -486,6 +502,9 @@ class ApiStack(Stack):
             url = f"https://{api.rest_api_id}.execute-api.{self.region}.{Aws.URL_SUFFIX}/{s.stage}"
         # as locally (http://127.0.0.1:8080): every route is $URL/v1/...
         CfnOutput(self, "ApiUrl", value=url, description="raas API URL; routes are under $URL/v1/")
+        # the console's config.json names this URL, its CSP this origin (the URL without the stage's path)
+        origin = f"https://{s.domain_name}" if s.domain_name else f"https://{api.rest_api_id}.execute-api.{self.region}.{Aws.URL_SUFFIX}"
+        self.console.serve_api(api_origin=origin, api_url=url)
 
     def _gateway_responses(self, api: apigw.RestApi) -> None:
         """API Gateway's own refusals in the same JSON shape and codes as the handlers', for every response type
@@ -497,7 +516,9 @@ class ApiStack(Stack):
         never a value a request or AWS can put a quote into (`$context.path`, `$context.error.message`,
         `$context.error.validationErrorString`): inside the template's quotes it would break the JSON.
         """
-        cors = {"Access-Control-Allow-Origin": "'*'"}
+        # CORS on the gateway's own refusals too (401, 429, ...), or the console could not read them: the console's
+        # origin only, as static values (quoted), as on the functions' responses (raas.handlers.api.with_cors)
+        cors = {name: f"'{value}'" for name, value in cors_headers(self.console.origin).items()}
         responses: list[tuple[apigw.ResponseType, str | None, str, str]] = [
             (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "missing, invalid or revoked credentials"),
             (apigw.ResponseType.EXPIRED_TOKEN, "401", "unauthorized", "the credentials have expired"),

@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from raas.adapters.dynamo_schema import ALL_TABLES, TableSpec
+from raas.adapters.objects import UPLOAD_CORS_RULES
 from raas.domain.documents import SOURCE_OBJECT_SUFFIX
 from raas.domain.export_retention import EXPORT_RETENTION_DAYS, EXPORT_TAG_KEY, EXPORT_TAG_VALUE, NONCURRENT_EXPORT_DAYS
 from stacks.nag import acknowledge
@@ -81,19 +82,15 @@ class DataStack(Stack):
                     noncurrent_version_expiration=Duration.days(NONCURRENT_EXPORT_DAYS),
                 ),
             ],
+            # presigned URLs carry their own authorisation; raas local puts the same rules on its bucket
             cors=[
                 s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.PUT],
-                    allowed_origins=["*"],  # presigned URLs carry their own authorisation
-                    allowed_headers=[
-                        "content-type",
-                        "x-amz-server-side-encryption",
-                        "x-amz-server-side-encryption-aws-kms-key-id",
-                        # tenant objects carry no S3 Bucket Key (see raas.adapters.objects)
-                        "x-amz-server-side-encryption-bucket-key-enabled",
-                    ],
-                    max_age=3000,
+                    allowed_methods=[s3.HttpMethods(method) for method in rule["AllowedMethods"]],
+                    allowed_origins=rule["AllowedOrigins"],
+                    allowed_headers=rule["AllowedHeaders"],
+                    max_age=rule["MaxAgeSeconds"],
                 )
+                for rule in UPLOAD_CORS_RULES
             ],
             removal_policy=removal,
             auto_delete_objects=removal == RemovalPolicy.DESTROY,

@@ -14,13 +14,14 @@ from constructs import Construct
 
 from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS, SCHEDULES, routes_by_function
 from stacks.settings import DeploymentSettings
+from stacks.streaming import GROUP as STREAM_GROUP
 
 FIVE_MINUTES = Duration.minutes(5)
 
 
 def monitored_functions() -> list[str]:
-    """Every function group the API stack deploys (same list as `ApiStack.functions`)."""
-    return [*API_HANDLERS, *EVENT_HANDLERS, "authorizer"]
+    """Every function group the API stack deploys (`ApiStack.functions`, and the streaming function)."""
+    return [*API_HANDLERS, *EVENT_HANDLERS, "authorizer", STREAM_GROUP]
 
 
 def event_functions() -> list[str]:

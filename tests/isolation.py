@@ -63,6 +63,12 @@ def minimal_body(schema: dict[str, Any], components: dict[str, Any], probes: dic
     return "x" * max(int(schema.get("minLength", 1)), 1)
 
 
+# Path parameters that count per tenant (each tenant has its own config version 3), not ids of A: B naming one reads
+# its own (or gets 404), and the answer must hold nothing of A. A month is not a secret either, but B has no invoice.
+COUNTER_PARAMETERS = frozenset({"version"})
+NOT_SECRET = COUNTER_PARAMETERS | {"period"}
+
+
 def enumerate_calls(resources: dict[str, str]) -> list[RouteCall]:
     document = openapi_document()
     components = document.get("components", {}).get("schemas", {})
@@ -118,9 +124,17 @@ def run_isolation_harness(
     )
     a_reader = expect(api.request("POST", "/v1/keys", key=a.admin_key, json_body={"name": A_MARKER, "role": "reader"}), 201)
     b_reader = expect(api.request("POST", "/v1/keys", key=b.admin_key, json_body={"name": "b reader", "role": "reader"}), 201)["api_key"]
-    resources = {"tenant_id": a.tenant_id, "key_id": a_reader["key"]["key_id"], **(extra_resources or {})}
-    # A month is a path parameter, not a secret: it shows up in every timestamp.
-    secrets_of_a = {a.admin_key, a.admin_key_id, a_reader["api_key"], A_MARKER, *(v for k, v in resources.items() if k != "period")}
+    # A's config version holding the marker: B asking for the same number reads its own version or nothing.
+    a_version = expect(api.request("GET", "/v1/config", key=a.admin_key), 200)["version"]
+    resources = {"tenant_id": a.tenant_id, "key_id": a_reader["key"]["key_id"], "version": str(a_version), **(extra_resources or {})}
+    # A month and a version number are path parameters, not secrets: they show up in every timestamp and counter.
+    secrets_of_a = {
+        a.admin_key,
+        a.admin_key_id,
+        a_reader["api_key"],
+        A_MARKER,
+        *(v for k, v in resources.items() if k not in NOT_SECRET),
+    }
     before = snapshot(api, a)
     assert before["search"]["results"], "A's document must be indexed before the harness runs"
 
@@ -130,7 +144,7 @@ def run_isolation_harness(
         for key in (b.admin_key, b_reader):
             reply = api.request(call.method, call.path, key=key, json_body=call.body)
             where = f"{call.method} {call.path} as B"
-            if "{" in call.template:
+            if set(re.findall(r"{(\w+)}", call.template)) - COUNTER_PARAMETERS:  # one of A's ids: never found
                 assert reply.status in (403, 404), f"{where}: {reply.status} {reply.text}"
             else:
                 assert reply.status < 500, f"{where}: {reply.status} {reply.text}"

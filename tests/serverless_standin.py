@@ -49,6 +49,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 ID_REFUSED = "Document ID is not supported in create/index operation request"
+MAX_RESULT_WINDOW = 10_000  # OpenSearch's default index.max_result_window
 _WORD = re.compile(r"\w+", re.UNICODE)
 K1, B = 1.2, 0.75
 
@@ -301,6 +302,17 @@ class Collection:
             raise ApiError(400, "illegal_argument_exception", "request [/_search] contains unrecognized parameter: [refresh]")
         if "search_after" in body or "scroll" in params:
             raise ApiError(400, "illegal_argument_exception", "the stand-in implements neither search_after nor scroll")
+        # from + size past index.max_result_window (10,000 unless an index raises it) is refused, as OpenSearch does:
+        # https://docs.opensearch.org/latest/search-plugins/searching-data/paginate/ (so deep pages need keyset paging).
+        window = int(body.get("from", 0)) + int(body.get("size", 10))
+        if window > MAX_RESULT_WINDOW:
+            raise ApiError(
+                400,
+                "illegal_argument_exception",
+                f"Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] but was [{window}]. "
+                "See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the "
+                "[index.max_result_window] index level setting.",
+            )
         self.catch_up()
         index = self.index(name)
         docs = index.searchable

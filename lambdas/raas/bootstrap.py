@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from raas.services.auth import Authenticator
     from raas.services.billing import BillingService
     from raas.services.config import ConfigService
+    from raas.services.console import ConfigPreview, DocumentChunks, IdentityService, TenantTimeline
     from raas.services.conversations import ConversationArchive, ConversationService
     from raas.services.documents import DocumentService
     from raas.services.export import ExportService
@@ -538,6 +539,32 @@ class Services:
         return DocumentService(
             self.document_store, self.object_store, self.search_index, self.settings.presign_expires_seconds, audit=self.audit_log
         )
+
+    # --- the console's views (raas.services.console): read-only, built from the services above ----------
+
+    @provided
+    def identity_service(self) -> IdentityService:
+        from raas.services.console import IdentityService
+
+        return IdentityService(self.tenant_store, self.key_store, self.config_service)
+
+    @provided
+    def config_preview(self) -> ConfigPreview:
+        from raas.services.console import ConfigPreview
+
+        return ConfigPreview(self.config_service, self.tenant_service)
+
+    @provided
+    def tenant_timeline(self) -> TenantTimeline:
+        from raas.services.console import TenantTimeline
+
+        return TenantTimeline(self.tenant_service, self.audit_log)
+
+    @provided
+    def document_chunks(self) -> DocumentChunks:
+        from raas.services.console import DocumentChunks
+
+        return DocumentChunks(self.document_store, self.search_index)
 
     @provided
     def ingest_service(self) -> IngestService:

@@ -7,9 +7,27 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+# The API commands live in the client package (clients/python, `raas_client.cli`), imported only when
+# one of them runs, so `raas local` and the other commands start as fast as before.
+API_COMMANDS = {
+    "tenants": "create, list, suspend and resume tenants (operator key)",
+    "keys": "create, list and revoke API keys",
+    "docs": "upload (files, folders, globs; progress bar) and list documents",
+    "ask": "ask a question; the answer streams to the terminal",
+    "usage": "the tenant's usage for a month",
+    "config": "get, set, diff, list versions and roll back the tenant's configuration",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="raas", description="raas: multi-tenant RAG-as-a-Service")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in API_COMMANDS:
+        return _api_command(argv)
+    parser = argparse.ArgumentParser(
+        prog="raas",
+        description="raas: multi-tenant RAG-as-a-Service",
+        epilog="API commands read RAAS_URL and RAAS_API_KEY (--url, --api-key override); `raas COMMAND --help` for each.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     local = commands.add_parser("local", help="run the whole platform on this machine (AWS emulated by moto)")
@@ -44,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--signature", required=True, help="the Raas-Signature header value")
     verify.add_argument("--tolerance", type=int, default=300, help="seconds a timestamp may be off (default 300)")
 
+    for name, text in API_COMMANDS.items():
+        commands.add_parser(name, help=text, add_help=False)  # listed in --help; parsed by raas_client.cli
+
     args = parser.parse_args(argv)
     if args.command == "webhook-verify":
         from raas.domain.webhooks import SignatureError, verify_signature
@@ -63,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "operator-key":
         _operator_key(args)
     return 0
+
+
+def _api_command(argv: list[str]) -> int:
+    try:
+        from raas_client.cli import main as api_main
+    except ImportError:
+        raise SystemExit(f"raas {argv[0]}: the client package is not installed: pip install -e clients/python") from None
+    return api_main(argv, prog="raas")
 
 
 def _operator_key(args: argparse.Namespace) -> None:

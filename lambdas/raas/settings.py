@@ -91,6 +91,17 @@ class Settings(BaseModel):
     webhook_allow_loopback: bool = Field(
         default=False, description="webhooks may go to http://127.0.0.1 (local development and tests only; never link-local/metadata)"
     )
+    console_origin: str | None = Field(
+        default=None,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:\d+)?$",
+        description="the console's origin (AWS: https://<distribution>.cloudfront.net); API responses allow CORS for it alone. "
+        "Unset = no CORS headers (raas local serves the console on the API's own origin)",
+    )
+    console_dir: str | None = Field(
+        default=None,
+        description="raas local: the built console served at /console/; unset = the repository's console/dist when raas "
+        "runs from the repository (a wheel does not contain the console: set this)",
+    )
 
     jwt_issuer: str | None = None
     jwt_audience: str | None = None

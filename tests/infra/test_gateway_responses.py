@@ -65,7 +65,9 @@ def test_each_body_is_the_error_shape_once_variables_are_substituted(
     assert isinstance(body["error"]["message"], str)
     assert body["error"]["message"]
     assert body["error"]["details"] == []
-    assert props["ResponseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"
+    # the console's origin only, never '*' (tests/infra/test_console_stack.py checks the value)
+    origin = props["ResponseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+    assert origin["Fn::Join"][1][1]["Fn::GetAtt"][1] == "DomainName"
 
 
 def test_the_fallbacks_keep_the_status_api_gateway_chose(gateway_responses: dict[str, dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from stacks.api import api_routes
 from stacks.lifecycle import QUEUED_FUNCTIONS
+from stacks.streaming import STREAMING_ROUTES
 
 from raas.adapters.dynamo_schema import ALL_TABLES
 from raas.domain import catalog
@@ -63,7 +64,8 @@ def test_every_route_reaches_its_function_with_the_authorizer(templates: dict[st
         props = methods[(method, path)]
         uri = json.dumps(props["Integration"]["Uri"])
         target = [name for lid, name in function_of.items() if f'"{lid}"' in uri]
-        assert target == [f"raas-prod-{group}"], (method, path, target)
+        expected = "stream" if (method, path) in STREAMING_ROUTES else group  # stacks/streaming.py: SSE and JSON
+        assert target == [f"raas-prod-{expected}"], (method, path, target)
         public = (method, path.replace("{", "<").replace("}", ">")) in PUBLIC_ROUTES
         assert props["AuthorizationType"] == ("NONE" if public else "CUSTOM"), (method, path)
         assert props.get("ApiKeyRequired", False) is (not public), (method, path)
@@ -236,6 +238,17 @@ def test_every_function_fits_lambdas_unzipped_limit(templates: dict[str, dict[st
     assert {f"raas-prod-{name}" for name, _, _ in report} <= deployed
     for name, code, layer in report:
         assert code + layer < LAMBDA_UNZIPPED_LIMIT, f"{name}: code {code} + layer {layer} bytes"
+
+
+# "Resources per stack: 500" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
+# Every API route costs a resource, a method and a CORS preflight method; keep room for the next ones.
+RESOURCE_QUOTA, ROOM_FOR_GROWTH = 500, 25
+
+
+def test_every_stack_stays_under_cloudformations_resource_quota_with_room(templates: dict[str, dict[str, Any]]) -> None:
+    for name, template in templates.items():
+        count = len(template["Resources"])
+        assert count <= RESOURCE_QUOTA - ROOM_FOR_GROWTH, f"{name}: {count} resources; move a part to a nested stack"
 
 
 def test_a_managed_domain_forbids_explicit_indexes_in_bulk_bodies(tmp_path: Path) -> None:

@@ -180,6 +180,24 @@ def test_config_round_trip_if_match_and_rollback(api: ApiClient, tenant_a: Tenan
     assert (missing.status, missing.error_code) == (404, "version_not_found")
 
 
+def test_a_past_version_reads_whole_for_diffs_and_is_the_callers_own(
+    api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
+    key = tenant_a.admin_key
+    first = expect(api.request("PATCH", "/v1/config", key=key, json_body={"top_k": 4}), 200)
+    expect(api.request("PATCH", "/v1/config", key=key, json_body={"top_k": 6}), 200)
+    reader = expect(api.request("POST", "/v1/keys", key=key, json_body={"name": "r", "role": "reader"}), 201)["api_key"]
+    read = expect(api.request("GET", f"/v1/config/versions/{first['version']}", key=reader), 200)
+    assert (read["version"], read["config"]["top_k"], read["mode"], read["changed_fields"]) == (first["version"], 4, "merge", ["top_k"])
+    defaults = expect(api.request("GET", "/v1/config/versions/0", key=key), 200)
+    assert (defaults["version"], defaults["config"]["top_k"], defaults["mode"]) == (0, 5, "default")
+    other = api.request("GET", f"/v1/config/versions/{first['version']}", key=tenant_b.admin_key)  # B has no such version
+    assert (other.status, other.error_code) == (404, "version_not_found")
+    assert api.request("GET", "/v1/config/versions/99", key=key).error_code == "version_not_found"
+    assert api.request("GET", "/v1/config/versions/-1", key=key).status in (404, 422)
+    assert api.request("GET", f"/v1/config/versions/{2**31}", key=key).error_code == "validation_error"
+
+
 @pytest.mark.parametrize(
     ("body", "code", "field"),
     [

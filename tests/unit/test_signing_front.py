@@ -396,16 +396,18 @@ def test_the_front_refuses_what_aws_would(front: SigningFront) -> None:
     assert front_client(front, "dynamodb").list_tables()["TableNames"] == []
 
     host = urlsplit(front.endpoint).netloc
-    for method, path, headers in [
-        ("OPTIONS", "/", {"Origin": "http://elsewhere", "Access-Control-Request-Method": "GET"}),  # moto would list buckets
-        ("GET", "/moto-api/data.json", {}),  # moto's dashboard: every backend's state
-        ("POST", "/moto-api/reset", {}),
+    for method, path, headers, code in [
+        # moto would list buckets; a preflight with no bucket (so no CORS rule) is refused as S3 refuses it
+        ("OPTIONS", "/", {"Origin": "http://elsewhere", "Access-Control-Request-Method": "GET"}, b"AccessForbidden"),
+        ("OPTIONS", "/", {}, b"AccessDenied"),  # not a preflight: unsigned, refused
+        ("GET", "/moto-api/data.json", {}, b"AccessDenied"),  # moto's dashboard: every backend's state
+        ("POST", "/moto-api/reset", {}, b"AccessDenied"),
     ]:
         connection = http.client.HTTPConnection(host, timeout=10)
         try:
             connection.request(method, path, headers=headers)
             response = connection.getresponse()
-            assert (response.status, b"<Code>AccessDenied</Code>" in response.read()) == (403, True), (method, path)
+            assert (response.status, b"<Code>" + code + b"</Code>" in response.read()) == (403, True), (method, path)
         finally:
             connection.close()
 
@@ -491,3 +493,80 @@ def test_the_transport_answers_only_for_its_own_endpoint(in_process_front: Signi
     for url in ("https://dynamodb.us-east-1.amazonaws.com/", "http://127.0.0.1:1/", in_process_front.endpoint + ".evil.example/"):
         request = AWSPreparedRequest("POST", url, HTTPHeaders(), b"{}", False)
         assert in_process_front.transport(request) is None, url
+
+
+# --- browser CORS preflights, answered as S3 answers them from the bucket's rules ------------------
+
+
+def test_a_preflight_is_allowed_only_when_origin_method_and_every_header_match_one_rule() -> None:
+    from raas.local.signing_front import CorsRule, answer_preflight
+
+    rules = [
+        CorsRule(allowed_methods=("GET",), allowed_origins=("https://app.example",)),
+        CorsRule(
+            allowed_methods=("PUT",),
+            allowed_origins=("https://*.example",),
+            allowed_headers=("content-type", "x-amz-*"),
+            max_age_seconds=60,
+        ),
+    ]
+    allowed = answer_preflight(rules, "https://console.example", "PUT", "Content-Type, X-Amz-Server-Side-Encryption")
+    assert allowed is not None
+    assert allowed["Access-Control-Allow-Origin"] == "https://console.example"  # a named (wildcard) origin is echoed
+    assert allowed["Access-Control-Allow-Headers"] == "content-type, x-amz-server-side-encryption"
+    assert (allowed["Access-Control-Allow-Methods"], allowed["Access-Control-Max-Age"]) == ("PUT", "60")
+    assert answer_preflight(rules, "https://app.example", "GET", "")["Access-Control-Allow-Methods"] == "GET"  # type: ignore[index]
+    assert answer_preflight(rules, "https://console.example", "DELETE", "") is None  # no rule allows the method
+    assert answer_preflight(rules, "https://console.example", "PUT", "content-type, authorization") is None  # one header too many
+    assert answer_preflight(rules, "https://evil.test", "PUT", "content-type") is None  # no rule allows the origin
+    assert answer_preflight(rules, "https://console.example", "put", "") is None  # methods are case-sensitive
+    assert answer_preflight(None, "https://app.example", "GET", "") is None  # no CORS configuration: 403
+    anyone = [CorsRule(allowed_methods=("PUT",), allowed_origins=("*",), allowed_headers=("content-type",))]
+    assert answer_preflight(anyone, "http://127.0.0.1:8080", "PUT", "content-type")["Access-Control-Allow-Origin"] == "*"  # type: ignore[index]
+
+
+def test_the_front_answers_a_browsers_upload_preflight_from_the_buckets_cors_rules(front: SigningFront) -> None:
+    from raas.adapters.objects import UPLOAD_CORS_RULES
+
+    s3 = front_client(front, "s3")
+    s3.create_bucket(Bucket="cors-docs")
+    s3.create_bucket(Bucket="no-cors-docs")
+    s3.put_bucket_cors(Bucket="cors-docs", CORSConfiguration={"CORSRules": UPLOAD_CORS_RULES})
+    host = urlsplit(front.endpoint).netloc
+    upload_headers = ",".join(UPLOAD_CORS_RULES[0]["AllowedHeaders"])  # what a browser asks before presign_put's PUT
+
+    def preflight(path: str, method: str, headers: str) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection(host, timeout=10)
+        try:
+            asked = {"Origin": "http://127.0.0.1:8080", "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers}
+            connection.request("OPTIONS", path, headers=asked)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    status, headers, _ = preflight("/cors-docs/tenants/t1/documents/a.pdf", "PUT", upload_headers)
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Methods"] == "PUT"
+    status, _, body = preflight("/cors-docs/tenants/t1/documents/a.pdf", "PUT", upload_headers + ",x-amz-acl")  # not allowed
+    assert (status, b"<Code>AccessForbidden</Code>" in body) == (403, True)
+    status, _, body = preflight("/cors-docs/tenants/t1/documents/a.pdf", "DELETE", "")
+    assert (status, b"<Code>AccessForbidden</Code>" in body) == (403, True)
+    status, _, body = preflight("/no-cors-docs/x", "PUT", "content-type")  # no CORS configuration on the bucket
+    assert (status, b"<Code>AccessForbidden</Code>" in body) == (403, True)
+
+    # the upload itself (signed by its URL) carries the CORS headers S3 adds for a matching origin
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "cors-docs", "Key": "t1/ticket", "ContentType": "text/plain"})
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.request(
+            "PUT", f"{parts.path}?{parts.query}", body=b"body", headers={"Content-Type": "text/plain", "Origin": "http://127.0.0.1:8080"}
+        )
+        put = connection.getresponse()
+        put.read()
+        assert put.status == 200
+        assert put.getheader("Access-Control-Allow-Origin") == "http://127.0.0.1:8080"
+    finally:
+        connection.close()

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from raas.adapters.dynamo import is_condition_failure, query_partition, storage_errors, to_item
 from raas.adapters.registry import PROFILE_SK, tenant_pk
 from raas.domain.audit import AuditEntry
+from raas.domain.paging import all_items
 from raas.domain.tenants import LIVE_STATUSES
 from raas.security.credentials import as_source
 
@@ -73,15 +74,45 @@ class DynamoAuditLog:
             what="the audit log",
             newest_first=True,
         )
-        entries = [
-            AuditEntry(
-                entry_id=i["entry_id"],
-                at=i["at"],
-                actor=i["actor"],
-                action=i["action"],
-                target=i.get("target", ""),
-                details=json.loads(i["details"]),
+        return [_entry(i) for i in items], next_cursor
+
+    def lifecycle_entries(self, tenant_id: str) -> tuple[AuditEntry, ...]:
+        """The tenant's lifecycle events and the operator's own entries, oldest first (the operator's timeline):
+        never entries about the tenant's data (documents, keys, config values, exports).
+
+        The filter runs after DynamoDB has read each page (up to 1 MB, before filtering), so this walks the whole
+        partition and pages may come back empty; LastEvaluatedKey still says where to go on
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html)."""
+        names = {"#action": "action"}
+        values = {
+            ":lifecycle": "lifecycle.Tenant",
+            ":renamed": "tenant.renamed",
+            ":cycle": "tenant.billing_cycle",
+            ":clamp": "config.tier_clamp",
+        }
+        items = all_items(
+            lambda cursor: query_partition(
+                self.clients(tenant_id),
+                self.table,
+                tenant_pk(tenant_id),
+                "AUDIT#",
+                limit=500,
+                cursor=cursor,
+                what="the audit log",
+                filter_expression="begins_with(#action, :lifecycle) OR #action IN (:renamed, :cycle, :clamp)",
+                names=names,
+                values=values,
             )
-            for i in items
-        ]
-        return entries, next_cursor
+        )
+        return tuple(_entry(i) for i in items)
+
+
+def _entry(item: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        entry_id=item["entry_id"],
+        at=item["at"],
+        actor=item["actor"],
+        action=item["action"],
+        target=item.get("target", ""),
+        details=json.loads(item["details"]),
+    )

@@ -64,7 +64,8 @@ TENANTS = TableSpec(
 # the quota/generation counters (STATS), all under the tenant's partition.
 DOCUMENTS = TableSpec(logical_name="documents")
 
-# Usage: per-period counters (PERIOD#yyyy-mm) and exactly-once markers (EVENT#id, with TTL).
+# Usage: per-period counters (PERIOD#yyyy-mm), per-day counters (DAY#yyyy-mm-dd, written in the same
+# transaction) and exactly-once markers (EVENT#id, with TTL).
 USAGE = TableSpec(logical_name="usage", ttl_attribute="expires_at")
 
 # Query history (Q#...) with retention by tier, and the response cache (CACHE#...), both by TTL.

@@ -64,6 +64,27 @@ KEY_DELETION_WINDOW_DAYS = 7  # the shortest KMS allows
 # 10,000 of at least 5 MiB (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
 MULTIPART_PART_BYTES = 64 * 1024 * 1024
 
+# The documents bucket's CORS configuration (S3 API shape), deployed by stacks/data.py and put on the
+# local bucket by raas local: browsers (the console) PUT to presigned URLs with the headers `presign_put`
+# signs, so a preflight asks for exactly these. Any origin: the presigned URL is the authorisation.
+# S3 answers a preflight from the first rule whose origin, method and every requested header match, and
+# 403 otherwise (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/RESTOPTIONSobject.html).
+UPLOAD_CORS_RULES: list[dict[str, Any]] = [
+    {
+        "AllowedMethods": ["PUT"],
+        "AllowedOrigins": ["*"],
+        "AllowedHeaders": [
+            "content-type",
+            "x-amz-server-side-encryption",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            # tenant objects carry no S3 Bucket Key (see above)
+            "x-amz-server-side-encryption-bucket-key-enabled",
+        ],
+        "MaxAgeSeconds": 3000,
+    }
+]
+
 # Raises when the tenant's data may no longer be touched (it is being deleted). KMS key state
 # alone is not enough (a scheduled deletion still decrypts until the window ends, and moto
 # ignores key state), so the adapters ask the registry before every S3 and KMS use.

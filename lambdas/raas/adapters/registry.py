@@ -31,6 +31,8 @@ OPERATOR_PK = "OPERATOR"
 PROFILE_SK = "PROFILE"
 CURRENT_CONFIG_SK = "CONFIG#current"
 _LIST_PK = "TENANTS"
+# Tenants one filtered listing request reads at most before it answers a short page (see list_tenants).
+_FILTER_READ_BUDGET = 1000
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -109,22 +111,68 @@ class DynamoTenantStore(_Table):
             )
         return TenantStatus(from_item(item)["status"]) if item else None
 
-    def list_tenants(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
+    def list_tenants(
+        self,
+        limit: int,
+        cursor: str | None,
+        *,
+        status: TenantStatus | None = None,
+        tier: Tier | None = None,
+        name_contains: str | None = None,
+    ) -> tuple[list[Tenant], str | None]:
+        """A page of tenants in creation order, optionally only those with `status`, `tier` and a name containing
+        `name_contains` (case-insensitive).
+
+        DynamoDB applies `Limit` to the items it reads and the FilterExpression after reading them, so a filtered
+        query page can hold fewer matches than `Limit`, or none, and still have a LastEvaluatedKey
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html,
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html). So this reads on
+        until `limit` tenants match, the index ends, or _FILTER_READ_BUDGET tenants were read (then the page is
+        short and the cursor goes on from the last tenant read). When the page fills mid-way through a query page,
+        the cursor is the key of the last tenant returned, so the next page starts right after it and none is
+        skipped. The name test runs here: DynamoDB's `contains` is case-sensitive."""
         keep = ("PK", "SK", "list_pk", "list_sk")
+        conditions, names, values = [], {}, {":p": _LIST_PK}
+        for attribute, wanted in (("status", status), ("tier", tier)):
+            if wanted is not None:
+                conditions.append(f"#{attribute} = :{attribute}")
+                names[f"#{attribute}"] = attribute
+                values[f":{attribute}"] = wanted.value
+        needle = name_contains.casefold() if name_contains else None
+        filtered = bool(conditions or needle)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": TENANT_LIST_INDEX,
             "KeyConditionExpression": "list_pk = :p",
-            "ExpressionAttributeValues": to_item({":p": _LIST_PK}),
-            "Limit": limit,
+            "ExpressionAttributeValues": to_item(values),
+            # Filtered, read more per call than the page needs: most of what is read may not match.
+            "Limit": min(max(limit, 100), _FILTER_READ_BUDGET) if filtered else limit,
         }
+        if conditions:
+            kwargs["FilterExpression"] = " AND ".join(conditions)
+            kwargs["ExpressionAttributeNames"] = names
         start = decode_cursor(cursor, keep)
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        with storage_errors("the tenant registry"):
-            page = self.clients(None).query(**kwargs)
-        tenants = [Tenant.model_validate(from_item(i)) for i in page.get("Items", [])]
-        return tenants, encode_cursor(page.get("LastEvaluatedKey"), keep)
+        tenants: list[Tenant] = []
+        read = 0
+        while True:
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            with storage_errors("the tenant registry"):
+                page = self.clients(None).query(**kwargs)
+            items = page.get("Items", [])
+            read += int(page.get("ScannedCount", len(items)))
+            last_key = page.get("LastEvaluatedKey")
+            for index, raw in enumerate(items):
+                tenant = Tenant.model_validate(from_item(raw))
+                if needle and needle not in tenant.name.casefold():
+                    continue
+                tenants.append(tenant)
+                if len(tenants) == limit:
+                    ended = index == len(items) - 1 and not last_key
+                    return tenants, None if ended else encode_cursor(raw, keep)
+            if not last_key or read >= _FILTER_READ_BUDGET:
+                return tenants, encode_cursor(last_key, keep)
+            start = last_key
 
     def update_tenant(
         self,

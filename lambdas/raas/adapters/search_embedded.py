@@ -207,6 +207,18 @@ class EmbeddedSearch:
             rows = db.execute("SELECT chunk_id, document_id, title, text, position, metadata FROM chunks ORDER BY rowid").fetchall()
         return [Chunk(chunk_id=r[0], document_id=r[1], title=r[2], text=r[3], position=r[4], metadata=json.loads(r[5])) for r in rows]
 
+    def document_chunks(self, tenant_id: str, document_id: str, after_position: int | None, limit: int) -> list[Chunk]:
+        """Up to `limit` of the document's chunks above `after_position`, in position order (the console's chunk view)."""
+        if not self._path(tenant_id).exists():
+            return []
+        with self._connect(tenant_id) as db:
+            rows = db.execute(
+                "SELECT chunk_id, document_id, title, text, position, metadata FROM chunks "
+                "WHERE document_id = ? AND position > ? ORDER BY position, chunk_id LIMIT ?",
+                (document_id, -1 if after_position is None else after_position, limit),
+            ).fetchall()
+        return [Chunk(chunk_id=r[0], document_id=r[1], title=r[2], text=r[3], position=r[4], metadata=json.loads(r[5])) for r in rows]
+
     def document_ids(self, tenant_id: str) -> set[str]:
         """The ids of the documents the tenant's index holds chunks of (reconciled with the registry at start)."""
         if not self._path(tenant_id).exists():

@@ -153,6 +153,24 @@ def sweep_body(document_id: str, after: str | None, size: int = SWEEP_PAGE) -> d
     return {"size": size, "_source": False, "sort": [{"chunk_id": "asc"}], "query": {"bool": {"filter": filters}}}
 
 
+def chunk_page_body(document_id: str, after_position: int | None, size: int) -> dict[str, Any]:
+    """One page of a document's chunks in position order, continuing after `after_position` (keyset paging).
+
+    Not `from`/`size` (a page past `index.max_result_window`, 10,000 hits by default, is refused:
+    https://docs.opensearch.org/latest/search-plugins/searching-data/paginate/) and not scroll (not among
+    Serverless's operations: https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-genref.html);
+    a `range` on the `position` field and a sort are ordinary `_search` requests on every collection type."""
+    filters: list[dict[str, Any]] = [{"term": {"document_id": document_id}}]
+    if after_position is not None:
+        filters.append({"range": {"position": {"gt": after_position}}})
+    return {
+        "size": size,
+        "_source": ["chunk_id", "document_id", "title", "text", "position"],
+        "sort": [{"position": "asc"}, {"chunk_id": "asc"}],
+        "query": {"bool": {"filter": filters}},
+    }
+
+
 def _hits(response: dict[str, Any]) -> list[Hit]:
     hits = []
     for raw in response.get("hits", {}).get("hits", []):
@@ -256,6 +274,27 @@ class OpenSearchIndex:
     def drop_index(self, tenant_id: str) -> None:
         with search_errors():
             self.client.indices.delete(index=index_name(tenant_id), ignore=[404])
+
+    def document_chunks(self, tenant_id: str, document_id: str, after_position: int | None, limit: int) -> list[Chunk]:
+        """Up to `limit` of the document's chunks above `after_position`, in position order. On Serverless, chunks
+        written less than a refresh interval ago are not searchable yet (module docstring), so not listed yet."""
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            with search_errors():
+                response = self.client.search(index=index_name(tenant_id), body=chunk_page_body(document_id, after_position, limit))
+        except NotFoundError:
+            return []  # no index yet
+        return [
+            Chunk(
+                chunk_id=hit["_source"]["chunk_id"],
+                document_id=hit["_source"]["document_id"],
+                title=hit["_source"]["title"],
+                text=hit["_source"]["text"],
+                position=int(hit["_source"]["position"]),
+            )
+            for hit in response.get("hits", {}).get("hits", [])
+        ]
 
     # --- plumbing ---------------------------------------------------------------------------
     def _write(self, tenant_id: str, chunks: list[Chunk], vectors: list[list[float]]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ logger = Logger(service="raas")
 
 MARKER_RETENTION_SECONDS = 35 * 24 * 3600  # longer than any retry or replay window
 OUTBOX_PENDING = "pending"
+DAY_PREFIX = "DAY#"  # DAY#yyyy-mm-dd: one day's counters, beside the month's PERIOD#yyyy-mm
 
 
 # Counters that are billed through the payment provider (pushed from the outbox).
@@ -59,6 +60,21 @@ class DynamoUsageRecorder:
                             "Update": {
                                 "TableName": self.table,
                                 "Key": to_item({"PK": pk, "SK": f"PERIOD#{event.period}"}),
+                                "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in counters),
+                                "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": to_item(values),
+                            }
+                        },
+                        # The day's counters (GET /v1/usage/daily), in the same transaction as the month's and the
+                        # marker, so a day and its month always agree and a replay counts in neither. ADD creates a
+                        # missing item or attribute (from 0) and adds to an existing number atomically:
+                        # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html#DDB-UpdateItem-request-UpdateExpression
+                        # (two actions of one transaction may not touch one item; DAY# and PERIOD# are two items:
+                        # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+                        {
+                            "Update": {
+                                "TableName": self.table,
+                                "Key": to_item({"PK": pk, "SK": f"{DAY_PREFIX}{event.day}"}),
                                 "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in counters),
                                 "ExpressionAttributeNames": names,
                                 "ExpressionAttributeValues": to_item(values),
@@ -107,6 +123,21 @@ class DynamoUsageRecorder:
             )
         )
         return {item["SK"].removeprefix("PERIOD#"): {m: int(item.get(m, 0)) for m in METRICS} for item in items}
+
+    def days(self, tenant_id: str, period: str) -> dict[str, dict[str, int]]:
+        """The month's per-day counters (`YYYY-MM-DD` -> totals); days with no usage have no item."""
+        items = all_items(
+            lambda cursor: query_partition(
+                self.clients(tenant_id),
+                self.table,
+                tenant_pk(tenant_id),
+                f"{DAY_PREFIX}{period}-",
+                limit=100,
+                cursor=cursor,
+                what="the usage store",
+            )
+        )
+        return {item["SK"].removeprefix(DAY_PREFIX): {m: int(item.get(m, 0)) for m in METRICS} for item in items}
 
 
 class QuotaLedger:
@@ -204,3 +235,6 @@ class BufferedUsageRecorder:
 
     def periods(self, tenant_id: str) -> dict[str, dict[str, int]]:
         return self.primary.periods(tenant_id)
+
+    def days(self, tenant_id: str, period: str) -> dict[str, dict[str, int]]:
+        return self.primary.days(tenant_id, period)

@@ -201,6 +201,31 @@ def check_tier(config: TenantConfig, tier: Tier | str) -> None:
 
 def clamp_to_tier(config: TenantConfig, tier: Tier | str) -> TenantConfig:
     """The nearest config within a tier's bounds (used when a tenant moves to a smaller tier)."""
+    return clamp_with_changes(config, tier)[0]
+
+
+class ClampedField(Model):
+    """One value a tier change lowers (or turns off) to fit the new tier."""
+
+    field: str = Field(description="dotted field name, e.g. `top_k` or `limits.monthly_queries`")
+    from_: Any = Field(alias="from", description="the current value")
+    to: Any = Field(description="the value the tier change would write")
+
+
+def clamp_with_changes(config: TenantConfig, tier: Tier | str) -> tuple[TenantConfig, list[ClampedField]]:
+    """The clamped config and what changed. The tier change (clamp_to_tier) and its preview both use this one
+    function, so the preview cannot promise anything the change would not do."""
+    clamped = _clamp(config, tier)
+    before, after = config.model_dump(mode="json"), clamped.model_dump(mode="json")
+    changes = []
+    for name in changed_fields(config, clamped):
+        head, _, sub = name.partition(".")
+        old, new = (before[head], after[head]) if not sub else (before[head][sub], after[head][sub])
+        changes.append(ClampedField.model_validate({"field": name, "from": old, "to": new}))
+    return clamped, changes
+
+
+def _clamp(config: TenantConfig, tier: Tier | str) -> TenantConfig:
     limits = catalog.tier_limits(tier)
     data = config.model_dump(mode="json")
     if config.model not in limits.allowed_models:

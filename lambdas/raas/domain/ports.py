@@ -35,7 +35,16 @@ class TenantStore(Protocol):
     def tenant_status(self, tenant_id: str) -> TenantStatus | None:
         """Only the status, strongly consistent (None: no such tenant)."""
 
-    def list_tenants(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]: ...
+    def list_tenants(
+        self,
+        limit: int,
+        cursor: str | None,
+        *,
+        status: TenantStatus | None = None,
+        tier: Tier | None = None,
+        name_contains: str | None = None,
+    ) -> tuple[list[Tenant], str | None]:
+        """A page in creation order; filtered pages may be short (even empty) with a cursor that goes on."""
 
     def update_tenant(
         self,
@@ -196,6 +205,9 @@ class SearchIndex(Protocol):
     def semantic(self, tenant_id: str, vector: list[float], k: int, conditions: list[Condition]) -> list[Hit]: ...
 
     def drop_index(self, tenant_id: str) -> None: ...
+
+    def document_chunks(self, tenant_id: str, document_id: str, after_position: int | None, limit: int) -> list[Chunk]:
+        """Up to `limit` of the document's chunks with a position above `after_position`, in position order."""
 
 
 class Embedder(Protocol):

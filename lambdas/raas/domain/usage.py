@@ -41,6 +41,11 @@ class UsageEvent(Model):
     def period(self) -> str:
         return self.occurred_at.strftime("%Y-%m")
 
+    @property
+    def day(self) -> str:
+        """The UTC day it counts in (`YYYY-MM-DD`), within `period`."""
+        return self.occurred_at.strftime("%Y-%m-%d")
+
 
 def usd_to_micro(usd: float) -> int:
     return round(usd * 1_000_000)

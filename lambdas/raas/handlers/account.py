@@ -11,6 +11,7 @@ from pydantic import Field
 
 from raas.bootstrap import services
 from raas.domain.billing import Invoice
+from raas.domain.console import DailyUsage
 from raas.domain.exports import ExportResult
 from raas.domain.tenants import Role
 from raas.domain.usage import UsageReport
@@ -43,6 +44,19 @@ def get_usage(period: Period = None) -> TenantUsage:
     report = services().metering_service.report(caller.tenant_id, period)
     stored = services().export_service.stored_bytes(caller.tenant_id)
     return TenantUsage(**report.model_dump(), stored_bytes=stored.bytes, export_bytes=stored.export_bytes, exports=stored.exports)
+
+
+@router.get(
+    "/v1/usage/daily",
+    summary="The tenant's usage in a month, day by day (UTC)",
+    tags=["usage"],
+    responses=responses(200, DailyUsage, "Every day of the month up to today, zeros included"),
+)
+def get_daily_usage(
+    period: Annotated[str | None, Query(description="YYYY-MM (UTC); default: this month; anything else is 422 invalid_period")] = None,
+) -> DailyUsage:
+    caller = require_tenant(app, Role.ADMIN)
+    return services().metering_service.daily(caller.tenant_id, period)
 
 
 @router.get(

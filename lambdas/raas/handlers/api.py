@@ -305,14 +305,28 @@ def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any
         logger.thread_safe_clear_keys()  # the previous request's caller, on a reused thread
         media_type = non_json_body(event)
         if media_type:
-            return _raw_error(415, "unsupported_media_type", f"send the body as {JSON} (got {media_type})")
+            return with_cors(_raw_error(415, "unsupported_media_type", f"send the body as {JSON} (got {media_type})"))
         if not utf8_body(event):
-            return _raw_error(400, "invalid_json", "request body is not valid UTF-8 JSON")
+            return with_cors(_raw_error(400, "invalid_json", "request body is not valid UTF-8 JSON"))
         response = app.resolve(event, context)
         _count_api_call(event)
-        return response
+        return with_cors(response)
 
     return handler
+
+
+def with_cors(response: dict[str, Any]) -> dict[str, Any]:
+    """Every API response, finished: CORS headers for the console's origin alone (Settings.console_origin,
+    the CloudFront distribution in AWS; unset locally, where the console shares the API's origin). API
+    Gateway answers the preflight OPTIONS itself, but a proxy integration's responses must carry the
+    headers: https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-cors.html"""
+    from raas.bootstrap import services
+    from raas.domain.console_security import cors_headers
+
+    origin = services().settings.console_origin
+    if origin:
+        response["headers"] = {**(response.get("headers") or {}), **cors_headers(origin)}
+    return response
 
 
 def _raw_error(status: int, code: str, message: str) -> dict[str, Any]:

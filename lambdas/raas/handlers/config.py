@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from raas.bootstrap import services
 from raas.domain.config import TenantConfig
+from raas.domain.console import ConfigSchema, ConfigValidation
 from raas.domain.errors import BadRequest
 from raas.domain.tenants import Role
 from raas.handlers.api import TenantCaller, lambda_handler, make_app, metrics, require_tenant, responses
-from raas.handlers.schemas import ConfigPatch, ConfigView, RollbackRequest, VersionPage, VersionSummary
+from raas.handlers.schemas import ConfigPatch, ConfigView, RollbackRequest, VersionDetail, VersionPage, VersionSummary
 
 router = Router()
 TAGS = ["config"]
@@ -77,6 +78,18 @@ def list_versions(
     return VersionPage(versions=summaries, next_cursor=next_cursor)
 
 
+@router.get(
+    "/v1/config/versions/<version>",
+    summary="One version with its whole configuration (0 = the defaults)",
+    tags=TAGS,
+    responses=responses(200, VersionDetail, "The version"),
+)
+def get_version(version: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> VersionDetail:
+    caller = require_tenant(app, Role.READER)
+    found = services().config_service.version(caller.tenant_id, version)
+    return VersionDetail.model_validate(found.model_dump())
+
+
 @router.post(
     "/v1/config/rollback",
     summary="Restore an earlier version as a new version",
@@ -87,6 +100,28 @@ def rollback_config(body: RollbackRequest) -> ConfigView:
     caller = require_tenant(app, Role.ADMIN)
     new = services().config_service.rollback(caller.tenant_id, caller.tier, body.version, actor=caller.actor)
     return ConfigView.of(caller.tenant_id, new)
+
+
+@router.get(
+    "/v1/config/schema",
+    summary="JSON Schema of the configuration with the tenant's tier bounds (for forms)",
+    tags=TAGS,
+    responses=responses(200, ConfigSchema, "The schema"),
+)
+def get_config_schema() -> ConfigSchema:
+    caller = require_tenant(app, Role.READER)
+    return services().config_preview.schema(caller.tier)
+
+
+@router.post(
+    "/v1/config/validate",
+    summary="Check a merge update as PATCH would (same 422s) and preview the prompt; nothing is saved",
+    tags=TAGS,
+    responses=responses(200, ConfigValidation, "Valid: the merged config and the rendered prompt"),
+)
+def validate_config(body: ConfigPatch) -> ConfigValidation:
+    caller = require_tenant(app, Role.EDITOR)
+    return services().config_preview.validate(caller.tenant_id, caller.tier, body.model_dump(exclude_unset=True))
 
 
 app = make_app()

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from raas.bootstrap import services
+from raas.domain.console import ChunkPage
 from raas.domain.documents import Document, DocumentStatus
 from raas.domain.tenants import Role
 from raas.handlers.api import JSON, lambda_handler, make_app, require_tenant, responses
@@ -87,6 +88,21 @@ def list_documents(
 def get_document(document_id: str) -> Document:
     caller = require_tenant(app, Role.READER)
     return services().document_service.get(caller.tenant_id, document_id)
+
+
+@router.get(
+    "/v1/documents/<document_id>/chunks",
+    summary="A document's chunks in order (an indexed document's; on OpenSearch Serverless after the collection's refresh)",
+    tags=TAGS,
+    responses=responses(200, ChunkPage, "A page of chunks"),
+)
+def list_chunks(
+    document_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ChunkPage:
+    caller = require_tenant(app, Role.READER)
+    return services().document_chunks.page(caller.tenant_id, document_id, limit, cursor)
 
 
 @router.delete(

@@ -6,8 +6,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import Router
 
 from raas.bootstrap import services
+from raas.domain.console import Me
 from raas.domain.tenants import Role
-from raas.handlers.api import JSON, lambda_handler, make_app, require_tenant, responses
+from raas.handlers.api import JSON, lambda_handler, make_app, principal, require_tenant, responses
 from raas.handlers.schemas import CreateKeyRequest, KeyCreated, KeyList
 
 router = Router()
@@ -34,6 +35,16 @@ def revoke_key(key_id: str) -> Response[None]:
     caller = require_tenant(app, Role.ADMIN)
     services().key_service.revoke(caller.principal, key_id)
     return Response(204)
+
+
+@router.get(
+    "/v1/me",
+    summary="Who is calling: role, key, and for a tenant key its tenant, tier and branding (any valid key)",
+    tags=["identity"],
+    responses=responses(200, Me, "The caller"),
+)
+def get_me() -> Me:
+    return services().identity_service.describe(principal(app))
 
 
 app = make_app()

@@ -109,6 +109,12 @@ class VersionPage(Model):
     next_cursor: str | None
 
 
+class VersionDetail(VersionSummary):
+    """One version with its whole configuration (the list carries only the changed field names)."""
+
+    config: TenantConfig
+
+
 class RollbackRequest(_Strict):
     version: StrictInt = Field(ge=0)
 

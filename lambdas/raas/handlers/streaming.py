@@ -9,8 +9,10 @@ Lambda proxy response), the same events are returned as one `text/event-stream` 
 
 In AWS the Python managed runtime has no native response streaming (Node.js only; other languages
 need a custom runtime or the Lambda Web Adapter:
-https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html), so the deployed
-API returns the buffered form until the CDK app gets a streaming path (not built here).
+https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html). The two routes
+are therefore served by the streaming function (raas.handlers.stream_function, behind a STREAM
+integration: stacks/streaming.py), whose own Runtime API loop binds a response stream per invocation
+as the local gateway does; the functions behind buffered integrations return the buffered form.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ def sse_response(events: Generator[StreamEvent, None, None]) -> Response[Any]:
         body = b"".join(event.encode() for event in events).decode()
         return Response(200, SSE_MEDIA_TYPE, body, headers=dict(SSE_HEADERS))
     try:
-        stream.start(200, {"Content-Type": SSE_MEDIA_TYPE, **SSE_HEADERS})
+        from raas.handlers.api import with_cors  # a written stream skips lambda_handler's finishing: add CORS here
+
+        stream.start(200, with_cors({"headers": {"Content-Type": SSE_MEDIA_TYPE, **SSE_HEADERS}})["headers"])
         for event in events:
             stream.write(event.encode())
     except ClientGone:

@@ -10,8 +10,10 @@ from aws_lambda_powertools.event_handler.router import Router
 from pydantic import ConfigDict, Field
 
 from raas.bootstrap import services
+from raas.domain.catalog import Tier
+from raas.domain.console import TierPreview, TierPreviewRequest, Timeline
 from raas.domain.model import Model
-from raas.domain.tenants import Role, SuspensionReason, Tenant
+from raas.domain.tenants import Role, SuspensionReason, Tenant, TenantStatus
 from raas.handlers.api import JSON, lambda_handler, make_app, require, responses
 from raas.handlers.idempotency import idempotent_post
 from raas.handlers.schemas import CreateTenantRequest, DeleteTenantRequest, TenantCreated, TenantPage, UpdateTenantRequest
@@ -43,13 +45,21 @@ def create_tenant(body: CreateTenantRequest) -> Response[TenantCreated]:
     return Response(201, JSON, TenantCreated(tenant=tenant, api_key=secret))
 
 
-@router.get("/v1/tenants", summary="List tenants", tags=TAGS, responses=responses(200, TenantPage, "A page of tenants"))
+@router.get(
+    "/v1/tenants",
+    summary="List tenants, optionally filtered (a filtered page may be short, even empty, while next_cursor goes on)",
+    tags=TAGS,
+    responses=responses(200, TenantPage, "A page of tenants"),
+)
 def list_tenants(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    status: Annotated[TenantStatus | None, Query(description="only tenants with this status")] = None,
+    tier: Annotated[Tier | None, Query(description="only tenants on this tier")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="only names containing this (any case)")] = None,
 ) -> TenantPage:
     require(app, Role.OPERATOR)
-    tenants, next_cursor = services().tenant_service.list(limit, cursor)
+    tenants, next_cursor = services().tenant_service.list(limit, cursor, status=status, tier=tier, name_contains=q)
     return TenantPage(tenants=tenants, next_cursor=next_cursor)
 
 
@@ -102,6 +112,28 @@ def delete_tenant(tenant_id: str, body: DeleteTenantRequest | None = None) -> Re
     export_first = body.export_first if body else False
     tenant = services().tenant_service.request_deletion(tenant_id, export_first=export_first, actor=caller.actor)
     return Response(202, JSON, tenant)
+
+
+@router.get(
+    "/v1/tenants/<tenant_id>/timeline",
+    summary="The tenant's lifecycle and operator events, oldest first (never its data)",
+    tags=TAGS,
+    responses=responses(200, Timeline, "The timeline"),
+)
+def tenant_timeline(tenant_id: str) -> Timeline:
+    require(app, Role.OPERATOR)
+    return services().tenant_timeline.timeline(tenant_id)
+
+
+@router.post(
+    "/v1/tenants/<tenant_id>/tier-preview",
+    summary="What a tier change would clamp in the tenant's configuration; changes nothing",
+    tags=TAGS,
+    responses=responses(200, TierPreview, "The fields the change would lower", 409),
+)
+def tier_preview(tenant_id: str, body: TierPreviewRequest) -> TierPreview:
+    require(app, Role.OPERATOR)
+    return services().config_preview.tier_preview(tenant_id, body.tier)
 
 
 app = make_app()

@@ -13,6 +13,7 @@ from typing import Any
 
 from raas.adapters.aws import client, reset_clients
 from raas.adapters.dynamo_schema import ALL_TABLES, TableSpec
+from raas.adapters.objects import UPLOAD_CORS_RULES
 from raas.local.signing_front import PlatformCredentials, SigningFront
 from raas.settings import Settings
 
@@ -103,6 +104,7 @@ def ensure_resources() -> str:
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # as the deployed bucket
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": UPLOAD_CORS_RULES})  # as the deployed bucket
     return ensure_ingest_queue(bucket)
 
 

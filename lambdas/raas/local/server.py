@@ -18,6 +18,7 @@ from raas.bootstrap import Services, bootstrap, install
 from raas.domain.streaming import ClientGone
 from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, release_moto_tracking, start_moto_server
 from raas.local.bus import LocalEventBus
+from raas.local.console import ConsoleSite, is_console_path
 from raas.local.events import QueuePump
 from raas.local.gateway import GatewayResponse, LocalGateway, gateway_error, payload_too_large
 from raas.local.reconcile import reconcile_at_start
@@ -105,6 +106,7 @@ class LocalPlatform:
     pump: QueuePump
     scheduler: LocalScheduler
     scratch: tempfile.TemporaryDirectory[str] | None
+    console: ConsoleSite | None = None
 
     def serve_forever(self) -> None:
         self.http.serve_forever()
@@ -133,7 +135,9 @@ class LocalPlatform:
             self.scratch.cleanup()
 
 
-def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: float) -> type[BaseHTTPRequestHandler]:
+def _make_handler(
+    gateway: LocalGateway, state: StateDir | None, read_timeout: float, console: ConsoleSite | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "raas-local"
@@ -209,6 +213,10 @@ def _make_handler(gateway: LocalGateway, state: StateDir | None, read_timeout: f
                 self._send(gateway_error(408, "request_timeout", f"the body stopped arriving within {read_timeout:g} s"), close=True)
                 return
             headers = dict(self.headers.items())
+            if console is not None and is_console_path(url.path):  # the built console, as CloudFront serves it in AWS
+                page = console.handle(self.command, url.path, headers)
+                self._send(GatewayResponse(page.status, page.headers, page.body), close=_admission(self.server).closed)
+                return
             query = parse_qs(url.query, keep_blank_values=True)
             response = gateway.handle(self.command, url.path, query, headers, body, self.client_address[0], stream=_SocketStream(self))
             if self.command in MUTATING:
@@ -292,9 +300,10 @@ def make_http_server(
     port: int = 8080,
     state: StateDir | None = None,
     read_timeout: float = READ_TIMEOUT_SECONDS,
+    console: ConsoleSite | None = None,
 ) -> ThreadingHTTPServer:
-    """The HTTP front of `raas local` around a gateway (bound, not yet serving)."""
-    http = LocalHTTPServer((host, port), _make_handler(gateway, state, read_timeout))
+    """The HTTP front of `raas local` around a gateway (bound, not yet serving); `console` serves /console/."""
+    http = LocalHTTPServer((host, port), _make_handler(gateway, state, read_timeout, console))
     http.admission = Admission()
     return http
 
@@ -330,12 +339,15 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     scheduler.start()
     # Load the embedding model now rather than on the first upload or query.
     threading.Thread(target=lambda: services.embedder.embed(["warm up"]), name="raas-warm-up", daemon=True).start()
-    http = make_http_server(gateway, host, port, state)
+    # The SPA PUTs presigned uploads to the S3 stand-in: its CSP names that bucket, as CloudFront's names S3's.
+    upload_prefix = f"{os.environ['AWS_ENDPOINT_URL']}/{services.settings.documents_bucket}/"
+    console = ConsoleSite.from_settings(services.settings.console_dir, upload_prefix)
+    http = make_http_server(gateway, host, port, state, console=console)
     if state:
         state.save()
         state.start()
     bound_port = http.server_address[1]
-    return LocalPlatform(f"http://{host}:{bound_port}", operator_key, http, moto, state, pump, scheduler, scratch)
+    return LocalPlatform(f"http://{host}:{bound_port}", operator_key, http, moto, state, pump, scheduler, scratch, console)
 
 
 def _reprovision_tenants(services: Services) -> None:
@@ -372,6 +384,8 @@ def run(host: str, port: int, state_dir: Path | None) -> None:
     print(f"raas local platform listening on {platform.url}", flush=True)
     print(f"operator key: {platform.operator_key}", flush=True)
     print(f"try: curl -s {platform.url}/v1/health", flush=True)
+    if platform.console:
+        print(platform.console.describe(platform.url), flush=True)
     if state_dir:
         print(f"state directory: {state_dir} (data survives restarts)", flush=True)
 

@@ -41,7 +41,7 @@ import string
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -112,6 +112,7 @@ class Refusal(Exception):
 # kind -> (S3 code, status) / (JSON __type, status) / (query-protocol code, status)
 _S3_ERRORS = {
     "missing": ("AccessDenied", 403),
+    "cors": ("AccessForbidden", 403),  # a preflight no CORS rule allows
     "malformed": ("AuthorizationHeaderMalformed", 400),
     "malformed_query": ("AuthorizationQueryParametersError", 400),
     "unsupported": ("InvalidRequest", 400),
@@ -578,6 +579,80 @@ class _BodyError(Exception):
         self.refusal = refusal
 
 
+@dataclass(frozen=True)
+class CorsRule:
+    """One rule of a bucket's CORS configuration (the fields S3's PutBucketCors takes)."""
+
+    allowed_methods: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+    allowed_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_seconds: int | None = None
+
+
+def _wildcard_match(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    # "Each AllowedOrigin string can contain at most one * wildcard character", likewise AllowedHeader
+    if not case_sensitive:
+        pattern, value = pattern.lower(), value.lower()
+    if "*" not in pattern:
+        return pattern == value
+    head, _, tail = pattern.partition("*")
+    return len(value) >= len(head) + len(tail) and value.startswith(head) and value.endswith(tail)
+
+
+def answer_preflight(rules: Sequence[CorsRule] | None, origin: str, method: str, requested_headers: str) -> dict[str, str] | None:
+    """S3's answer to a CORS preflight (`OPTIONS` with Origin and Access-Control-Request-Method): the
+    response headers of the first rule whose origin, method and *every* requested header match, or None
+    (S3 then answers 403 "CORSResponse: This CORS request is not allowed", and without any CORS
+    configuration 403 as well). Browsers never sign a preflight, so S3 evaluates it unauthenticated.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html ("How does Amazon S3 evaluate the CORS
+    configuration on a bucket?"), https://docs.aws.amazon.com/AmazonS3/latest/API/RESTOPTIONSobject.html"""
+    asked = [h.strip() for h in requested_headers.split(",") if h.strip()]
+    for rule in rules or ():
+        if not any(_wildcard_match(allowed, origin, case_sensitive=True) for allowed in rule.allowed_origins):
+            continue
+        if method not in rule.allowed_methods:  # methods are case-sensitive tokens (GET, PUT, HEAD, POST, DELETE)
+            continue
+        if not all(any(_wildcard_match(a, h, case_sensitive=False) for a in rule.allowed_headers) for h in asked):
+            continue
+        headers = {
+            "Access-Control-Allow-Origin": "*" if "*" in rule.allowed_origins else origin,
+            "Access-Control-Allow-Methods": ", ".join(rule.allowed_methods),
+            "Vary": "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        }
+        if asked:
+            headers["Access-Control-Allow-Headers"] = ", ".join(h.lower() for h in asked)
+        if rule.expose_headers:
+            headers["Access-Control-Expose-Headers"] = ", ".join(rule.expose_headers)
+        if rule.max_age_seconds is not None:
+            headers["Access-Control-Max-Age"] = str(rule.max_age_seconds)
+        return headers
+    return None
+
+
+def _bucket_cors_rules(bucket: str) -> list[CorsRule] | None:
+    """The bucket's CORS rules as moto holds them (this process's backends), None without a configuration."""
+    from moto.s3.models import s3_backends
+
+    located = s3_backends.bucket_accounts.get(bucket)
+    if located is None:
+        return None
+    partition, account = located
+    found = s3_backends[account][partition].buckets.get(bucket)
+    if found is None or not found.cors:
+        return None
+    return [
+        CorsRule(
+            allowed_methods=tuple(rule.allowed_methods or ()),
+            allowed_origins=tuple(rule.allowed_origins or ()),
+            allowed_headers=tuple(rule.allowed_headers or ()),
+            expose_headers=tuple(rule.exposed_headers or ()),
+            max_age_seconds=int(rule.max_age_seconds) if rule.max_age_seconds is not None else None,
+        )
+        for rule in found.cors
+    ]
+
+
 def _make_handler(verifier: SigV4Verifier, socket_path: str, read_timeout: float, upstream_timeout: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive with the SDK's connection pool
@@ -592,9 +667,45 @@ def _make_handler(verifier: SigV4Verifier, socket_path: str, read_timeout: float
         def do_GET(self) -> None:
             self._serve()
 
-        # OPTIONS too: moto answers an unsigned OPTIONS / with the bucket list, and the local bucket has
-        # no CORS configuration, for which S3 refuses a preflight anyway.
-        do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_GET
+        do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_GET
+
+        def do_OPTIONS(self) -> None:
+            # A browser's CORS preflight is never signed: S3 answers it from the bucket's CORS rules alone
+            # (answer_preflight). Any other OPTIONS goes through the signature check like every request
+            # (moto would answer an unsigned OPTIONS / with the bucket list).
+            origin, method = self.headers.get("Origin"), self.headers.get("Access-Control-Request-Method")
+            if not (origin and method):
+                self._serve()
+                return
+            self._drain_small_body()
+            bucket = unquote(urlsplit(self.path).path.lstrip("/").split("/", 1)[0])  # path-style, as the local endpoint is
+            allowed = answer_preflight(
+                _bucket_cors_rules(bucket) if bucket else None, origin, method, self.headers.get("Access-Control-Request-Headers") or ""
+            )
+            if allowed is None:
+                self._refuse(
+                    Refusal(
+                        "cors",
+                        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
+                        "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not "
+                        "whitelisted by the resource's CORS spec.",
+                    ),
+                    "s3",
+                    "application/xml",
+                )
+                return
+            self.send_response(200)
+            for name, value in allowed.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _drain_small_body(self) -> None:
+            declared = self.headers.get("Content-Length") or "0"
+            if self.headers.get("Transfer-Encoding") or not declared.isdigit() or int(declared) > COPY_BUFFER:
+                self.close_connection = True
+            elif int(declared):
+                self.rfile.read(int(declared))
 
         def _serve(self) -> None:
             request = IncomingRequest.of(self.command, self.path, self.headers.items())

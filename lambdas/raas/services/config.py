@@ -133,6 +133,15 @@ class ConfigService:
     def versions(self, tenant_id: str, limit: int = 50, cursor: str | None = None) -> tuple[list[ConfigVersion], str | None]:
         return self.store.list_versions(tenant_id, limit, cursor)
 
+    def version(self, tenant_id: str, version: int) -> ConfigVersion:
+        """One past (or the current) version; 0 is the defaults, as for rollback."""
+        if version == DEFAULT_VERSION:
+            return default_version()
+        found = self.store.get_version(tenant_id, version)
+        if found is None:
+            raise NotFound(f"configuration version {version} does not exist", code="version_not_found")
+        return found
+
     # --- writes ------------------------------------------------------------------------
     def update(
         self,
@@ -164,13 +173,7 @@ class ConfigService:
         return self._write(tenant_id, actor, build)
 
     def rollback(self, tenant_id: str, tier: Tier, version: int, *, actor: str) -> ConfigVersion:
-        if version == DEFAULT_VERSION:
-            target = default_version()
-        else:
-            found = self.store.get_version(tenant_id, version)
-            if found is None:
-                raise NotFound(f"configuration version {version} does not exist", code="version_not_found")
-            target = found
+        target = self.version(tenant_id, version)
         check_tier(target.config, tier)
         return self._write(tenant_id, actor, lambda _current: (target.config, "rollback", version))
 

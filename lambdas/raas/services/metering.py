@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
 from raas.domain import ids
 from raas.domain.billing import Invoice
+from raas.domain.console import DailyUsage, UsageDay
 from raas.domain.errors import NotFound
 from raas.domain.events import InvoiceIssued
 from raas.domain.paging import all_items
 from raas.domain.ports import EventPublisher, TenantStore
 from raas.domain.pricing import BillableUsage, quote
 from raas.domain.tenants import Tenant, TenantStatus
-from raas.domain.usage import UsageEvent, UsageReport, parse_period, period_of
+from raas.domain.usage import UsageEvent, UsageReport, days_in_period, parse_period, period_of
 from raas.services.notify import announce
 
 logger = Logger(service="raas")
@@ -26,6 +27,9 @@ BILLABLE_STATUSES = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED)
 
 class Usage(Protocol):
     def totals(self, tenant_id: str, period: str) -> dict[str, int]: ...
+
+    def days(self, tenant_id: str, period: str) -> dict[str, dict[str, int]]:
+        """The month's per-day counters, `YYYY-MM-DD` -> totals (written with the month's, once per event)."""
 
     def record(self, event: UsageEvent) -> bool: ...
 
@@ -70,6 +74,18 @@ class MeteringService:
     def report(self, tenant_id: str, period: str | None) -> UsageReport:
         period = parse_period(period) if period else period_of(self._now())
         return UsageReport.of(period, self.usage.totals(tenant_id, period))
+
+    def daily(self, tenant_id: str, period: str | None) -> DailyUsage:
+        """The month day by day: every day up to today (UTC), the whole month once it is over, none for a month to
+        come; a day without usage is zeros. Counted from events recorded since per-day counters exist."""
+        today = self._now().astimezone(UTC).date()
+        period = parse_period(period) if period else today.strftime("%Y-%m")
+        year, month = (int(part) for part in period.split("-"))
+        current = today.strftime("%Y-%m")
+        last = 0 if period > current else today.day if period == current else days_in_period(period)
+        counted = self.usage.days(tenant_id, period)
+        days = [date(year, month, day) for day in range(1, last + 1)]
+        return DailyUsage(period=period, days=[UsageDay.of(day, counted.get(day.isoformat(), {})) for day in days])
 
     def operator_report(
         self, period: str | None, limit: int, cursor: str | None

@@ -88,8 +88,17 @@ class TenantService:
             raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
         return tenant
 
-    def list(self, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
-        return self.tenants.list_tenants(limit, cursor)
+    def list(
+        self,
+        limit: int,
+        cursor: str | None,
+        *,
+        status: TenantStatus | None = None,
+        tier: Tier | None = None,
+        name_contains: str | None = None,
+    ) -> tuple[list[Tenant], str | None]:
+        """A page of tenants; with filters the page may be short (even empty) while `next_cursor` goes on."""
+        return self.tenants.list_tenants(limit, cursor, status=status, tier=tier, name_contains=name_contains)
 
     def update(self, tenant_id: str, *, name: str | None, tier: Tier | None, actor: str, annual_billing: bool | None = None) -> Tenant:
         before = self._live(tenant_id)
