@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from raas.domain.config import ConfigVersion
 from raas.domain.ports import VersionConflict
@@ -16,6 +18,8 @@ from raas.domain.ports import VersionConflict
 if TYPE_CHECKING:
     from raas.bootstrap import Services
     from raas.local.bus import LocalEventBus
+
+T = TypeVar("T")
 
 
 def rebuild_services(**overrides: Any) -> Services:
@@ -293,3 +297,11 @@ class FakeProviderServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own. Playwright's sync API (tests/e2e/console) keeps an event loop running
+    on the main thread of an xdist worker for the rest of its session, and `asyncio.run` refuses to start inside
+    a running loop; a fresh thread has none."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -9,7 +9,6 @@ the same way as soon as the server serves them; until then they are only reporte
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import types
 import typing
@@ -27,6 +26,7 @@ from raas_client import models as m
 from raas_client.operations import NOT_IN_SDK, OPERATIONS, PENDING_QUERY_PARAMETERS, PENDING_ROUTES, Operation
 from tests.conftest import TenantHandle
 from tests.e2e.conftest import LocalServer
+from tests.helpers import run_coroutine
 
 pytestmark = pytest.mark.e2e
 
@@ -325,7 +325,7 @@ def test_the_async_client_against_raas_local(local_server: LocalServer, operator
             documents = [d async for d in raas.documents.list(page_size=1)]
             return answer.answer, kinds, len(documents)
 
-    answer, kinds, documents = asyncio.run(run())
+    answer, kinds, documents = run_coroutine(run())
     assert "30 days" in answer
     assert kinds[0] == "retrieval"
     assert kinds[-1] == "done"

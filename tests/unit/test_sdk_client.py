@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from raas_client import AsyncClient, Client, _unasync, errors
 from raas_client._core import UPLOAD_CHUNK_BYTES
 from raas_client.operations import NOT_IN_SDK, OPERATIONS, PENDING_ROUTES
+from tests.helpers import run_coroutine
 
 URL = "http://raas.test"
 STORAGE = "http://storage.test"
@@ -77,7 +77,7 @@ def test_paginators_walk_every_page_sync_and_async() -> None:
         async with AsyncClient(URL, "k", transport=httpx.MockTransport(pages)) as client:
             return [d.document_id async for d in client.documents.list()]
 
-    assert asyncio.run(run()) == ["d0", "d1", "d2", "d3", "d4"]
+    assert run_coroutine(run()) == ["d0", "d1", "d2", "d3", "d4"]
 
 
 class Storage:
@@ -168,6 +168,6 @@ def test_a_refused_storage_put_raises_and_an_async_upload_works(tmp_path: Path) 
         async with AsyncClient(URL, "k", transport=httpx.MockTransport(storage)) as client:
             return (await client.documents.upload(path, title="A")).status
 
-    assert asyncio.run(run()) == "indexed"
+    assert run_coroutine(run()) == "indexed"
     assert storage.puts[0][1] == b"hello"
     assert json.loads(storage.api[0].content)["title"] == "A"

@@ -4,7 +4,6 @@ connection failures retried only when nothing can be done twice."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ import pytest
 
 from raas_client import AsyncClient, Client, RetryPolicy, _core, errors, parse_retry_after
 from raas_client.operations import OPERATIONS
+from tests.helpers import run_coroutine
 
 URL = "http://raas.test"
 TENANT = {
@@ -194,7 +194,7 @@ def test_the_async_client_retries_the_same_way() -> None:
         ) as raas:
             return (await raas.tenants.get("t1")).name
 
-    assert asyncio.run(run()) == "Acme"
+    assert run_coroutine(run()) == "Acme"
     assert sleeps == [1.0]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from raas_client import AsyncClient, Client, DeltaEvent, DoneEvent, RetrievalEvent, RetryPolicy, errors
 from raas_client._core import SseParser, stream_event
+from tests.helpers import run_coroutine
 
 URL = "http://raas.test"
 RETRIEVAL = {
@@ -124,4 +124,4 @@ def test_the_async_stream_reads_the_same_events() -> None:
         async with AsyncClient(URL, "raas_k", transport=_stream_transport(requests, ok), retry=RetryPolicy()) as raas:
             return [event.event async for event in raas.conversations.ask_stream("c1", "refund?")]
 
-    assert asyncio.run(run()) == ["retrieval", "delta", "done"]
+    assert run_coroutine(run()) == ["retrieval", "delta", "done"]

@@ -177,8 +177,15 @@ export default function TenantDetail() {
   const tenant = useAsync((signal) => api.get<Tenant>(`/v1/tenants/${encodeURIComponent(id)}`, { signal }), [id]);
   const timeline = useAsync((signal) => api.get<{ events: TimelineEvent[] }>(`/v1/tenants/${encodeURIComponent(id)}/timeline`, { signal }), [id]);
   const t = tenant.data;
-  const suspend = useAction(async () => tenant.setData(await api.post<Tenant>(`/v1/tenants/${id}/suspend`, {})));
-  const resume = useAction(async (reason: string) => tenant.setData(await api.post<Tenant>(`/v1/tenants/${id}/resume`, { reason })));
+  // a suspension or resumption is a timeline event too: show it at once
+  const suspend = useAction(async () => {
+    tenant.setData(await api.post<Tenant>(`/v1/tenants/${id}/suspend`, {}));
+    timeline.reload();
+  });
+  const resume = useAction(async (reason: string) => {
+    tenant.setData(await api.post<Tenant>(`/v1/tenants/${id}/resume`, { reason }));
+    timeline.reload();
+  });
 
   // A deletion runs in the background: poll until the receipt is there.
   const reloadTenant = tenant.reload;
