@@ -81,6 +81,7 @@ export default function PlatformUsage() {
           />
         </Container>
         <Table
+          wrapLines
           header={<Header variant="h2" counter={`(${rows.length})`}>Tenants</Header>}
           items={rows}
           loading={usage.loading}

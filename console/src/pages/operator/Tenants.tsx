@@ -86,6 +86,7 @@ export default function Tenants() {
         <ErrorAlert error={page.error} onRetry={page.reload} />
         <ErrorAlert error={usage.error} onRetry={usage.reload} header="This month's usage could not be loaded" />
         <Table
+          wrapLines
           variant="full-page"
           items={items}
           loading={page.loading}

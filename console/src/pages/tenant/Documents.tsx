@@ -176,6 +176,7 @@ export default function Documents() {
         ) : null}
         <ErrorAlert error={docs.error} onRetry={reload} />
         <Table
+          wrapLines
           header={<Header variant="h2" counter={`(${all.length}${cursor ? '+' : ''})`}>Documents</Header>}
           items={items}
           loading={docs.loading && !docs.data}

@@ -104,6 +104,7 @@ export default function Keys() {
         </Container>
         <ErrorAlert error={keys.error} onRetry={keys.reload} />
         <Table
+          wrapLines
           header={<Header variant="h2" counter={`(${list.filter((k) => !k.revoked_at).length} active)`}>Keys</Header>}
           items={list}
           loading={keys.loading && !keys.data}
