@@ -124,8 +124,10 @@ def run_isolation_harness(
     )
     a_reader = expect(api.request("POST", "/v1/keys", key=a.admin_key, json_body={"name": A_MARKER, "role": "reader"}), 201)
     b_reader = expect(api.request("POST", "/v1/keys", key=b.admin_key, json_body={"name": "b reader", "role": "reader"}), 201)["api_key"]
+    before = snapshot(api, a)
+    assert before["search"]["results"], "A's document must be indexed before the harness runs"
     # A's config version holding the marker: B asking for the same number reads its own version or nothing.
-    a_version = expect(api.request("GET", "/v1/config", key=a.admin_key), 200)["version"]
+    a_version = before["config"]["version"]
     resources = {"tenant_id": a.tenant_id, "key_id": a_reader["key"]["key_id"], "version": str(a_version), **(extra_resources or {})}
     # A month and a version number are path parameters, not secrets: they show up in every timestamp and counter.
     secrets_of_a = {
@@ -135,8 +137,6 @@ def run_isolation_harness(
         A_MARKER,
         *(v for k, v in resources.items() if k not in NOT_SECRET),
     }
-    before = snapshot(api, a)
-    assert before["search"]["results"], "A's document must be indexed before the harness runs"
 
     calls = enumerate_calls(resources)
     assert calls, "the harness found no routes"

@@ -677,7 +677,7 @@ def _make_handler(verifier: SigV4Verifier, socket_path: str, read_timeout: float
             if not (origin and method):
                 self._serve()
                 return
-            self._drain_small_body()
+            self._drain_small_body(length_if_absent="0")  # a preflight carries no body
             bucket = unquote(urlsplit(self.path).path.lstrip("/").split("/", 1)[0])  # path-style, as the local endpoint is
             allowed = answer_preflight(
                 _bucket_cors_rules(bucket) if bucket else None, origin, method, self.headers.get("Access-Control-Request-Headers") or ""
@@ -700,8 +700,10 @@ def _make_handler(verifier: SigV4Verifier, socket_path: str, read_timeout: float
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def _drain_small_body(self) -> None:
-            declared = self.headers.get("Content-Length") or "0"
+        def _drain_small_body(self, *, length_if_absent: str) -> None:
+            """Reads a small declared body so the connection stays usable for the next request; anything else
+            (chunked, too large, or no length when `length_if_absent` is "") closes the connection instead."""
+            declared = self.headers.get("Content-Length") or length_if_absent
             if self.headers.get("Transfer-Encoding") or not declared.isdigit() or int(declared) > COPY_BUFFER:
                 self.close_connection = True
             elif int(declared):
@@ -713,11 +715,7 @@ def _make_handler(verifier: SigV4Verifier, socket_path: str, read_timeout: float
             json_type = _first(request.headers, "content-type") or "application/x-amz-json-1.0"
             if not carries_signature(request):
                 # Refused before the body is read: an anonymous caller cannot make the front spool gigabytes.
-                declared = self.headers.get("Content-Length") or ""
-                if self.headers.get("Transfer-Encoding") or not declared.isdigit() or int(declared) > COPY_BUFFER:
-                    self.close_connection = True
-                elif int(declared):
-                    self.rfile.read(int(declared))  # small: drained, so the connection stays usable
+                self._drain_small_body(length_if_absent="")
                 self._refuse(Refusal("missing", "Access Denied"), protocol, json_type)
                 return
             try:
