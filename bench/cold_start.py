@@ -67,6 +67,7 @@ def measure(statement: str, runs: int) -> tuple[float, float, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="", help="measure only the modules whose name contains this")
     args = parser.parse_args()
     baseline, _, _ = measure(BASELINE, args.runs)
     print(f"{'module':<32}{'import s (median)':>18}{'x baseline':>12}  heavy SDKs loaded")
@@ -74,6 +75,8 @@ def main() -> None:
     modules = {**API_HANDLERS, **EVENT_HANDLERS, "authorizer": AUTHORIZER}
     worst = 0.0
     for module in modules.values():
+        if args.only not in module:
+            continue
         seconds, ratio, heavy = measure(f"import {module}", args.runs)
         worst = max(worst, ratio)
         print(f"{module:<32}{seconds:>18.3f}{ratio:>12.2f}  {', '.join(heavy) or 'none'}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 # "standard" retry mode backs off exponentially with jitter on throttling and 5xx.
@@ -29,6 +28,10 @@ def new_client(service: str) -> Any:
 
     The endpoint comes from AWS_ENDPOINT_URL when set (the local platform points it at moto).
     """
+    # Imported here, not at the top: every store imports this module at cold start, and boto3 (about
+    # 0.1 s) is needed only once the composition root builds the function's first client.
+    import boto3
+
     return boto3.session.Session().client(service, config=client_config(service))  # type: ignore[call-overload]
 
 

@@ -7,15 +7,25 @@ import binascii
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from raas.domain.errors import BadRequest, ServiceUnavailable
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+
+@cache
+def _codecs() -> tuple[TypeSerializer, TypeDeserializer]:
+    # `boto3.dynamodb.types` imports the whole of boto3 (about 0.1 s): loaded by the first item a
+    # function reads or writes, where its first client loads boto3 anyway, not at import.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
 
 _UNAVAILABLE_CODES = {
     "ProvisionedThroughputExceededException",
@@ -27,11 +37,13 @@ _UNAVAILABLE_CODES = {
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    serializer = _codecs()[0]
+    return {k: serializer.serialize(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    deserializer = _codecs()[1]
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
 
 
 def error_code(exc: ClientError) -> str:
@@ -64,7 +76,8 @@ def encode_cursor(last_key: dict[str, Any] | None, keep: tuple[str, ...]) -> str
     """Opaque page cursor holding only the key attributes named in `keep`."""
     if not last_key:
         return None
-    plain = {k: _deserializer.deserialize(v) for k, v in last_key.items() if k in keep}
+    deserializer = _codecs()[1]
+    plain = {k: deserializer.deserialize(v) for k, v in last_key.items() if k in keep}
     return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode().rstrip("=")
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
 from raas.bootstrap import services
 from raas.domain.events import PlatformEvent, parse
@@ -31,6 +30,10 @@ def platform_event_handler(function: str, work: Callable[[PlatformEvent], str]) 
         detail_type = str(envelope.get("detail-type", ""))
         event = parse(detail_type, envelope.get("detail") or {})  # unknown types and bad payloads fail loudly (-> DLQ)
         logger.append_keys(tenant_id=event.tenant_id, event_id=event.event_id)
+        # Imported with the first event, as the API functions load it with the first keyed request: its
+        # DynamoDB layer imports the whole of boto3, which the function's first client loads anyway.
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
         config = IdempotencyConfig(event_key_jmespath=IDEMPOTENCY_KEY, expires_after_seconds=7 * 24 * 3600)
         config.register_lambda_context(context)
         once = idempotent_function(

@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from raas.adapters.aws import client_config
 from raas.domain import ids
+
+if TYPE_CHECKING:
+    import boto3
 
 SESSION_SECONDS = 900
 REFRESH_MARGIN_SECONDS = 120
@@ -60,6 +61,8 @@ class TenantSessions:
         )
         self.assumed += 1
         credentials = response["Credentials"]
+        import boto3  # the stores import this module at cold start; boto3 loads with the first session
+
         session = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
