@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--documents", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=None, help="the embedder's torch threads (default: RAAS_EMBEDDER_THREADS)")
     args = parser.parse_args()
 
     from raas.adapters.embedders import LocalMiniLMEmbedder
@@ -37,7 +38,7 @@ def main() -> None:
 
     corpus = load_beir(args.dataset)
     documents = dict(list(corpus.documents.items())[: args.documents])
-    model = LocalMiniLMEmbedder()  # the thread count the platform uses (Settings.embedder_threads, default one core less)
+    model = LocalMiniLMEmbedder(threads=args.threads)  # the platform's thread count unless --threads (Settings.embedder_threads)
     model.embed(["warm up the model before timing"])
     import torch
 

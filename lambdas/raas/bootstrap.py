@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from raas.services.metering import MeteringService
     from raas.services.query import QueryService
     from raas.services.quota import QuotaGuard
+    from raas.services.request_usage import RequestUsage
     from raas.services.tenants import KeyService, TenantService
     from raas.services.webhooks import WebhookDispatcher, WebhookService
 
@@ -435,6 +436,13 @@ class Services:
             return BufferedUsageRecorder(recorder, self.platform_client("sqs"), settings.usage_buffer_queue_url)
         return recorder
 
+    @provided
+    def request_usage(self) -> RequestUsage:
+        """The usage recorder of API requests: a query's usage and its API call are one write."""
+        from raas.services.request_usage import RequestUsage
+
+        return RequestUsage(self.usage_recorder)
+
     # --- documents and search ----------------------------------------------------------------
 
     @provided
@@ -609,7 +617,7 @@ class Services:
             self.document_store.generation,
             self.response_cache,
             self.query_log,
-            self.usage_recorder,
+            self.request_usage,
             self.quota_guard,
             answers=self.feedback_store,
         )

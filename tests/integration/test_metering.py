@@ -70,6 +70,41 @@ def test_an_api_call_is_counted_once_per_request_id(api: ApiClient, tenant_a: Te
     assert services().usage_recorder.totals(tenant_a.tenant_id, period_of(datetime.now(UTC)))["api_calls"] == before + 1
 
 
+def _usage_markers(tenant: TenantHandle) -> list[str]:
+    """The usage events written for the tenant (one EVENT# marker per usage transaction)."""
+    from raas.adapters.registry import tenant_pk
+
+    table = services().settings.usage_table
+    rows = (
+        services()
+        .platform_client("dynamodb")
+        .query(
+            TableName=table,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :event)",
+            ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant.tenant_id)}, ":event": {"S": "EVENT#"}},
+        )["Items"]
+    )
+    return [row["SK"]["S"] for row in rows]
+
+
+def test_a_query_and_its_api_call_are_one_usage_write(api: ApiClient, tenant_a: TenantHandle) -> None:
+    """A query's usage event carries its request's API call: one transaction, not two; a route that
+    records no usage of its own still has its call written alone, under the request's id."""
+    period = period_of(datetime.now(UTC))
+    before, markers_before = services().usage_recorder.totals(tenant_a.tenant_id, period), set(_usage_markers(tenant_a))
+    expect(_ask(api, tenant_a, "alpha"), 200)
+    after, markers_after = services().usage_recorder.totals(tenant_a.tenant_id, period), set(_usage_markers(tenant_a))
+    assert (after["queries"] - before["queries"], after["api_calls"] - before["api_calls"]) == (1, 1)
+    added = markers_after - markers_before
+    assert len(added) == 1, added
+    assert not next(iter(added)).startswith("EVENT#api-"), added
+    expect(api.request("GET", "/v1/config", key=tenant_a.admin_key), 200)
+    added = set(_usage_markers(tenant_a)) - markers_after
+    assert len(added) == 1, added
+    assert next(iter(added)).startswith("EVENT#api-"), added
+    assert services().usage_recorder.totals(tenant_a.tenant_id, period)["api_calls"] == after["api_calls"] + 1
+
+
 def test_the_operator_sees_every_tenants_usage(api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
     expect(_ask(api, tenant_a), 200)
     page = expect(api.request("GET", "/v1/operator/usage", key=OPERATOR_KEY), 200)

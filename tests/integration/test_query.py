@@ -198,6 +198,20 @@ def test_without_a_provider_key_local_mode_answers_offline_and_says_so(api: ApiC
     assert answer["usage"]["cost_usd"] == 0
 
 
+def test_an_offline_answer_holds_no_llm_budget_and_needs_no_reconciling(
+    api: ApiClient, tenant_a: TenantHandle, library: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = services().quota_ledger
+    calls: list[tuple[str, int]] = []
+    reserve, adjust = ledger.reserve, ledger.adjust
+    monkeypatch.setattr(ledger, "reserve", lambda *a, **kw: calls.append(("reserve", kw["cost_microusd"])) or reserve(*a, **kw))
+    monkeypatch.setattr(ledger, "adjust", lambda *a, **kw: calls.append(("adjust", kw.get("cost_microusd", 0))) or adjust(*a, **kw))
+    assert ask(api, tenant_a, "When can customers request a refund?")["offline"] is True
+    assert calls == [("reserve", 0), ("adjust", 0)]  # the query counted, no budget held; adjusting by 0 writes nothing
+    period = datetime.now(UTC).strftime("%Y-%m")
+    assert ledger.used(tenant_a.tenant_id, period) == (1, 0)
+
+
 def test_the_openai_provider_path_end_to_end(
     api: ApiClient, tenant_a: TenantHandle, library: dict, openai_fake: FakeProviderServer
 ) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,59 @@ def test_config_versions_page_newest_first_and_cursor_cannot_leave_the_tenant() 
     # The cursor carries only the sort key; the partition is always the caller's.
     other_page, _ = store.list_versions(other, 3, cursor)
     assert all(v.config.temperature == 1.0 for v in other_page)
+
+
+def test_the_authorizers_lookup_reads_key_and_tenant_consistently_in_one_batch() -> None:
+    tenant = make_tenant()
+    key = make_key(tenant.tenant_id)
+    services().tenant_store.create_tenant(tenant, key, hash_secret("batch-1"))
+    keys = services().key_store
+    found = keys.find_with_tenant(hash_secret("batch-1"))
+    assert found is not None
+    assert (found[0].key_id, found[1]) == (key.key_id, tenant)
+    keys.revoke_key(tenant.tenant_id, key.key_id)
+    revoked = keys.find_with_tenant(hash_secret("batch-1"))
+    assert revoked is not None
+    assert not revoked[0].active  # the revocation is seen at once: the base item, not the index
+    operator = make_key(None, Role.OPERATOR)
+    keys.put_key(operator, hash_secret("batch-op"))
+    assert keys.find_with_tenant(hash_secret("batch-op")) == (operator, None)
+    assert keys.find_with_tenant(hash_secret("no such key")) is None
+
+
+class _Unprocessed:
+    """A DynamoDB client whose BatchGetItem leaves every key unprocessed `times` times, as AWS may
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html)."""
+
+    def __init__(self, real: Any, times: int):
+        self.real = real
+        self.times = times
+        self.batches = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.batches += 1
+        if self.times:
+            self.times -= 1
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+        return dict(self.real.batch_get_item(RequestItems=RequestItems))
+
+
+def test_unprocessed_keys_are_asked_for_again_and_an_endless_backlog_is_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    from raas.adapters.registry import DynamoKeyStore
+    from raas.domain.errors import ServiceUnavailable
+
+    monkeypatch.setattr("raas.adapters.registry.time.sleep", lambda _seconds: None)
+    tenant = make_tenant()
+    key = make_key(tenant.tenant_id)
+    services().tenant_store.create_tenant(tenant, key, hash_secret("batch-2"))
+    flaky = _Unprocessed(services().platform_client("dynamodb"), times=2)
+    store = DynamoKeyStore(flaky, services().settings.tenants_table)
+    found = store.find_with_tenant(hash_secret("batch-2"))
+    assert found is not None
+    assert (found[0].key_id, found[1], flaky.batches) == (key.key_id, tenant, 3)
+    stuck = DynamoKeyStore(_Unprocessed(services().platform_client("dynamodb"), times=99), services().settings.tenants_table)
+    with pytest.raises(ServiceUnavailable):
+        stuck.find_with_tenant(hash_secret("batch-2"))

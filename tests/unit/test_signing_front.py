@@ -19,6 +19,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from raas.local.signing_front import (
     STREAMING_SIGNED,
@@ -460,6 +461,51 @@ def test_in_process_calls_skip_the_http_hops_and_keep_the_sdk_round_trip(in_proc
         assert (response.status, response.read()) == (200, blob)
     finally:
         connection.close()
+
+
+def test_json_protocol_calls_skip_motos_flask_app_and_answer_as_it_does(in_process_front: SigningFront) -> None:
+    """`POST /` calls of JSON-protocol services (DynamoDB, SQS, KMS) go straight to moto's dispatch after the
+    first; each answers exactly as the same call through the HTTP front and moto's Flask app (results,
+    error codes and statuses, including errors moto raises as werkzeug exceptions)."""
+    transport = in_process_front.transport
+    clients = {service: front_client(in_process_front, service) for service in ("dynamodb", "sqs", "kms")}
+    over_http = {service: front_client(in_process_front, service) for service in clients}
+    for client in over_http.values():
+        client.meta.events.unregister("before-send", transport)  # this one crosses the front and moto's Flask app
+    clients["dynamodb"].create_table(
+        TableName="json-proto",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    queue_url = clients["sqs"].create_queue(QueueName="json-proto")["QueueUrl"]
+    clients["kms"].list_keys()
+    item = {"pk": {"S": "a"}, "n": {"N": "1"}}
+    unknown_key = {":v": {"S": "a"}}
+    calls: list[tuple[str, Callable[[Any], Any]]] = [
+        ("dynamodb", lambda c: c.put_item(TableName="json-proto", Item=item)),
+        ("dynamodb", lambda c: c.put_item(TableName="json-proto", Item=item, ConditionExpression="attribute_not_exists(pk)")),
+        ("dynamodb", lambda c: c.get_item(TableName="json-proto", Key={"pk": {"S": "a"}})),
+        ("dynamodb", lambda c: c.get_item(TableName="no-such-table", Key={"pk": {"S": "a"}})),
+        ("dynamodb", lambda c: c.query(TableName="json-proto", KeyConditionExpression="nope = :v", ExpressionAttributeValues=unknown_key)),
+        ("sqs", lambda c: c.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])),
+        ("sqs", lambda c: c.get_queue_attributes(QueueUrl=queue_url + "-missing", AttributeNames=["All"])),
+        ("kms", lambda c: c.describe_key(KeyId="11111111-2222-3333-4444-555555555555")),
+    ]
+
+    def outcome(client: Any, call: Callable[[Any], Any]) -> Any:
+        try:
+            answer = call(client)
+        except ClientError as exc:
+            return ("error", exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"])
+        answer.pop("ResponseMetadata", None)
+        return ("ok", answer)
+
+    before = transport.direct_calls
+    outcomes = [(outcome(clients[service], call), outcome(over_http[service], call)) for service, call in calls]
+    assert [direct for direct, _ in outcomes] == [flask for _, flask in outcomes]
+    assert [kind for (kind, *_), _ in outcomes] == ["ok", "error", "ok", "error", "error", "ok", "error", "error"]
+    assert transport.direct_calls - before == len(calls)
 
 
 def test_in_process_calls_are_refused_as_the_front_refuses_them(in_process_front: SigningFront) -> None:

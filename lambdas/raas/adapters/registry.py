@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,7 @@ from raas.adapters.dynamo import (
 from raas.adapters.dynamo_schema import KEY_HASH_INDEX, TENANT_LIST_INDEX
 from raas.domain.catalog import Tier
 from raas.domain.config import ConfigVersion
-from raas.domain.errors import NotFound
+from raas.domain.errors import NotFound, ServiceUnavailable
 from raas.domain.ports import VersionConflict
 from raas.domain.tenants import ApiKey, DeletionStep, SuspensionReason, Tenant, TenantStatus
 from raas.security.credentials import as_source
@@ -462,6 +464,46 @@ class DynamoKeyStore(_Table):
             if fresh and fresh.get("key_hash") == key_hash:
                 return ApiKey.model_validate(fresh)
         return None
+
+    def find_with_tenant(self, key_hash: str) -> tuple[ApiKey, Tenant | None] | None:
+        with storage_errors("the key store"):
+            page = self.clients(None).query(  # the key-hash index is not tenant keyed: authorizer only
+                TableName=self.table,
+                IndexName=KEY_HASH_INDEX,
+                KeyConditionExpression="key_hash = :h",
+                ExpressionAttributeValues=to_item({":h": key_hash}),
+                Limit=2,
+            )
+        for item in page.get("Items", []):
+            found = from_item(item)
+            # The index is eventually consistent: the key (for revocation) and its tenant (for status) are read
+            # again from the base table, consistently, in one BatchGetItem; a tenant's profile shares the key's
+            # partition. ConsistentRead applies per table in a BatchGetItem, and keys it could not read come back
+            # in UnprocessedKeys, to be asked for again with backoff:
+            # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+            wanted = [{"PK": found["PK"], "SK": found["SK"]}]
+            if found["PK"] != OPERATOR_PK:
+                wanted.append({"PK": found["PK"], "SK": PROFILE_SK})
+            items = {(i["PK"], i["SK"]): i for i in self._batch_get(wanted)}
+            fresh = items.get((found["PK"], found["SK"]))
+            if fresh and fresh.get("key_hash") == key_hash:
+                profile = items.get((found["PK"], PROFILE_SK))
+                return ApiKey.model_validate(fresh), Tenant.model_validate(profile) if profile else None
+        return None
+
+    def _batch_get(self, keys: list[dict[str, str]], attempts: int = 5) -> list[dict[str, Any]]:
+        """Every item of `keys` that exists, read consistently; unprocessed keys are asked again with backoff."""
+        request: dict[str, Any] = {self.table: {"Keys": [to_item(k) for k in keys], "ConsistentRead": True}}
+        found: list[dict[str, Any]] = []
+        for attempt in range(attempts):
+            with storage_errors("the key store"):
+                response = self.clients(None).batch_get_item(RequestItems=request)
+            found.extend(from_item(i) for i in response.get("Responses", {}).get(self.table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(random.uniform(0, min(0.05 * 2**attempt, 1.0)))  # noqa: S311 - full jitter, not cryptographic
+        raise ServiceUnavailable("the key store is temporarily unavailable; try again", code="storage_unavailable")
 
     def touch(self, key: ApiKey) -> None:
         now = datetime.now(UTC)

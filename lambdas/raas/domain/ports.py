@@ -79,6 +79,10 @@ class KeyStore(Protocol):
     def find_by_hash(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, read consistently so a revocation is seen at once."""
 
+    def find_with_tenant(self, key_hash: str) -> tuple[ApiKey, Tenant | None] | None:
+        """`find_by_hash` and, for a tenant's key, its tenant, both read consistently in one round trip
+        (the authorizer's path); the tenant is None when it does not exist (any more)."""
+
     def touch(self, key: ApiKey) -> None:
         """Records use of a key (best effort, rate limited by the adapter)."""
 

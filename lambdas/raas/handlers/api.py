@@ -8,7 +8,6 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -308,8 +307,12 @@ def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any
             return with_cors(_raw_error(415, "unsupported_media_type", f"send the body as {JSON} (got {media_type})"))
         if not utf8_body(event):
             return with_cors(_raw_error(400, "invalid_json", "request body is not valid UTF-8 JSON"))
-        response = app.resolve(event, context)
-        _count_api_call(event)
+        counting = _begin_api_call(event)
+        try:
+            response = app.resolve(event, context)
+        finally:
+            if counting:
+                _finish_api_call(event)
         return with_cors(response)
 
     return handler
@@ -346,20 +349,26 @@ def utf8_body(event: dict[str, Any]) -> bool:
     return True
 
 
-def _count_api_call(event: dict[str, Any]) -> None:
-    """One `api_calls` usage event per tenant request, keyed on API Gateway's request id (a
-    retried Lambda invocation of the same request is not counted twice)."""
+def _begin_api_call(event: dict[str, Any]) -> bool:
+    """One `api_calls` count per tenant request, keyed on API Gateway's request id (a retried Lambda
+    invocation of the same request is not counted twice). It rides on the route's own usage event when
+    the route records one (a query, a search: `RequestUsage`), else `_finish_api_call` writes it alone."""
     request = event.get("requestContext") or {}
     tenant_id = (request.get("authorizer") or {}).get("tenant_id")
     request_id = request.get("requestId")
     if not tenant_id or not request_id:
-        return
+        return False
     from raas.bootstrap import services
-    from raas.domain.usage import UsageEvent
+
+    services().request_usage.begin(tenant_id, f"api-{request_id}")
+    return True
+
+
+def _finish_api_call(event: dict[str, Any]) -> None:
+    from raas.bootstrap import services
 
     try:
-        services().usage_recorder.record(
-            UsageEvent(event_id=f"api-{request_id}", tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters={"api_calls": 1})
-        )
+        services().request_usage.finish()
     except Exception:  # metering must not fail a request that has already been served
+        tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenant_id")
         logger.exception("could not count the API call", extra={"tenant_id": tenant_id})

@@ -884,7 +884,9 @@ class InProcessTransport:
         self._netloc = urlsplit(self.endpoint).netloc
         self._dispatcher = app
         self._apps: dict[tuple[str, str], Any] = {}
+        self._actions: dict[tuple[str, str], Any] = {}  # (service, target) -> moto's dispatch callable, for "POST /" calls
         self.calls = 0  # for tests: how many calls took this path
+        self.direct_calls = 0  # for tests: how many of them skipped moto's Flask app
 
     def __call__(self, request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
@@ -924,6 +926,9 @@ class InProcessTransport:
         from werkzeug.test import EnvironBuilder, run_wsgi_app
 
         headers = [(name, value) for name, value in header_pairs if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length"]
+        action = self._actions.get(service) if method == "POST" and parts.path in ("", "/") and not parts.query else None
+        if action is not None:
+            return self._call_action(action, method, parts, headers, body)
         environ = EnvironBuilder(
             method=method,
             path=unquote(parts.path),  # WSGI's PATH_INFO is decoded; RAW_URI below keeps the encoded form
@@ -933,7 +938,10 @@ class InProcessTransport:
             base_url=f"{parts.scheme}://{parts.netloc}",
         ).get_environ()
         environ["RAW_URI"] = environ["REQUEST_URI"] = parts.path + (f"?{parts.query}" if parts.query else "")
-        app_iter, status, response_headers = run_wsgi_app(self._application(environ, service), environ, buffered=True)
+        application = self._application(environ, service)
+        if method == "POST" and parts.path in ("", "/") and not parts.query and service[1]:
+            self._remember_action(application, service)
+        app_iter, status, response_headers = run_wsgi_app(application, environ, buffered=True)
         try:
             payload = b"".join(app_iter)
         finally:
@@ -941,6 +949,45 @@ class InProcessTransport:
             if close:
                 close()
         return int(status.split(" ", 1)[0]), list(response_headers.items()), payload
+
+    def _remember_action(self, application: Any, service: tuple[str, str]) -> None:
+        """The callable moto's Flask app runs for `POST /` of this JSON-protocol service (DynamoDB, SQS, KMS,
+        EventBridge: one endpoint, the operation in X-Amz-Target), so later calls can skip Flask's routing,
+        request and response objects: a tenth of a query's time went there (py-spy on bench/load.py)."""
+        from moto.core.utils import convert_to_flask_response
+        from werkzeug.exceptions import HTTPException
+
+        try:
+            endpoint, _ = application.url_map.bind(self._netloc).match("/", method="POST")
+        except HTTPException:
+            return
+        view = application.view_functions.get(endpoint)
+        if isinstance(view, convert_to_flask_response):
+            self._actions[service] = view.callback
+
+    def _call_action(
+        self, action: Any, method: str, parts: Any, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """What moto's Flask view does for the call (moto.core.utils.convert_to_flask_response), without Flask:
+        the same request class the server builds, the same callback, its errors rendered as werkzeug would."""
+        from botocore.exceptions import ClientError
+        from moto.moto_server.werkzeug_app import BackendRequest
+        from werkzeug.exceptions import HTTPException
+
+        self.direct_calls += 1
+        url = f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
+        request = BackendRequest.from_primitives(method, url, dict(headers), body)
+        try:
+            result = action(request, request.raw_url, dict(request.headers))
+        except ClientError as exc:  # as moto's view: a botocore error inside a backend is a 400
+            result = 400, {}, exc.response["Error"]["Message"]
+        except HTTPException as exc:  # moto's service errors (JsonRESTError ...) are werkzeug exceptions
+            result = exc.code or 500, dict(exc.get_headers()), exc.get_body()
+        status, response_headers, content = result if len(result) == 3 else (200, {}, result)
+        payload = content.encode() if isinstance(content, str) else bytes(content or b"")
+        pairs = [(str(k), str(v)) for k, v in dict(response_headers).items() if str(k).lower() != "content-length"]
+        pairs.append(("Content-Length", str(len(payload))))
+        return int(status), pairs, payload
 
     def _application(self, environ: dict[str, Any], service: tuple[str, str]) -> Any:
         """moto's app for this service. moto's dispatcher finds it on every request by listing its own package

@@ -26,15 +26,16 @@ class Authenticator:
         return self._from_api_key(token)
 
     def _from_api_key(self, secret: str) -> Principal:
-        key = self.keys.find_by_hash(hash_secret(secret))
-        if key is None or not key.active:
+        found = self.keys.find_with_tenant(hash_secret(secret))  # key and tenant in one round trip
+        if found is None or not found[0].active:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
+        key, tenant_read = found
         self.keys.touch(key)
         if key.role is Role.OPERATOR:
             return Principal(role=Role.OPERATOR, key_id=key.key_id)
         if key.tenant_id is None:
             raise Unauthorized("key has no tenant", code="invalid_api_key")
-        tenant = self._active_tenant(key.tenant_id)
+        tenant = _active(tenant_read)
         return Principal(role=key.role, key_id=key.key_id, tenant_id=key.tenant_id, tier=tenant.tier, usage_key=tenant.usage_key_value)
 
     def _from_jwt(self, token: str, verifier: TokenVerifier) -> Principal:
@@ -52,12 +53,16 @@ class Authenticator:
         return Principal(role=role, key_id=f"jwt:{subject}"[:128], tenant_id=tenant_id, tier=tenant.tier, usage_key=tenant.usage_key_value)
 
     def _active_tenant(self, tenant_id: str) -> Tenant:
-        tenant = self.tenants.get_tenant(tenant_id)
-        if tenant is None or tenant.status.gone:
-            raise Unauthorized("tenant does not exist", code="invalid_api_key")
-        if tenant.status is not TenantStatus.ACTIVE:
-            raise Forbidden(f"tenant is {tenant.status.value}", code=f"tenant_{tenant.status.value}")
-        return tenant
+        return _active(self.tenants.get_tenant(tenant_id))
+
+
+def _active(tenant: Tenant | None) -> Tenant:
+    """The tenant a credential names, if it may call the API now."""
+    if tenant is None or tenant.status.gone:
+        raise Unauthorized("tenant does not exist", code="invalid_api_key")
+    if tenant.status is not TenantStatus.ACTIVE:
+        raise Forbidden(f"tenant is {tenant.status.value}", code=f"tenant_{tenant.status.value}")
+    return tenant
 
 
 def _bearer_token(authorization: str | None) -> str:

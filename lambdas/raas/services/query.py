@@ -277,10 +277,10 @@ class QueryService:
         context = build_context(hits, _context_budget(config, model))
         prompt = render_prompt(config.prompt_template, query=request.query, context=context.text, variables=config.prompt_variables)
         chat = self.chat_for(model)
-        # Worst case: the whole prompt plus max_tokens of answer, reserved before the call.
-        reservation = held or self.quota.reserve(
-            tenant_id, tier, model.cost_usd(estimate_tokens(prompt), config.max_tokens), caps=config.limits
-        )
+        # Worst case: the whole prompt plus max_tokens of answer, reserved before the call. The offline
+        # answerer costs nothing (`_finish` charges it 0), so it holds no budget and needs no reconciling.
+        ceiling = 0.0 if getattr(chat, "offline", False) else model.cost_usd(estimate_tokens(prompt), config.max_tokens)
+        reservation = held or self.quota.reserve(tenant_id, tier, ceiling, caps=config.limits)
         generation = GenerationRequest(
             model_name=config.model,
             model=model,
