@@ -204,8 +204,17 @@ def test_an_offline_answer_holds_no_llm_budget_and_needs_no_reconciling(
     ledger = services().quota_ledger
     calls: list[tuple[str, int]] = []
     reserve, adjust = ledger.reserve, ledger.adjust
-    monkeypatch.setattr(ledger, "reserve", lambda *a, **kw: calls.append(("reserve", kw["cost_microusd"])) or reserve(*a, **kw))
-    monkeypatch.setattr(ledger, "adjust", lambda *a, **kw: calls.append(("adjust", kw.get("cost_microusd", 0))) or adjust(*a, **kw))
+
+    def reserving(*args: Any, **kwargs: Any) -> Any:
+        calls.append(("reserve", kwargs["cost_microusd"]))
+        return reserve(*args, **kwargs)
+
+    def adjusting(*args: Any, **kwargs: Any) -> None:
+        calls.append(("adjust", kwargs.get("cost_microusd", 0)))
+        adjust(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "reserve", reserving)
+    monkeypatch.setattr(ledger, "adjust", adjusting)
     assert ask(api, tenant_a, "When can customers request a refund?")["offline"] is True
     assert calls == [("reserve", 0), ("adjust", 0)]  # the query counted, no budget held; adjusting by 0 writes nothing
     period = datetime.now(UTC).strftime("%Y-%m")
