@@ -189,3 +189,40 @@ def test_embedded_replace_answers_chunk_ids_and_drops_the_documents_older_chunks
     assert engine.replace(TENANT, new, [[0.0, 1.0]], []) == ("d000000000000002:00000",)  # a re-run replaces, never duplicates
     assert engine.count(TENANT) == 1
     assert engine.visible_at_once is True
+
+
+def test_embedded_lexical_top_k_is_the_full_ranking_even_where_scores_tie(tmp_path: object) -> None:
+    """The fast path (top k scored in FTS5, then joined) answers exactly what ranking every match with its
+    chunk answers, on an index where most documents tie (same length, few distinct term counts), for
+    several k: the window past the k-th holds its ties, and a tie wider than the window falls back."""
+    import random
+    from pathlib import Path
+
+    from raas.adapters.search_embedded import EmbeddedSearch
+
+    words = ["otter", "river", "kelp", "tide", "marsh", "heron"]
+    search = EmbeddedSearch(Path(str(tmp_path)), 4)
+    tenant = "tenant0000000001"
+    chunks = [
+        Chunk(
+            chunk_id=f"doc{n:04d}:0",
+            document_id=f"doc{n:04d}",
+            title="t",
+            text=" ".join(random.Random(n).choices(words, k=6)),  # noqa: S311 - test data
+            position=0,
+            metadata={},
+        )
+        for n in range(600)
+    ]
+    search.replace(tenant, chunks, [[1.0, 0.0, 0.0, 0.0]] * len(chunks), [])
+    reference = (
+        "SELECT c.chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+        "WHERE chunks_fts MATCH ? ORDER BY score DESC, c.chunk_id LIMIT ?"
+    )
+    rng = random.Random(7)  # noqa: S311 - test data
+    for k in (1, 5, 20, 40, 200):
+        for _ in range(10):
+            query = " ".join(rng.sample(words, rng.randint(1, 3)))
+            with search._connect(tenant) as db:
+                expected = db.execute(reference, (fts_query(query), k)).fetchall()
+            assert [(h.chunk_id, h.score) for h in search.lexical(tenant, query, k, [])] == expected, (k, query)

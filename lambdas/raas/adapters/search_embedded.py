@@ -48,6 +48,32 @@ _TERM = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
 
 
+_LEXICAL_TOP = "SELECT rowid, bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"
+_TIE_WINDOW = 64  # matches read past the k-th, to hold those tied with it
+_LEXICAL_ROWS = "SELECT chunk_id, document_id, title, text, position, metadata, rowid FROM chunks WHERE rowid IN ({})"
+
+
+def _top_lexical(db: sqlite3.Connection, match: str, k: int) -> list[tuple[Any, ...]] | None:
+    """The k best matches, scored in FTS5 alone and joined to their chunks afterwards: when most of a large
+    index matches (common words), joining every match before sorting took 17 ms at 10,000 chunks.
+    Ties keep the full ordering (score, then chunk id): FTS5 hands over a window past the k-th match, every
+    match tied with the k-th is in it, and the window is ordered with chunk ids. None when a tie runs past
+    the window, where only ranking every match decides."""
+    window = k + max(k, _TIE_WINDOW)
+    top = db.execute(_LEXICAL_TOP, (match, window)).fetchall()
+    if len(top) > k:
+        kth = top[k - 1][1]
+        if len(top) == window and top[-1][1] == kth:
+            return None
+        top = [row for row in top if row[1] <= kth]  # bm25() is lower for better matches
+    if not top:
+        return []
+    scores = {rowid: -score for rowid, score in top}
+    rows = db.execute(_LEXICAL_ROWS.format(",".join("?" * len(scores))), list(scores)).fetchall()
+    ranked = sorted(rows, key=lambda r: (-scores[r[6]], r[0]))[:k]
+    return [(*r[:6], scores[r[6]]) for r in ranked]
+
+
 def fts_query(text: str) -> str | None:
     """A user's text as an FTS5 OR-query of quoted terms (no FTS syntax reaches SQLite)."""
     terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))[:MAX_QUERY_TERMS]
@@ -146,18 +172,20 @@ class EmbeddedSearch:
         match = fts_query(query)
         if match is None or not self._path(tenant_id).exists():
             return []
-        sql = (
-            "SELECT c.chunk_id, c.document_id, c.title, c.text, c.position, c.metadata, -bm25(chunks_fts, 0.5, 1.0) AS score "
-            "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ?"
-        )
-        params: list[Any] = [match]
-        if conditions:
-            sql += " AND raas_matches(c.metadata, ?)"
-            params.append(_conditions_json(conditions))
-        sql += " ORDER BY score DESC, c.chunk_id LIMIT ?"
-        params.append(k)
         with self._connect(tenant_id) as db:
-            rows = db.execute(sql, params).fetchall()
+            rows = None if conditions else _top_lexical(db, match, k)
+            if rows is None:  # filtered, or a tie at the k-th score: rank every match with its chunk
+                sql = (
+                    "SELECT c.chunk_id, c.document_id, c.title, c.text, c.position, c.metadata, -bm25(chunks_fts, 0.5, 1.0) AS score "
+                    "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ?"
+                )
+                params: list[Any] = [match]
+                if conditions:
+                    sql += " AND raas_matches(c.metadata, ?)"
+                    params.append(_conditions_json(conditions))
+                sql += " ORDER BY score DESC, c.chunk_id LIMIT ?"
+                params.append(k)
+                rows = db.execute(sql, params).fetchall()
         return [Hit(r[0], r[1], r[2], r[3], r[4], float(r[6]), json.loads(r[5])) for r in rows]
 
     def semantic(self, tenant_id: str, vector: list[float], k: int, conditions: list[Condition]) -> list[Hit]:
