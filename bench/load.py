@@ -114,6 +114,8 @@ def preload(url: str, key: str, documents: int, in_flight: int = 300) -> float:
     for thread in threads:
         thread.start()
     with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
+        # Listing the queued and processing documents reads the tenant's whole document list: only once
+        # everything is sent (the usage counter paces the senders meanwhile).
         while any(thread.is_alive() for thread in threads) or _pending(http):
             done = http.get("/v1/usage").json().get("documents_indexed", 0)
             with lock:

@@ -190,6 +190,24 @@ def test_uploads_bigger_than_declared_or_missing_fail_with_a_reason(
     assert search(api, tenant_a, "bytes") == []
 
 
+def test_ingest_reads_the_upload_in_one_request_without_a_head_first(
+    api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetObject's length is checked before its body is read, so a HEAD first is one S3 request (and one
+    tenant-status read) too many per document."""
+    store = services().object_store
+
+    def no_head(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("ingest asked for the object's size before reading it")
+
+    monkeypatch.setattr(store, "size", no_head)
+    accepted = expect(
+        api.request("POST", "/v1/documents", key=tenant_a.admin_key, json_body={"title": "one read", "text": "kelp forest"}), 202
+    )
+    ingest_queue.drain()
+    assert document(api, tenant_a, accepted["document_id"])["status"] == "indexed"
+
+
 @pytest.mark.parametrize(
     ("filename", "code"),
     [

@@ -247,13 +247,23 @@ class S3ObjectStore:
         self.gate(tenant_id)
         with storage_errors("the document store"):
             response = self.clients(tenant_id).get_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
+        # GetObject's Content-Length is the object's size, known before a byte of the body is read:
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_ResponseSyntax
         if int(response["ContentLength"]) > max_bytes:
             response["Body"].close()
-            raise PayloadTooLarge(f"object is larger than {max_bytes} bytes")
+            raise PayloadTooLarge(f"object is {int(response['ContentLength'])} bytes, larger than {max_bytes}")
         data: bytes = response["Body"].read(max_bytes + 1)
         if len(data) > max_bytes:
             raise PayloadTooLarge(f"object is larger than {max_bytes} bytes")
         return data
+
+    def get_if_exists(self, tenant_id: str, key: str, max_bytes: int) -> bytes | None:
+        try:
+            return self.get(tenant_id, key, max_bytes)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     def delete(self, tenant_id: str, key: str) -> None:
         self.gate(tenant_id)

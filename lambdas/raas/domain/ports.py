@@ -170,6 +170,9 @@ class ObjectStore(Protocol):
 
     def get(self, tenant_id: str, key: str, max_bytes: int) -> bytes: ...
 
+    def get_if_exists(self, tenant_id: str, key: str, max_bytes: int) -> bytes | None:
+        """`get`, or None when there is no such object (one request: no HEAD first)."""
+
     def size(self, tenant_id: str, key: str) -> int | None: ...
 
     def delete(self, tenant_id: str, key: str) -> None: ...

@@ -42,6 +42,14 @@
    thread made to one of them in between would be undone by the rollback (two racing
    hash claims could then both "win"), so the lock stays.
 
+3. A query of a table (not of an index) reads only its partition. moto 5.2.5's `Table.query` lists and
+   sorts every item of the table (`all_items()`) and keeps those with the queried hash key, so each page
+   of a tenant's documents, each usage read, cost time proportional to all tenants' data: with 10,000
+   documents loaded, `GET /v1/usage` (one export-ledger query) was a third of `raas local`'s busy CPU
+   (py-spy). The replacement runs moto's own `query` over a view of the table whose `all_items()` is the
+   partition's items in the same (hash, range) order, so results, order, paging, filters and limits are
+   moto's. Index queries are left alone: an index's partition is not a bucket of `Table.items`.
+
 `install()` is idempotent and refuses, loudly, a moto version it was not written for.
 Production code never imports this module (nor moto).
 """
@@ -268,6 +276,7 @@ def install() -> None:
             setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
         DynamoDBBackend._raas_patched = True  # type: ignore[attr-defined]
         _install_fast_sqs_clock()
+        _install_partition_queries()
 
 
 def _fast_unix_time_millis(dt: Any = None) -> float:
@@ -285,6 +294,48 @@ def _install_fast_sqs_clock() -> None:
 
     _moto_originals["unix_time_millis"] = sqs_models.unix_time_millis
     sqs_models.unix_time_millis = _fast_unix_time_millis
+
+
+class _PartitionView:
+    """A table as its own query sees it when the query names a hash key: `all_items()` is that partition."""
+
+    def __init__(self, table: Table, hash_key: DynamoType):
+        self._table = table
+        self._hash_key = hash_key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def all_items(self) -> list[Item]:
+        table = self._table
+        for _attempt in range(100):  # a write may add to the partition while it is copied (moto has no read lock)
+            try:
+                if table.range_key_attr:
+                    bucket = table.items.get(self._hash_key)
+                    items = list(bucket.values()) if bucket else []
+                else:
+                    single = table.items.get(self._hash_key)
+                    items = [single] if single is not None else []
+                break
+            except RuntimeError:
+                continue
+        else:
+            return list(table.all_items())
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+def _partition_query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+    moto_query = _moto_originals["Table.query"]
+    if hash_key is None or kwargs.get("index_name") or (len(args) > 6 and args[6]):  # index_name: keyword or 8th argument
+        return moto_query(self, hash_key, *args, **kwargs)
+    return moto_query(_PartitionView(self, hash_key), hash_key, *args, **kwargs)
+
+
+def _install_partition_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    _moto_originals["Table.query"] = Table.query
+    Table.query = _partition_query  # type: ignore[method-assign]
 
 
 WriteListener = Callable[[Any, str, tuple[Any, ...], dict[str, Any]], None]

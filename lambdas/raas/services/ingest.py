@@ -245,12 +245,15 @@ class IngestService:
             self.documents.release_hash(document.tenant_id, digest, document.document_id)
 
     def _read(self, document: Document, tier_max: int) -> bytes:
-        size = self.objects.size(document.tenant_id, object_key(document.document_id))
-        if size is None:
+        """The upload, if it is no larger than declared (and the tier allows): one GetObject, its length checked
+        before its body is read (a HEAD first cost one more S3 request and one more tenant-status read)."""
+        try:
+            data = self.objects.get_if_exists(document.tenant_id, object_key(document.document_id), min(document.size_bytes, tier_max))
+        except PayloadTooLarge as exc:
+            raise ExtractionError(f"the uploaded object holds more than the {document.size_bytes} declared bytes ({exc.message})") from None
+        if data is None:
             raise ExtractionError("the upload was not received")
-        if size > document.size_bytes or size > tier_max:
-            raise ExtractionError(f"the uploaded object is {size} bytes, more than the {document.size_bytes} declared")
-        return self.objects.get(document.tenant_id, object_key(document.document_id), max_bytes=document.size_bytes)
+        return data
 
     def _chunks(self, document: Document, text: str) -> list[Chunk]:
         config = self.configs.get(document.tenant_id).config
