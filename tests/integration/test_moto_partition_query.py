@@ -72,6 +72,31 @@ QUERIES: list[dict[str, Any]] = [
     },
     {"TableName": "pairs", "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "T#none"}}},
     {"TableName": "pairs", "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "T#a"}}, "Select": "COUNT"},
+    {
+        "TableName": "pairs",
+        "KeyConditionExpression": "PK = :p AND SK < :k",
+        "ExpressionAttributeValues": {":p": {"S": "T#a"}, ":k": {"S": "DOC#020"}},
+        "Limit": 6,
+    },
+    {
+        "TableName": "pairs",
+        "KeyConditionExpression": "PK = :p AND SK >= :k",
+        "ExpressionAttributeValues": {":p": {"S": "T#b"}, ":k": {"S": "EVENT#009"}},
+        "ScanIndexForward": False,
+    },
+    {
+        "TableName": "pairs",
+        "KeyConditionExpression": "PK = :p AND SK = :k",
+        "ExpressionAttributeValues": {":p": {"S": "T#b"}, ":k": {"S": "DOC#004"}},
+    },
+    {
+        "TableName": "pairs",
+        "KeyConditions": {
+            "PK": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "T#c"}]},
+            "SK": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "EVENT#"}]},
+        },
+        "Limit": 3,
+    },
     {"TableName": "singles", "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "T#b"}}},
     {"TableName": "singles", "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "T#none"}}},
 ]
