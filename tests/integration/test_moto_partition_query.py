@@ -97,6 +97,28 @@ QUERIES: list[dict[str, Any]] = [
         },
         "Limit": 3,
     },
+    {  # a page that starts after a key no item has
+        "TableName": "pairs",
+        "KeyConditionExpression": "PK = :p",
+        "ExpressionAttributeValues": {":p": {"S": "T#b"}},
+        "ExclusiveStartKey": {"PK": {"S": "T#b"}, "SK": {"S": "DOC#0055"}},
+        "Limit": 5,
+    },
+    {  # backwards from a key
+        "TableName": "pairs",
+        "KeyConditionExpression": "PK = :p AND begins_with(SK, :k)",
+        "ExpressionAttributeValues": {":p": {"S": "T#b"}, ":k": {"S": "DOC#"}},
+        "ExclusiveStartKey": {"PK": {"S": "T#b"}, "SK": {"S": "DOC#031"}},
+        "ScanIndexForward": False,
+        "Limit": 4,
+    },
+    {  # a start key of another partition
+        "TableName": "pairs",
+        "KeyConditionExpression": "PK = :p",
+        "ExpressionAttributeValues": {":p": {"S": "T#b"}},
+        "ExclusiveStartKey": {"PK": {"S": "T#a"}, "SK": {"S": "DOC#005"}},
+        "Limit": 5,
+    },
     {"TableName": "singles", "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "T#b"}}},
     {"TableName": "singles", "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "T#none"}}},
 ]
@@ -112,10 +134,23 @@ def test_a_partition_query_answers_as_motos_whole_table_query(
     assert patched == _pages(dynamodb, **query)
 
 
-def test_a_partition_query_does_not_list_the_table(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_partition_query_does_not_list_the_table_and_a_page_skips_nothing_item_by_item(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_full_listing(self: Table) -> list[Any]:
         raise AssertionError("the whole table was listed for one partition")
 
+    skipped: list[Any] = []
+    comes_before = Table._item_comes_before_dct
+
+    def counting(self: Table, item: Any, *args: Any) -> bool:
+        before = comes_before(self, item, *args)
+        if before:
+            skipped.append(item)
+        return before
+
     monkeypatch.setattr(Table, "all_items", no_full_listing)
-    page = dynamodb.query(TableName="pairs", KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "T#a"}})
-    assert page["Count"] == 40
+    monkeypatch.setattr(Table, "_item_comes_before_dct", counting)
+    pages = _pages(dynamodb, TableName="pairs", KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "T#a"}}, Limit=10)
+    assert [page["Count"] for page in pages] == [10, 10, 10, 10]
+    assert skipped == []  # each page starts past its key: moto's loop has nothing to skip
