@@ -12,7 +12,8 @@ import pytest
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, EVENT_HANDLERS
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("openai", "anthropic", "opensearchpy", "sentence_transformers", "torch", "stripe", "moto", "jwt", "cryptography")
+# boto3 too: every function needs it, and loads it with its first client (about 0.1 s), not at import.
+HEAVY = ("openai", "anthropic", "opensearchpy", "sentence_transformers", "torch", "stripe", "moto", "jwt", "cryptography", "boto3")
 
 
 @pytest.mark.parametrize("module", sorted({*API_HANDLERS.values(), *EVENT_HANDLERS.values(), AUTHORIZER}))
