@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -36,7 +34,6 @@ logger = Logger(service="raas")
 
 MAX_CANDIDATES = 100
 RERANK_POOL = 30
-LEXICAL_THREADS = 4  # keyword searches at once per container (a Lambda container serves one request at a time)
 CONTEXT_TOKEN_CAP = 12_000
 
 
@@ -140,42 +137,22 @@ class QueryService:
         self.cache = cache
         self.log = log
         self.usage = usage
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
 
     # --- retrieval ----------------------------------------------------------------------------
     def retrieve(self, tenant_id: str, query: str, how: Plan, timings: dict[str, float] | None = None) -> list[Hit]:
         candidates = min(MAX_CANDIDATES, max(how.top_k * 4, 20))
-        lexical: list[Hit] = []
+        lexical = self.search.lexical(tenant_id, query, candidates, how.conditions) if how.alpha < 1 else []
         semantic: list[Hit] = []
         if how.alpha > 0:
-            # The keyword search does not need the query's vector: it runs while the query is embedded
-            # (an embedding API call in AWS, the model locally; both wait outside the interpreter), so a
-            # hybrid query waits for the longer of the two, not for both one after the other.
-            pending = (
-                self._lexical_pool().submit(self.search.lexical, tenant_id, query, candidates, how.conditions) if how.alpha < 1 else None
-            )
-            try:
-                started = time.perf_counter()
-                vector = self.embedder.embed([query])[0]
-                if timings is not None:
-                    timings["embedding_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            finally:
-                lexical = pending.result() if pending is not None else []  # its errors surface here, after the embedder's
+            started = time.perf_counter()
+            vector = self.embedder.embed([query])[0]
+            if timings is not None:
+                timings["embedding_ms"] = round((time.perf_counter() - started) * 1000, 1)
             semantic = self.search.semantic(tenant_id, vector, candidates, how.conditions)
-        else:
-            lexical = self.search.lexical(tenant_id, query, candidates, how.conditions)
         fused = fuse(lexical, semantic, how.alpha)
         if how.rerank and self.reranker is not None and fused:
             return self.reranker.rerank(query, fused[:RERANK_POOL], how.top_k)
         return fused[: how.top_k]
-
-    def _lexical_pool(self) -> ThreadPoolExecutor:
-        """Threads for keyword searches that run beside a query's embedding, one set per container."""
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=LEXICAL_THREADS, thread_name_prefix="raas-lexical")
-            return self._pool
 
     def search_only(self, tenant_id: str, tier: Tier, request: QueryRequest) -> SearchResponse:
         current = self.configs.get(tenant_id)
