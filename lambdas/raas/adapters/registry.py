@@ -448,7 +448,8 @@ class DynamoKeyStore(_Table):
             raise
         return ApiKey.model_validate(from_item(result["Attributes"]))
 
-    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+    def _indexed(self, key_hash: str) -> list[dict[str, Any]]:
+        """What the key-hash index holds for this hash (eventually consistent: callers read the base item again)."""
         with storage_errors("the key store"):
             page = self.clients(None).query(  # the key-hash index is not tenant keyed: authorizer only
                 TableName=self.table,
@@ -457,8 +458,10 @@ class DynamoKeyStore(_Table):
                 ExpressionAttributeValues=to_item({":h": key_hash}),
                 Limit=2,
             )
-        for item in page.get("Items", []):
-            found = from_item(item)
+        return [from_item(item) for item in page.get("Items", [])]
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        for found in self._indexed(key_hash):
             # The index is eventually consistent: confirm (and read revocation) from the base item.
             fresh = self._get(found["PK"], found["SK"])
             if fresh and fresh.get("key_hash") == key_hash:
@@ -466,16 +469,7 @@ class DynamoKeyStore(_Table):
         return None
 
     def find_with_tenant(self, key_hash: str) -> tuple[ApiKey, Tenant | None] | None:
-        with storage_errors("the key store"):
-            page = self.clients(None).query(  # the key-hash index is not tenant keyed: authorizer only
-                TableName=self.table,
-                IndexName=KEY_HASH_INDEX,
-                KeyConditionExpression="key_hash = :h",
-                ExpressionAttributeValues=to_item({":h": key_hash}),
-                Limit=2,
-            )
-        for item in page.get("Items", []):
-            found = from_item(item)
+        for found in self._indexed(key_hash):
             # The index is eventually consistent: the key (for revocation) and its tenant (for status) are read
             # again from the base table, consistently, in one BatchGetItem; a tenant's profile shares the key's
             # partition. ConsistentRead applies per table in a BatchGetItem, and keys it could not read come back

@@ -927,7 +927,7 @@ class InProcessTransport:
 
         headers = [(name, value) for name, value in header_pairs if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length"]
         action = self._actions.get(service) if method == "POST" and parts.path in ("", "/") and not parts.query else None
-        if action is not None:
+        if action:
             return self._call_action(action, method, parts, headers, body)
         environ = EnvironBuilder(
             method=method,
@@ -939,7 +939,7 @@ class InProcessTransport:
         ).get_environ()
         environ["RAW_URI"] = environ["REQUEST_URI"] = parts.path + (f"?{parts.query}" if parts.query else "")
         application = self._application(environ, service)
-        if method == "POST" and parts.path in ("", "/") and not parts.query and service[1]:
+        if method == "POST" and parts.path in ("", "/") and not parts.query and service[1] and service not in self._actions:
             self._remember_action(application, service)
         app_iter, status, response_headers = run_wsgi_app(application, environ, buffered=True)
         try:
@@ -957,6 +957,7 @@ class InProcessTransport:
         from moto.core.utils import convert_to_flask_response
         from werkzeug.exceptions import HTTPException
 
+        self._actions[service] = None  # looked up once, found or not
         try:
             endpoint, _ = application.url_map.bind(self._netloc).match("/", method="POST")
         except HTTPException:
