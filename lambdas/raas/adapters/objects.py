@@ -210,6 +210,10 @@ class KmsKeyring:
         return str(metadata["KeyId"]), str(scheduled.get("DeletionDate", ""))
 
 
+# What S3 answers for a missing object: HEAD has no body, so only its status ("404"); GET says NoSuchKey.
+_MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+
+
 class S3ObjectStore:
     def __init__(self, s3: Any, bucket: str, keyring: KmsKeyring):
         self.clients = as_source("s3", s3)
@@ -238,7 +242,7 @@ class S3ObjectStore:
             with storage_errors("the document store"):
                 head = self.clients(tenant_id).head_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in _MISSING_CODES:
                 return None
             raise
         return int(head["ContentLength"])
@@ -261,7 +265,7 @@ class S3ObjectStore:
         try:
             return self.get(tenant_id, key, max_bytes)
         except ClientError as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in _MISSING_CODES:
                 return None
             raise
 

@@ -317,13 +317,12 @@ class _PartitionView:
         self._table = table
         self._hash_key = hash_key
         self._keep = _string_condition(range_comparison, list(range_objs or ()))
-        self._start_type: str | None = None
-        self._after = self._past_start(*start)
+        self._start, self._forward = self._start_in_partition(start[0]), start[1]
 
-    def _past_start(self, exclusive_start_key: dict[str, Any] | None, forward: bool) -> Callable[[Any], bool] | None:
-        """Items past a page's start key, in the query's direction: the ones moto's own loop would not skip
-        (it skips, item by item, every one before or at the key). Without this, reading a partition page by
-        page cost time proportional to the partition on every page."""
+    def _start_in_partition(self, exclusive_start_key: dict[str, Any] | None) -> DynamoType | None:
+        """The sort key a page starts after, when it is a key of this partition: moto's own loop skips, item by
+        item, every item before or at it. Without leaving those out here, reading a partition page by page
+        cost time proportional to the partition on every page. None: no key, or another partition's (moto decides)."""
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         table = self._table
@@ -331,10 +330,8 @@ class _PartitionView:
             return None
         start_hash, start_range = exclusive_start_key.get(table.hash_key_attr), exclusive_start_key.get(table.range_key_attr)
         if start_hash is None or start_range is None or DynamoType(start_hash) != self._hash_key:
-            return None  # a key of another partition (or none): moto decides
-        boundary = DynamoType(start_range)
-        self._start_type = boundary.type
-        return (lambda value: value > boundary) if forward else (lambda value: value < boundary)
+            return None
+        return DynamoType(start_range)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._table, name)
@@ -354,11 +351,12 @@ class _PartitionView:
                 continue
         else:
             return list(table.all_items())
-        keep, after = self._keep, self._after
+        keep, start = self._keep, self._start
         if keep is not None:
             items = [i for i in items if i.range_key is not None and i.range_key.type == "S" and keep(i.range_key.value)]
-        if after is not None and all(i.range_key is not None and i.range_key.type == self._start_type for i in items):
-            items = [i for i in items if after(i.range_key)]  # (a key of another type: moto's loop decides, or raises)
+        if start is not None and all(i.range_key is not None and i.range_key.type == start.type for i in items):
+            # (a start key of another type: moto's loop decides, or raises)
+            items = [i for i in items if (i.range_key > start if self._forward else i.range_key < start)]
         return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
 

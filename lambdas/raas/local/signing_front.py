@@ -926,7 +926,8 @@ class InProcessTransport:
         from werkzeug.test import EnvironBuilder, run_wsgi_app
 
         headers = [(name, value) for name, value in header_pairs if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length"]
-        action = self._actions.get(service) if method == "POST" and parts.path in ("", "/") and not parts.query else None
+        posts_to_root = method == "POST" and parts.path in ("", "/") and not parts.query  # how JSON-protocol services are called
+        action = self._actions.get(service) if posts_to_root else None
         if action:
             return self._call_action(action, method, parts, headers, body)
         environ = EnvironBuilder(
@@ -939,7 +940,7 @@ class InProcessTransport:
         ).get_environ()
         environ["RAW_URI"] = environ["REQUEST_URI"] = parts.path + (f"?{parts.query}" if parts.query else "")
         application = self._application(environ, service)
-        if method == "POST" and parts.path in ("", "/") and not parts.query and service[1] and service not in self._actions:
+        if posts_to_root and service[1] and service not in self._actions:
             self._remember_action(application, service)
         app_iter, status, response_headers = run_wsgi_app(application, environ, buffered=True)
         try:
