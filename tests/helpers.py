@@ -117,6 +117,16 @@ def expect(reply: Reply, status: int) -> Any:
     return reply.json()
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test moves `now`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @dataclass
 class InMemoryConfigStore:
     """A ConfigStore with the same conditional-write contract as the DynamoDB one."""

@@ -77,6 +77,13 @@ class Settings(BaseModel):
     stripe_webhook_secret: str | None = None
     payment_grace_days: int = Field(default=7, ge=0, description="days after a failed payment before the tenant is suspended")
     local_rate_limits: bool = Field(default=True, description="the local gateway enforces the tier's rate limit per tenant")
+    local_authorizer_cache_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="the local gateway reuses the authorizer's answer per Authorization header this long, as API Gateway does "
+        "(the stack's raas:authorizerCacheSeconds); any write to the tenants table forgets every answer. 0 = no cache",
+    )
     embedder_threads: int | None = Field(
         default=None, ge=1, description="torch threads of the local MiniLM embedder (default: one core less than the machine)"
     )

@@ -9,17 +9,9 @@ from raas.domain.catalog import Tier
 from raas.domain.config import TierLimitExceeded
 from raas.domain.errors import Conflict, NotFound
 from raas.services.config import ConfigCache, ConfigService
-from tests.helpers import InMemoryConfigStore
+from tests.helpers import FakeClock, InMemoryConfigStore
 
 TENANT = "t000000000000001"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -196,25 +197,9 @@ def test_embedded_lexical_top_k_is_the_full_ranking_even_where_scores_tie(tmp_pa
     chunk answers, on an index where most documents tie (same length, few distinct term counts), for
     several k: the window past the k-th holds its ties, and a tie wider than the window falls back."""
     import random
-    from pathlib import Path
-
-    from raas.adapters.search_embedded import EmbeddedSearch
 
     words = ["otter", "river", "kelp", "tide", "marsh", "heron"]
-    search = EmbeddedSearch(Path(str(tmp_path)), 4)
-    tenant = "tenant0000000001"
-    chunks = [
-        Chunk(
-            chunk_id=f"doc{n:04d}:0",
-            document_id=f"doc{n:04d}",
-            title="t",
-            text=" ".join(random.Random(n).choices(words, k=6)),  # noqa: S311 - test data
-            position=0,
-            metadata={},
-        )
-        for n in range(600)
-    ]
-    search.replace(tenant, chunks, [[1.0, 0.0, 0.0, 0.0]] * len(chunks), [])
+    search, tenant = _index(tmp_path, [("t", " ".join(random.Random(n).choices(words, k=6))) for n in range(600)])  # noqa: S311
     reference = (
         "SELECT c.chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
         "WHERE chunks_fts MATCH ? ORDER BY score DESC, c.chunk_id LIMIT ?"
@@ -226,3 +211,103 @@ def test_embedded_lexical_top_k_is_the_full_ranking_even_where_scores_tie(tmp_pa
             with search._connect(tenant) as db:
                 expected = db.execute(reference, (fts_query(query), k)).fetchall()
             assert [(h.chunk_id, h.score) for h in search.lexical(tenant, query, k, [])] == expected, (k, query)
+
+
+_FULL_RANKING = (
+    "SELECT c.chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+    "WHERE chunks_fts MATCH ? ORDER BY score DESC, c.chunk_id LIMIT ?"
+)
+
+
+def _index(tmp_path: object, titles_and_texts: list[tuple[str, str]]) -> tuple[Any, str]:
+    """An embedded index of one-chunk documents `doc0000`, `doc0001`... with these titles and texts."""
+    from pathlib import Path
+
+    from raas.adapters.search_embedded import EmbeddedSearch
+
+    search = EmbeddedSearch(Path(str(tmp_path)), 2)
+    tenant = "tenant0000000001"
+    chunks = [
+        Chunk(chunk_id=f"doc{n:04d}:0", document_id=f"doc{n:04d}", title=title, text=text, position=0, metadata={})
+        for n, (title, text) in enumerate(titles_and_texts)
+    ]
+    search.replace(tenant, chunks, [[1.0, 0.0]] * len(chunks), [])
+    return search, tenant
+
+
+def _varied_index(tmp_path: object, documents: int = 400) -> tuple[Any, str]:
+    """Chunks of different lengths, with stems that meet (run/runs/running), accents, titles that match."""
+    import random
+
+    words = ["run", "runs", "running", "café", "cafe", "Otter", "river", "rivers", "kelp", "tide", "naïve", "2024", "x"]
+    rng = random.Random(3)  # noqa: S311 - test data
+    titles = [" ".join(rng.choices(words, k=rng.randint(0, 3))) for _ in range(documents)]
+    return _index(tmp_path, [(title, " ".join(rng.choices(words, k=rng.randint(1, 40)))) for title in titles])
+
+
+def test_in_memory_bm25_scores_are_fts5s_own_numbers(tmp_path: object) -> None:
+    """Scored from the postings in memory, every query answers exactly FTS5's full ranking: the same chunks,
+    the same order (ties by chunk id) and bit-identical scores, with stems that merge two query terms into
+    one token counted twice, accents folded, terms nowhere in the index, and several k."""
+    import random
+
+    from raas.adapters.fts5_bm25 import QueryTokens, read_postings
+    from raas.adapters.search_embedded import _WEIGHTS, query_terms
+
+    search, tenant = _varied_index(tmp_path)
+    tokens = QueryTokens()
+    with search._connect(tenant) as db:
+        postings = read_postings(db, "chunks_fts", _WEIGHTS, 0)
+        chunk_of = dict(db.execute("SELECT rowid, chunk_id FROM chunks"))
+        rng = random.Random(11)  # noqa: S311 - test data
+        vocabulary = ["run", "running", "Runs", "CAFE", "café", "otter", "rivers", "kelp", "tide", "naive", "2024", "absent", "x"]
+        queries = ["run running", "café cafe", "absent", "x", *(" ".join(rng.choices(vocabulary, k=rng.randint(1, 5))) for _ in range(60))]
+        for query in queries:
+            phrases = [t[0] for t in tokens.of(query_terms(query))]
+            for k in (1, 7, 40, 500):
+                expected = db.execute(_FULL_RANKING, (fts_query(query), k)).fetchall()
+                assert [(chunk_of[rowid], score) for rowid, score in postings.top(phrases, k)] == expected, (query, k)
+
+
+def test_the_embedded_engine_reads_postings_for_a_stable_index_and_never_answers_from_old_ones(tmp_path: object) -> None:
+    """A new index version is answered by FTS5 first; the postings are read once the version is stable and
+    FTS5 has spent what reading them cost; a write makes the next answer FTS5's again, with the write in it."""
+    search, tenant = _varied_index(tmp_path, documents=60)
+    lexicons = search._lexicons
+
+    def answer(query: str, k: int = 5) -> list[tuple[str, float]]:
+        hits = [(h.chunk_id, h.score) for h in search.lexical(tenant, query, k, [])]
+        with search._connect(tenant) as db:
+            assert hits == db.execute(_FULL_RANKING, (fts_query(query), k)).fetchall()
+        return hits
+
+    answer("otter kelp")
+    assert lexicons[tenant].postings is None  # first sight of this version: FTS5
+    answer("river tide")
+    read_once = lexicons[tenant].postings
+    assert read_once is not None
+    answer("running café")
+    assert lexicons[tenant].postings is read_once  # served from memory, not read again
+
+    added = Chunk(chunk_id="new0000000000001:0", document_id="new0000000000001", title="", text="kelp kelp kelp", position=0)
+    search.replace(tenant, [added], [[0.0, 1.0]], [])
+    assert answer("kelp", 1)[0][0] == "new0000000000001:0"
+    lexicons[tenant].read_seconds = 3600.0  # reading is now dear: FTS5 keeps answering until it has spent as much
+    answer("kelp")
+    answer("kelp tide")
+    assert lexicons[tenant].postings is read_once
+    lexicons[tenant].read_seconds = 0.0
+    answer("kelp")
+    assert lexicons[tenant].postings is not read_once
+    assert lexicons[tenant].postings.version == read_once.version + 1
+
+
+def test_a_term_the_tokenizer_splits_is_left_to_fts5s_phrase_query(tmp_path: object) -> None:
+    from raas.adapters.fts5_bm25 import QueryTokens
+
+    assert QueryTokens().of(["foo_bar", "running", "café"]) == [("foo", "bar"), ("run",), ("cafe",)]
+    search, tenant = _varied_index(tmp_path, documents=30)
+    for _ in range(3):  # the postings are read by now, yet a split term is FTS5's
+        hits = search.lexical(tenant, "river_kelp tide", 5, [])
+        with search._connect(tenant) as db:
+            assert [(h.chunk_id, h.score) for h in hits] == db.execute(_FULL_RANKING, (fts_query("river_kelp tide"), 5)).fetchall()

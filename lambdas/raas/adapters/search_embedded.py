@@ -12,14 +12,16 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from raas.adapters.fts5_bm25 import TOKENIZER, Postings, QueryTokens, read_postings
 from raas.adapters.search_common import check_index, index_name
 from raas.domain.documents import Chunk, chunk_id
 from raas.domain.ports import IndexedChunks
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61'
+    title, text, content='chunks', content_rowid='rowid', tokenize='{tokenizer}'
 );
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, title, text) VALUES (new.rowid, new.title, new.text);
@@ -41,13 +43,16 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
 END;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('version', 0);
-"""
+-- a new index starts at a random version: memory caches keyed on a version never take a dropped and
+-- recreated index for the one they read
+INSERT OR IGNORE INTO meta VALUES ('version', abs(random() % 1000000000000));
+""".replace("{tokenizer}", TOKENIZER)
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
 
 
+_WEIGHTS = {"title": 0.5, "text": 1.0}  # bm25()'s column weights, in the table's column order below
 _LEXICAL_TOP = "SELECT rowid, bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"
 _TIE_WINDOW = 64  # matches read past the k-th, to hold those tied with it
 _LEXICAL_ROWS = "SELECT chunk_id, document_id, title, text, position, metadata, rowid FROM chunks WHERE rowid IN ({})"
@@ -74,10 +79,30 @@ def _top_lexical(db: sqlite3.Connection, match: str, k: int) -> list[tuple[Any, 
     return [(*r[:6], scores[r[6]]) for r in ranked]
 
 
+def query_terms(text: str) -> list[str]:
+    """A user's text as the terms it is searched for: lower-cased words, each once, at most MAX_QUERY_TERMS."""
+    return list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))[:MAX_QUERY_TERMS]
+
+
 def fts_query(text: str) -> str | None:
     """A user's text as an FTS5 OR-query of quoted terms (no FTS syntax reaches SQLite)."""
-    terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+    terms = query_terms(text)
+    return _or_query(terms) if terms else None
+
+
+def _or_query(terms: list[str]) -> str:
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+@dataclass
+class _Lexicon:
+    """A tenant's postings in memory, and when to read them again (`EmbeddedSearch._postings`)."""
+
+    postings: Postings | None = None
+    seen_version: int = -1  # the index version the last query found
+    fts5_seconds: float = 0.0  # what FTS5 has spent on queries at that version
+    read_seconds: float = 0.0  # what reading the postings took last time
+    reading: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -99,6 +124,8 @@ class EmbeddedSearch:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._matrices: dict[str, _Matrix] = {}
+        self._lexicons: dict[str, _Lexicon] = {}
+        self._query_tokens = QueryTokens()
 
     # --- plumbing ---------------------------------------------------------------------------
     def _path(self, tenant_id: str) -> Path:
@@ -166,14 +193,21 @@ class EmbeddedSearch:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(self._path(tenant_id)) + suffix).unlink(missing_ok=True)
             self._matrices.pop(tenant_id, None)
+            self._lexicons.pop(tenant_id, None)
 
     # --- reads ------------------------------------------------------------------------------
     def lexical(self, tenant_id: str, query: str, k: int, conditions: list[Condition]) -> list[Hit]:
-        match = fts_query(query)
-        if match is None or not self._path(tenant_id).exists():
+        terms = query_terms(query)
+        if not terms or not self._path(tenant_id).exists():
             return []
+        match = _or_query(terms)
         with self._connect(tenant_id) as db:
-            rows = None if conditions else _top_lexical(db, match, k)
+            db.execute("BEGIN")  # one snapshot: the version, the postings of that version and the rows they name
+            rows = None if conditions else self._top_in_memory(db, tenant_id, terms, k)
+            if rows is None and not conditions:
+                started = time.perf_counter()
+                rows = _top_lexical(db, match, k)
+                self._lexicon(tenant_id).fts5_seconds += time.perf_counter() - started
             if rows is None:  # filtered, or a tie at the k-th score: rank every match with its chunk
                 sql = (
                     "SELECT c.chunk_id, c.document_id, c.title, c.text, c.position, c.metadata, -bm25(chunks_fts, 0.5, 1.0) AS score "
@@ -187,6 +221,49 @@ class EmbeddedSearch:
                 params.append(k)
                 rows = db.execute(sql, params).fetchall()
         return [Hit(r[0], r[1], r[2], r[3], r[4], float(r[6]), json.loads(r[5])) for r in rows]
+
+    def _top_in_memory(self, db: sqlite3.Connection, tenant_id: str, terms: list[str], k: int) -> list[tuple[Any, ...]] | None:
+        """The k best chunks scored from the postings in memory (the same numbers as FTS5's bm25(), see
+        `fts5_bm25`); None when the postings are not current or a term is a phrase of several tokens."""
+        phrases = self._query_tokens.of(terms)
+        if any(len(tokens) != 1 for tokens in phrases):
+            return None
+        postings = self._postings(db, tenant_id)
+        if postings is None:
+            return None
+        top = postings.top([tokens[0] for tokens in phrases], k)
+        if not top:
+            return []
+        found = {r[6]: r for r in db.execute(_LEXICAL_ROWS.format(",".join("?" * len(top))), [rowid for rowid, _ in top])}
+        return [(*found[rowid][:6], score) for rowid, score in top]
+
+    def _lexicon(self, tenant_id: str) -> _Lexicon:
+        with self._locks_guard:
+            return self._lexicons.setdefault(tenant_id, _Lexicon())
+
+    def _postings(self, db: sqlite3.Connection, tenant_id: str) -> Postings | None:
+        """The tenant's postings at the index's current version, or None (FTS5 answers) while they are not
+        worth reading: a new version is first served by FTS5, and the postings are read again once FTS5 has
+        spent on that version what the last reading took (never more than twice the cheaper choice, as in
+        ski rental). An index that changes between every two queries is never read; a stable one is read once."""
+        version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        lexicon = self._lexicon(tenant_id)
+        current = lexicon.postings
+        if current is not None and current.version == version:
+            return current
+        if lexicon.seen_version != version:
+            lexicon.seen_version, lexicon.fts5_seconds = version, 0.0
+            return None
+        if lexicon.fts5_seconds < lexicon.read_seconds or not lexicon.reading.acquire(blocking=False):
+            return None  # not worth it yet, or another request is reading them now
+        try:
+            started = time.perf_counter()
+            postings = read_postings(db, "chunks_fts", _WEIGHTS, version)  # in the caller's read transaction
+            lexicon.read_seconds = time.perf_counter() - started
+            lexicon.postings = postings
+            return postings
+        finally:
+            lexicon.reading.release()
 
     def semantic(self, tenant_id: str, vector: list[float], k: int, conditions: list[Condition]) -> list[Hit]:
         if not self._path(tenant_id).exists():

@@ -327,6 +327,7 @@ class StateDir:
 
         moto_patches.remove_object_listener(self._on_object_change)
         self._stop.set()
+        self._dirty.set()  # the snapshot thread waits on this: it sees the stop at once, not after its poll
         if self._thread:
             self._thread.join(timeout=5)
         self.save()

@@ -139,6 +139,11 @@ class _TenantBacklog:
                 self._changed.wait(poll_seconds)
         return None
 
+    def wake(self) -> None:
+        """Wakes every worker waiting in `take` (at stop: they return at once, not after their poll)."""
+        with self._changed:
+            self._changed.notify_all()
+
     def done(self, waiting: _Waiting) -> None:
         with self._changed:
             self._ids.discard(waiting.message["MessageId"])
@@ -339,6 +344,7 @@ class QueuePump:
 
     def stop(self) -> None:
         self._stop.set()
+        self._backlog.wake()
         for thread in self._threads:
             thread.join(timeout=10)
         # What was read ahead but never started goes back to the queue at once, for the next pump.

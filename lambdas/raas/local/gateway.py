@@ -21,6 +21,7 @@ from raas.domain.errors import RaasError, error_body
 from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
 from raas.handlers.streaming import ResponseStream, response_stream
+from raas.local.authorizer_cache import AuthorizerCache
 from raas.local.containers import FunctionPool, Throttled
 from raas.local.invocation import lambda_context
 from raas.local.ratelimit import TokenBuckets, retry_after_header, tenant_rate
@@ -76,6 +77,15 @@ def payload_too_large(limit: int) -> GatewayResponse:
     return gateway_error(413, "payload_too_large", f"request body exceeds {limit} bytes")
 
 
+def _outcome(result: dict[str, Any]) -> dict[str, Any] | GatewayResponse:
+    """The authorizer's policy applied: its context for an Allow, the refusal it names for a Deny."""
+    statement = result["policyDocument"]["Statement"][0]
+    context = dict(result.get("context") or {})
+    if statement["Effect"] != "Allow":
+        return gateway_error(403, context.get("error_code", "forbidden"), context.get("error_message", "access denied"))
+    return {**context, "principalId": result["principalId"]}
+
+
 class LocalGateway:
     # REST API payload size: 10 MB, not adjustable; API Gateway answers REQUEST_TOO_LARGE (413), which the
     # stack maps to payload_too_large like this.
@@ -98,8 +108,10 @@ class LocalGateway:
         concurrency: int | None = None,
         tenant_share: int | None = None,
         throttle_wait_seconds: float | None = None,
+        authorizer_cache: AuthorizerCache | None = None,
     ):
         self.max_body_bytes = max_body_bytes
+        self.authorizer_cache = authorizer_cache  # None: the authorizer answers every request (a TTL of 0)
         self.buckets = TokenBuckets() if rate_limits else None
         self.authorizer = __import__(AUTHORIZER, fromlist=["handler"])
         self.routes: list[_Route] = []
@@ -187,6 +199,15 @@ class LocalGateway:
             "queryStringParameters": {k: v[-1] for k, v in query.items()},
             "requestContext": {"stage": STAGE, "requestId": request_id, "identity": {"sourceIp": source_ip}},
         }
+        cache = self.authorizer_cache
+        identity = next((value for name, value in headers.items() if name.lower() == "authorization"), "")
+        if cache is not None:
+            if not identity:  # with caching on, API Gateway refuses a missing identity source itself
+                return gateway_error(401, "unauthorized", "missing, invalid or revoked credentials")
+            cached = cache.get(identity)
+            if cached is not None:
+                return _outcome(cached)
+            generation = cache.generation
         try:
             result = self.authorizer.handler(event, lambda_context("raas-authorizer", request_id))
         except RaasError as exc:  # a dependency failure inside the authorizer
@@ -195,11 +216,9 @@ class LocalGateway:
             if str(exc) == "Unauthorized":
                 return gateway_error(401, "unauthorized", "missing, invalid or revoked credentials")
             return gateway_error(503, "authorizer_unavailable", "the authorizer failed; try again")
-        statement = result["policyDocument"]["Statement"][0]
-        context = dict(result.get("context") or {})
-        if statement["Effect"] != "Allow":
-            return gateway_error(403, context.get("error_code", "forbidden"), context.get("error_message", "access denied"))
-        return {**context, "principalId": result["principalId"]}
+        if cache is not None:
+            cache.put(identity, result, generation)  # an Allow or a Deny policy alike
+        return _outcome(result)
 
     def _throttle(self, context: dict[str, Any]) -> GatewayResponse | None:
         """The tenant's tier rate and burst, as its usage plan applies them in AWS."""

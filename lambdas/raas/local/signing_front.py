@@ -1052,7 +1052,8 @@ class SigningFront:
         verifier = SigV4Verifier(credentials, region)
         self._http = ThreadingHTTPServer((host, 0), _make_handler(verifier, socket_path, read_timeout, upstream_timeout))
         self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, name="raas-signing-front", daemon=True)
+        # a short poll: `shutdown` waits for the loop to look at its flag
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), name="raas-signing-front", daemon=True)
         self._thread.start()
         bound_host, port = self._http.server_address[:2]
         self.endpoint = f"http://{bound_host!s}:{port}"
