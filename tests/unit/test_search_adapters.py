@@ -311,3 +311,61 @@ def test_a_term_the_tokenizer_splits_is_left_to_fts5s_phrase_query(tmp_path: obj
         hits = search.lexical(tenant, "river_kelp tide", 5, [])
         with search._connect(tenant) as db:
             assert [(h.chunk_id, h.score) for h in hits] == db.execute(_FULL_RANKING, (fts_query("river_kelp tide"), 5)).fetchall()
+
+
+def test_the_vectors_in_memory_follow_every_write_by_reading_only_what_changed(tmp_path: object) -> None:
+    """After inserts, a replaced document, a deleted document and a rowid SQLite hands out again (the last row
+    deleted, then a new one), the vectors kept in memory and updated from the change log are exactly a fresh
+    reading of the index: the same rows, the same vectors, the same semantic answers."""
+    import random
+    from pathlib import Path
+
+    from raas.adapters.search_embedded import EmbeddedSearch
+    from raas.domain.ports import IndexedChunks
+
+    rng = random.Random(5)  # noqa: S311 - test data
+    search = EmbeddedSearch(Path(str(tmp_path)), 3)
+    tenant = "tenant0000000001"
+
+    def chunks(document: str, count: int) -> tuple[list[Chunk], list[list[float]]]:
+        made = [Chunk(chunk_id=f"{document}:{i}", document_id=document, title="t", text=f"text {i}", position=i) for i in range(count)]
+        return made, [[rng.uniform(-1, 1) for _ in range(3)] for _ in made]
+
+    def matches_a_fresh_reading() -> None:
+        query = [rng.uniform(-1, 1) for _ in range(3)]
+        kept = search._matrix(tenant)
+        fresh = EmbeddedSearch(Path(str(tmp_path)), 3)
+        again = fresh._matrix(tenant)
+        assert sorted(zip(kept.rowids, kept.ids, map(bytes, kept.vectors), strict=True)) == sorted(
+            zip(again.rowids, again.ids, map(bytes, again.vectors), strict=True)
+        )
+        assert search.semantic(tenant, query, 50, []) == fresh.semantic(tenant, query, 50, [])
+
+    for n in range(6):
+        search.replace(tenant, *chunks(f"doc{n}", 3), [])
+    matches_a_fresh_reading()
+    search.replace(tenant, *chunks("doc7", 2), [])  # inserts
+    matches_a_fresh_reading()
+    search.replace(tenant, *chunks("doc2", 1), [])  # a re-run replaces the document's chunks
+    matches_a_fresh_reading()
+    search.replace(tenant, *chunks("doc8", 2), [IndexedChunks("doc3", 3)])  # a new version replaces an old one
+    search.delete_document(tenant, "doc1", 3)
+    matches_a_fresh_reading()
+    search.delete_document(tenant, "doc8", 2)  # the highest rowids go, and the next insert takes them again
+    search.replace(tenant, *chunks("doc9", 2), [])
+    matches_a_fresh_reading()
+
+
+def test_an_index_written_before_the_change_log_gains_it_before_it_is_read(tmp_path: object) -> None:
+    """A state directory from an earlier version has no change log: the first connection adds it, so the
+    writes that follow are logged and the vectors in memory still follow them."""
+    import sqlite3
+
+    search, tenant = _index(tmp_path, [("t", "otter"), ("t", "river")])
+    path = search._path(tenant)
+    with sqlite3.connect(path) as db:
+        db.executescript("DROP TRIGGER chunks_log_ai; DROP TRIGGER chunks_log_ad; DROP TABLE changes;")
+    older = type(search)(path.parent, 2)  # a new process on the old file
+    assert [h.chunk_id for h in older.semantic(tenant, [1.0, 0.0], 5, [])] == ["doc0000:0", "doc0001:0"]
+    older.delete_document(tenant, "doc0000", 1)
+    assert [h.chunk_id for h in older.semantic(tenant, [1.0, 0.0], 5, [])] == ["doc0001:0"]

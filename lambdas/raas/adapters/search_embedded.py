@@ -43,6 +43,14 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
 END;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- the rowids each write added or removed, so that a reader holding the vectors in memory reads only those
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_rowid INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS chunks_log_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO changes(chunk_rowid) VALUES (new.rowid);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_log_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO changes(chunk_rowid) VALUES (old.rowid);
+END;
 -- a new index starts at a random version: memory caches keyed on a version never take a dropped and
 -- recreated index for the one they read
 INSERT OR IGNORE INTO meta VALUES ('version', abs(random() % 1000000000000));
@@ -105,13 +113,44 @@ class _Lexicon:
     reading: threading.Lock = field(default_factory=threading.Lock)
 
 
+_KEPT_CHANGES = 100_000  # change-log rows kept; a reader further behind reads every vector again
+_INCREMENTAL_ROWS = 10_000  # more changed rows than this (or than SQLite's bound parameters allow): read everything
+_MATRIX_ROWS = "SELECT chunk_id, document_id, title, position, metadata, text, vector, rowid FROM chunks"
+
+
 @dataclass
 class _Matrix:
     version: int
+    seq: int  # the last change-log entry these vectors include
     ids: list[str]
     rows: list[tuple[str, str, str, int, str]]  # chunk_id, document_id, title, position, metadata
     texts: list[str]
     vectors: np.ndarray
+    rowids: list[int]
+
+    @classmethod
+    def of(cls, version: int, seq: int, rows: list[tuple[Any, ...]], dimension: int) -> _Matrix:
+        """From rows of `_MATRIX_ROWS`."""
+        vectors = (
+            np.frombuffer(b"".join(r[6] for r in rows), dtype=np.float32).reshape(len(rows), dimension)
+            if rows
+            else np.zeros((0, dimension), np.float32)
+        )
+        return cls(version, seq, [r[0] for r in rows], [r[:5] for r in rows], [r[5] for r in rows], vectors, [r[7] for r in rows])
+
+    def changed(self, version: int, seq: int, touched: set[int], fresh: list[tuple[Any, ...]], dimension: int) -> _Matrix:
+        """These vectors without the rows a write touched, plus those rows as they are now (`fresh`)."""
+        keep = [i for i, rowid in enumerate(self.rowids) if rowid not in touched]
+        added = _Matrix.of(version, seq, fresh, dimension)
+        return _Matrix(
+            version,
+            seq,
+            [self.ids[i] for i in keep] + added.ids,
+            [self.rows[i] for i in keep] + added.rows,
+            [self.texts[i] for i in keep] + added.texts,
+            np.concatenate([self.vectors[keep], added.vectors]),
+            [self.rowids[i] for i in keep] + added.rowids,
+        )
 
 
 class EmbeddedSearch:
@@ -125,6 +164,7 @@ class EmbeddedSearch:
         self._locks_guard = threading.Lock()
         self._matrices: dict[str, _Matrix] = {}
         self._lexicons: dict[str, _Lexicon] = {}
+        self._schema_applied: set[str] = set()
         self._query_tokens = QueryTokens()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -141,6 +181,9 @@ class EmbeddedSearch:
         connection = sqlite3.connect(self._path(tenant_id), timeout=30)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
+            if tenant_id not in self._schema_applied:  # an index an earlier version wrote gains the change log before any read
+                connection.executescript(_SCHEMA)
+                self._schema_applied.add(tenant_id)
             connection.create_function("raas_matches", 2, _sql_matches, deterministic=True)
             yield connection
         finally:
@@ -179,6 +222,7 @@ class EmbeddedSearch:
                 db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+            db.execute("DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?", (_KEPT_CHANGES,))
         return tuple(chunk.chunk_id for chunk in chunks)
 
     def delete_document(self, tenant_id: str, document_id: str, chunk_count: int, engine_ids: Sequence[str] = ()) -> None:
@@ -194,6 +238,7 @@ class EmbeddedSearch:
                 Path(str(self._path(tenant_id)) + suffix).unlink(missing_ok=True)
             self._matrices.pop(tenant_id, None)
             self._lexicons.pop(tenant_id, None)
+            self._schema_applied.discard(tenant_id)
 
     # --- reads ------------------------------------------------------------------------------
     def lexical(self, tenant_id: str, query: str, k: int, conditions: list[Condition]) -> list[Hit]:
@@ -289,18 +334,25 @@ class EmbeddedSearch:
         return hits
 
     def _matrix(self, tenant_id: str) -> _Matrix:
+        """The tenant's vectors in memory at the index's current version. After a write only the rows the
+        change log names are read (a document's chunks, not the whole index: 30 ms at 10,000 chunks for
+        every query that follows a write otherwise); a reader the log no longer covers reads everything."""
         with self._connect(tenant_id) as db:
+            db.execute("BEGIN")  # one snapshot: the version, the log and the rows agree
             version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
             cached = self._matrices.get(tenant_id)
             if cached and cached.version == version:
                 return cached
-            rows = db.execute("SELECT chunk_id, document_id, title, position, metadata, text, vector FROM chunks ORDER BY rowid").fetchall()
-        vectors = (
-            np.frombuffer(b"".join(r[6] for r in rows), dtype=np.float32).reshape(len(rows), self.dimension)
-            if rows
-            else np.zeros((0, self.dimension), np.float32)
-        )
-        matrix = _Matrix(version, [r[0] for r in rows], [(r[0], r[1], r[2], r[3], r[4]) for r in rows], [r[5] for r in rows], vectors)
+            seq, oldest = db.execute("SELECT coalesce(max(seq), 0), coalesce(min(seq), 0) FROM changes").fetchone()
+            touched: set[int] | None = None
+            if cached and oldest <= cached.seq + 1:
+                touched = {r[0] for r in db.execute("SELECT chunk_rowid FROM changes WHERE seq > ?", (cached.seq,))}
+            if cached and touched is not None and len(touched) <= _INCREMENTAL_ROWS:
+                marks = ",".join("?" * len(touched))
+                fresh = db.execute(f"{_MATRIX_ROWS} WHERE rowid IN ({marks})", list(touched)).fetchall() if touched else []
+                matrix = cached.changed(version, seq, touched, fresh, self.dimension)
+            else:
+                matrix = _Matrix.of(version, seq, db.execute(f"{_MATRIX_ROWS} ORDER BY rowid").fetchall(), self.dimension)
         self._matrices[tenant_id] = matrix
         return matrix
 
