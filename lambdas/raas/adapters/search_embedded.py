@@ -60,8 +60,9 @@ _TERM = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
 
 
-_WEIGHTS = {"title": 0.5, "text": 1.0}  # bm25()'s column weights, in the table's column order below
-_LEXICAL_TOP = "SELECT rowid, bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"
+_WEIGHTS = {"title": 0.5, "text": 1.0}  # the columns' BM25 weights, for FTS5 and the postings in memory alike
+_BM25 = f"bm25(chunks_fts, {_WEIGHTS['title']}, {_WEIGHTS['text']})"  # weights in the table's column order
+_LEXICAL_TOP = f"SELECT rowid, {_BM25} AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"  # noqa: S608 - constants
 _TIE_WINDOW = 64  # matches read past the k-th, to hold those tied with it
 _LEXICAL_ROWS = "SELECT chunk_id, document_id, title, text, position, metadata, rowid FROM chunks WHERE rowid IN ({})"
 
@@ -255,7 +256,7 @@ class EmbeddedSearch:
                 self._lexicon(tenant_id).fts5_seconds += time.perf_counter() - started
             if rows is None:  # filtered, or a tie at the k-th score: rank every match with its chunk
                 sql = (
-                    "SELECT c.chunk_id, c.document_id, c.title, c.text, c.position, c.metadata, -bm25(chunks_fts, 0.5, 1.0) AS score "
+                    f"SELECT c.chunk_id, c.document_id, c.title, c.text, c.position, c.metadata, -{_BM25} AS score "  # noqa: S608 - constants
                     "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ?"
                 )
                 params: list[Any] = [match]

@@ -189,6 +189,15 @@ class LocalGateway:
     def _authorize(
         self, method: str, path: str, route: _Route, query: dict[str, list[str]], headers: dict[str, str], source_ip: str, request_id: str
     ) -> dict[str, Any] | GatewayResponse:
+        cache = self.authorizer_cache
+        identity = next((value for name, value in headers.items() if name.lower() == "authorization"), "")
+        if cache is not None:
+            if not identity:  # with caching on, API Gateway refuses a missing identity source itself
+                return gateway_error(401, "unauthorized", "missing, invalid or revoked credentials")
+            cached = cache.get(identity)
+            if cached is not None:
+                return _outcome(cached)
+            generation = cache.generation
         event = {
             "type": "REQUEST",
             "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}",
@@ -199,15 +208,6 @@ class LocalGateway:
             "queryStringParameters": {k: v[-1] for k, v in query.items()},
             "requestContext": {"stage": STAGE, "requestId": request_id, "identity": {"sourceIp": source_ip}},
         }
-        cache = self.authorizer_cache
-        identity = next((value for name, value in headers.items() if name.lower() == "authorization"), "")
-        if cache is not None:
-            if not identity:  # with caching on, API Gateway refuses a missing identity source itself
-                return gateway_error(401, "unauthorized", "missing, invalid or revoked credentials")
-            cached = cache.get(identity)
-            if cached is not None:
-                return _outcome(cached)
-            generation = cache.generation
         try:
             result = self.authorizer.handler(event, lambda_context("raas-authorizer", request_id))
         except RaasError as exc:  # a dependency failure inside the authorizer
