@@ -192,6 +192,13 @@ def test_embedded_replace_answers_chunk_ids_and_drops_the_documents_older_chunks
     assert engine.visible_at_once is True
 
 
+# FTS5 ranking every match with its chunk: what the engine's answers are checked against
+_FULL_RANKING = (
+    "SELECT c.chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+    "WHERE chunks_fts MATCH ? ORDER BY score DESC, c.chunk_id LIMIT ?"
+)
+
+
 def test_embedded_lexical_top_k_is_the_full_ranking_even_where_scores_tie(tmp_path: object) -> None:
     """The fast path (top k scored in FTS5, then joined) answers exactly what ranking every match with its
     chunk answers, on an index where most documents tie (same length, few distinct term counts), for
@@ -200,23 +207,13 @@ def test_embedded_lexical_top_k_is_the_full_ranking_even_where_scores_tie(tmp_pa
 
     words = ["otter", "river", "kelp", "tide", "marsh", "heron"]
     search, tenant = _index(tmp_path, [("t", " ".join(random.Random(n).choices(words, k=6))) for n in range(600)])  # noqa: S311
-    reference = (
-        "SELECT c.chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-        "WHERE chunks_fts MATCH ? ORDER BY score DESC, c.chunk_id LIMIT ?"
-    )
     rng = random.Random(7)  # noqa: S311 - test data
     for k in (1, 5, 20, 40, 200):
         for _ in range(10):
             query = " ".join(rng.sample(words, rng.randint(1, 3)))
             with search._connect(tenant) as db:
-                expected = db.execute(reference, (fts_query(query), k)).fetchall()
+                expected = db.execute(_FULL_RANKING, (fts_query(query), k)).fetchall()
             assert [(h.chunk_id, h.score) for h in search.lexical(tenant, query, k, [])] == expected, (k, query)
-
-
-_FULL_RANKING = (
-    "SELECT c.chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-    "WHERE chunks_fts MATCH ? ORDER BY score DESC, c.chunk_id LIMIT ?"
-)
 
 
 def _index(tmp_path: object, titles_and_texts: list[tuple[str, str]]) -> tuple[Any, str]:

@@ -43,16 +43,13 @@ class AuthorizerCache:
         self._lock = threading.Lock()
         self._answers: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self.generation = 0  # moves at every forgetting: an answer read before it is never kept after it
-        self.hits = self.misses = 0
 
     def get(self, identity: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._answers.get(identity)
             if found is None or found[0] <= self._clock():
                 self._answers.pop(identity, None)
-                self.misses += 1
                 return None
-            self.hits += 1
             return found[1]
 
     def put(self, identity: str, answer: dict[str, Any], generation: int) -> None:
