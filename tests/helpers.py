@@ -315,3 +315,16 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
     a running loop; a fresh thread has none."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+@contextlib.contextmanager
+def patched_dynamodb(region: str = "eu-west-1") -> Iterator[Any]:
+    """moto in this process with raas.local.moto_patches installed (as `raas local` runs it): a DynamoDB client."""
+    import boto3
+    from moto import mock_aws
+
+    from raas.local import moto_patches
+
+    moto_patches.install()
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name=region)

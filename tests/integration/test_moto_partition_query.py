@@ -6,19 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from raas.local import moto_patches
+from tests.helpers import patched_dynamodb
 
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
-    moto_patches.install()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="eu-west-1")
+    with patched_dynamodb() as client:
         client.create_table(
             TableName="pairs",
             KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],

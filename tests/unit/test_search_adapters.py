@@ -366,3 +366,32 @@ def test_an_index_written_before_the_change_log_gains_it_before_it_is_read(tmp_p
     assert [h.chunk_id for h in older.semantic(tenant, [1.0, 0.0], 5, [])] == ["doc0000:0", "doc0001:0"]
     older.delete_document(tenant, "doc0000", 1)
     assert [h.chunk_id for h in older.semantic(tenant, [1.0, 0.0], 5, [])] == ["doc0001:0"]
+
+
+def test_the_embedded_engine_keeps_each_index_file_open_so_a_write_is_no_checkpoint(tmp_path: object) -> None:
+    """SQLite checkpoints a WAL database and deletes its WAL when the last connection closes: with a connection
+    per operation, every write was a checkpoint. A kept connection leaves the WAL in place between writes; a
+    file dropped by another process (another engine on the same directory) is let go and the new one kept."""
+    from pathlib import Path
+
+    from raas.adapters.search_embedded import EmbeddedSearch
+
+    search, tenant = _index(tmp_path, [("Refunds", "within thirty days")])
+    path = Path(str(tmp_path)) / f"{index_name(tenant)}.sqlite"
+    wal = Path(f"{path}-wal")
+    assert wal.exists()  # the write's connection closed, the kept one holds the WAL
+    chunk = Chunk(chunk_id="doc0001:0", document_id="doc0001", title="Shipping", text="five days", position=0, metadata={})
+    search.replace(tenant, [chunk], [[0.0, 1.0]], [])
+    assert wal.exists()
+    assert [hit.chunk_id for hit in search.lexical(tenant, "shipping", 5, [])] == ["doc0001:0"]
+
+    other_process = EmbeddedSearch(Path(str(tmp_path)), 2)
+    other_process.drop_index(tenant)
+    other_process.replace(tenant, [chunk], [[0.0, 1.0]], [])  # a new file at the same path
+    search.replace(tenant, [chunk.model_copy(update={"chunk_id": "doc0002:0", "document_id": "doc0002"})], [[0.0, 1.0]], [])
+    assert {hit.chunk_id for hit in other_process.lexical(tenant, "shipping", 5, [])} == {"doc0001:0", "doc0002:0"}
+
+    search.close()
+    other_process.close()
+    assert not wal.exists()  # the last close checkpointed it into the database
+    assert other_process.count(tenant) == 2

@@ -249,6 +249,9 @@ class S3ObjectStore:
 
     def get(self, tenant_id: str, key: str, max_bytes: int) -> bytes:
         self.gate(tenant_id)
+        return self._get(tenant_id, key, max_bytes)
+
+    def _get(self, tenant_id: str, key: str, max_bytes: int) -> bytes:
         with storage_errors("the document store"):
             response = self.clients(tenant_id).get_object(Bucket=self.bucket, Key=tenant_object_key(tenant_id, key))
         # GetObject's Content-Length is the object's size, known before a byte of the body is read:
@@ -261,9 +264,9 @@ class S3ObjectStore:
             raise PayloadTooLarge(f"object is larger than {max_bytes} bytes")
         return data
 
-    def get_if_exists(self, tenant_id: str, key: str, max_bytes: int) -> bytes | None:
+    def read_upload(self, tenant_id: str, key: str, max_bytes: int) -> bytes | None:
         try:
-            return self.get(tenant_id, key, max_bytes)
+            return self._get(tenant_id, key, max_bytes)  # ungated: see the port (ObjectStore.read_upload)
         except ClientError as exc:
             if error_code(exc) in _MISSING_CODES:
                 return None

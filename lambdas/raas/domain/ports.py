@@ -170,8 +170,10 @@ class ObjectStore(Protocol):
 
     def get(self, tenant_id: str, key: str, max_bytes: int) -> bytes: ...
 
-    def get_if_exists(self, tenant_id: str, key: str, max_bytes: int) -> bytes | None:
-        """`get`, or None when there is no such object (one request: no HEAD first)."""
+    def read_upload(self, tenant_id: str, key: str, max_bytes: int) -> bytes | None:
+        """An upload for ingestion: `get`, or None when there is no such object (one request: no HEAD first), without
+        the data gate's own status read: ingestion has just read the tenant's status itself (strongly consistent) and
+        reads it again before it writes anything the bytes become (services/ingest.py)."""
 
     def size(self, tenant_id: str, key: str) -> int | None: ...
 

@@ -53,6 +53,17 @@
    reading a 10,000-item partition 100 at a time cost 100 full passes). Index queries are left alone: an
    index's partition is not a bucket of `Table.items`.
 
+4. moto's own cost per request, which is most of the local platform's time per document (py-spy over the
+   ingest path: bench/ingest_throughput.py), made smaller without changing an answer:
+   - DynamoDB responses that are plain data are written to JSON directly instead of through moto's generic,
+     model-driven serializer, with the same bytes (raas.local.moto_serializer says how, when, and how the tests
+     check it);
+   - an UpdateExpression text is parsed once, its tree copied for the validator from a pickle instead of by
+     `copy.deepcopy`, the validator's traversers build their node-type table once each, and a condition
+     expression text is lexed once (`_install_parsed_expressions_once` says why each is safe);
+   - the handler class's method names are listed once per class instead of on every request, and moto's S3
+     URL module is reloaded only when `MOTO_S3_CUSTOM_ENDPOINTS` changed (it was reloaded on every request).
+
 `install()` is idempotent and refuses, loudly, a moto version it was not written for.
 Production code never imports this module (nor moto).
 """
@@ -60,12 +71,16 @@ Production code never imports this module (nor moto).
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from raas.local import moto_serializer
 
 if TYPE_CHECKING:
     from moto.dynamodb.models import DynamoDBBackend
@@ -246,10 +261,11 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
 
 
 def original(name: str) -> Any:
-    """moto's own `DynamoDBBackend.<name>` as it was before `install()` (tests compare against it)."""
+    """moto's own `DynamoDBBackend.<name>` (or another function `install()` replaced, by the name it is kept under)
+    as it was before `install()`: tests compare against it."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    return _moto_originals.get(name, getattr(DynamoDBBackend, name))
+    return _moto_originals[name] if name in _moto_originals else getattr(DynamoDBBackend, name)
 
 
 def _check_version() -> None:
@@ -265,7 +281,7 @@ def _check_version() -> None:
 
 
 def install() -> None:
-    """Applies both patches to moto's DynamoDB backend class (server and in-process mock alike), and SQS's faster clock. Idempotent."""
+    """Applies the patches above to moto's classes (server and in-process mock alike), and SQS's faster clock. Idempotent."""
     from moto.dynamodb.models import DynamoDBBackend
 
     with _install_lock:
@@ -280,6 +296,124 @@ def install() -> None:
         DynamoDBBackend._raas_patched = True  # type: ignore[attr-defined]
         _install_fast_sqs_clock()
         _install_partition_queries()
+        _install_action_names_once()
+        _install_parsed_expressions_once()
+        _install_s3_urls_once()
+        moto_serializer.install()
+
+
+def _install_action_names_once() -> None:
+    """moto's `BaseResponse.call_action` lists the handler class's methods with `inspect.getmembers` on every
+    request, to see whether the action is one of them (`moto/core/responses.py`); a class's methods do not
+    change while moto runs, so the list is made once per class."""
+    from moto.core import responses
+
+    _moto_originals["method_names_from_class"] = responses.method_names_from_class
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
+def _install_parsed_expressions_once() -> None:
+    """moto parses an UpdateExpression twice per write (the handler to check its placeholders, the backend to run
+    it: `moto/dynamodb/responses.py`, `models/__init__.py`) and then deep-copies the tree for its validator
+    (`parsing/validators.py`, `Validator.__init__`), which substitutes names and values into its own copy. raas
+    sends the same few expression texts again and again with other values, and the parsed tree depends on the
+    text alone, so:
+
+    - each text is parsed once (an LRU of 1,024 texts); a text that fails to parse raises every time, as
+      before, since only results are kept. Nothing changes a parsed tree: moto reads it (`find_clauses`) and
+      hands it to the validator, which copies it first.
+    - the tree is pickled once, and the validator's copy of it is unpickled from those bytes instead of made by
+      `copy.deepcopy`: both rebuild each node through the same `__reduce_ex__` protocol (the nodes are plain
+      objects with no copy hooks; their parent links are kept by either's memo), and unpickling is C, about 7x
+      faster. Any other value the validator copies (a DynamoType, a tree not parsed here) is deep-copied as before.
+
+    The validator's traversers also build their node-type table once each instead of once per node visited
+    (`DepthFirstTraverser.nodes_to_be_processed` and `process` call `_processing_map()` every time; every
+    `_processing_map` in moto 5.2.5 returns the same classes and bound methods for the life of the traverser).
+    """
+    import pickle
+
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    moto_make = UpdateExpressionParser.make
+    _moto_originals["UpdateExpressionParser.make"] = moto_make
+
+    @functools.lru_cache(maxsize=1024)
+    def make(expression: str) -> Any:
+        tree = moto_make(expression)
+        tree._raas_pickled = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)  # taken before the mark is set
+        return tree
+
+    UpdateExpressionParser.make = staticmethod(make)
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        pickled = getattr(value, "_raas_pickled", None) if memo is None else None
+        return pickle.loads(pickled) if pickled is not None else copy.deepcopy(value, memo)  # noqa: S301 - our own bytes
+
+    validators.deepcopy = deepcopy  # type: ignore[assignment]
+
+    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
+        table = self.__dict__.get("_raas_processing_map")
+        if table is None:
+            table = self.__dict__["_raas_processing_map"] = self._processing_map()
+        return table
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        types = self.__dict__.get("_raas_node_types")
+        if types is None:
+            types = self.__dict__["_raas_node_types"] = tuple(processing_map(self))
+        return types
+
+    def process(self: Any, node: Any) -> Any:
+        for class_key, processor in processing_map(self).items():
+            if isinstance(node, class_key):
+                return processor(node)
+        return None
+
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+    DepthFirstTraverser.process = process
+
+    # Condition expressions (`ConditionExpressionParser`, `moto/dynamodb/comparisons.py`) resolve names and values
+    # while they parse, so only their first step is the text's alone: the lexer's list of tokens, immutable named
+    # tuples that the later steps read and wrap in new nodes (none of them changes a token or its empty `children`).
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    moto_lex = ConditionExpressionParser._lex_condition_expression
+    _moto_originals["ConditionExpressionParser._lex_condition_expression"] = moto_lex
+
+    @functools.lru_cache(maxsize=1024)
+    def tokens(expression: str) -> tuple[Any, ...]:
+        parser = ConditionExpressionParser.__new__(ConditionExpressionParser)
+        parser.condition_expression = expression
+        return tuple(moto_lex(parser))
+
+    def lex(self: Any) -> Any:
+        return deque(tokens(self.condition_expression))
+
+    ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
+
+
+def _install_s3_urls_once() -> None:
+    """moto's `S3Backend._url_module` reloads `moto.s3.urls` (`importlib.reload`) every time the URL table is
+    read, which the in-process mock does on every S3 request, so that a change of `MOTO_S3_CUSTOM_ENDPOINTS`
+    takes effect. The module is reloaded here only when that setting changed since the last reading."""
+    from moto import settings
+    from moto.s3.models import S3Backend
+
+    reloading: Any = S3Backend._url_module  # the property object: moto's getter is its fget
+    _moto_originals["S3Backend._url_module"] = reloading
+    last: dict[str, Any] = {}
+
+    def url_module(self: Any) -> Any:
+        endpoints = tuple(settings.get_s3_custom_endpoints())
+        if last.get("endpoints") != endpoints or "module" not in last:
+            last["module"] = reloading.fget(self)
+            last["endpoints"] = endpoints
+        return last["module"]
+
+    S3Backend._url_module = property(url_module)  # type: ignore[method-assign,assignment]
 
 
 def _fast_unix_time_millis(dt: Any = None) -> float:

@@ -111,6 +111,7 @@ class LocalPlatform:
     scratch: tempfile.TemporaryDirectory[str] | None
     authorizer_cache: AuthorizerCache
     console: ConsoleSite | None = None
+    search_index: Any = None
 
     def serve_forever(self) -> None:
         # `shutdown` waits for the loop to look at its flag, once per poll: a short poll makes a stop prompt
@@ -133,6 +134,9 @@ class LocalPlatform:
             print(f"raas local: requests still running after {drain_seconds:g} s; persisting without them", file=sys.stderr, flush=True)
         self.pump.stop()
         self.scheduler.stop()
+        close_index = getattr(self.search_index, "close", None)  # the embedded engine's open files, before the state is persisted
+        if close_index:
+            close_index()
         if self.state:
             self.state.stop()
         self.authorizer_cache.unwatch()
@@ -357,7 +361,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
         state.start()
     bound_port = http.server_address[1]
     url = f"http://{host}:{bound_port}"
-    return LocalPlatform(url, operator_key, http, moto, state, pump, scheduler, scratch, authorizer_cache, console)
+    return LocalPlatform(url, operator_key, http, moto, state, pump, scheduler, scratch, authorizer_cache, console, services.search_index)
 
 
 def _reprovision_tenants(services: Services) -> None:

@@ -92,22 +92,14 @@ class IngestService:
             # A redelivery after the tenant's deletion began: whatever an earlier attempt wrote goes with the index.
             self._drop_index_of_gone_tenant(tenant_id)
             return None
-        document = self.documents.get(tenant_id, document_id)
-        if document is None:
-            logger.warning("object without a document record; removing it", extra={"tenant_id": tenant_id, "document_id": document_id})
-            # and any chunk a run that crashed after writing them left (searchable by now: this is a redelivery)
-            self.search.delete_document(tenant_id, document_id, 0)
-            self.objects.delete(tenant_id, object_key(document_id))
-            return None
-        if document.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED, DocumentStatus.DELETING):
-            return document  # a redelivered event, or a delete under way
         if tenant is not None and tenant.status is TenantStatus.SUSPENDED:
-            return self._wait_for_resume(document)
+            return self._wait_for_resume(tenant_id, document_id)
         attempt = uuid.uuid4().hex
         try:
+            # Claimed without reading it first: the claim's condition is the check (one request, not two).
             document = self.documents.claim(tenant_id, document_id, attempt)
-        except VersionConflict:  # deleted, being deleted or finished since we read it; nothing written yet
-            return self.documents.get(tenant_id, document_id)
+        except VersionConflict:  # absent, finished or being deleted; nothing written yet
+            return self._not_claimable(tenant_id, document_id)
         if tenant is None or tenant.status is not TenantStatus.ACTIVE:
             return self._fail(document, attempt, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
         chunks: list[Chunk] = []
@@ -188,7 +180,18 @@ class IngestService:
         )
         return indexed
 
-    def _wait_for_resume(self, document: Document) -> Document | None:
+    def _not_claimable(self, tenant_id: str, document_id: str) -> Document | None:
+        """The document as it is when this attempt may not take it: a redelivered event of a finished one, a delete
+        under way, or an object whose record is gone, which is removed with whatever chunks a run that crashed after
+        writing them left (searchable by now: this is a redelivery)."""
+        document = self.documents.get(tenant_id, document_id)
+        if document is None:
+            logger.warning("object without a document record; removing it", extra={"tenant_id": tenant_id, "document_id": document_id})
+            self.search.delete_document(tenant_id, document_id, 0)
+            self.objects.delete(tenant_id, object_key(document_id))
+        return document
+
+    def _wait_for_resume(self, tenant_id: str, document_id: str) -> Document | None:
         """A suspended tenant's document stays `queued` and its event goes back to the queue: the failed batch
         item is delivered again after the queue's visibility timeout
         (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html,
@@ -198,11 +201,10 @@ class IngestService:
         (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html),
         where no one would index it; so the last delivery SQS makes fails the document instead, with a reason
         that says to upload it again, and it gives its quota back. Deployed, that is 4 x 30 minutes of waiting."""
-        tenant_id, document_id = document.tenant_id, document.document_id
         try:
             deliveries = self.documents.wait_for_resume(tenant_id, document_id, SUSPENDED_REASON)
-        except VersionConflict:  # finished, being deleted or gone since we read it
-            return self.documents.get(tenant_id, document_id)
+        except VersionConflict:  # finished, being deleted or gone
+            return self._not_claimable(tenant_id, document_id)
         if deliveries < MAX_DELIVERIES:
             logger.info("tenant suspended; the document waits", extra={"tenant_id": tenant_id, "document_id": document_id})
             raise WaitingForResume(f"tenant {tenant_id} is suspended; document {document_id} is delivered again later")
@@ -210,7 +212,7 @@ class IngestService:
         try:
             claimed = self.documents.claim(tenant_id, document_id, attempt)
         except VersionConflict:
-            return self.documents.get(tenant_id, document_id)
+            return self._not_claimable(tenant_id, document_id)
         return self._fail(claimed, attempt, 0, f"the tenant stayed suspended through {MAX_DELIVERIES} deliveries; upload it again")
 
     def _tenant_live(self, tenant_id: str) -> bool:
@@ -246,9 +248,12 @@ class IngestService:
 
     def _read(self, document: Document, tier_max: int) -> bytes:
         """The upload, if it is no larger than declared (and the tier allows): one GetObject, its length checked
-        before its body is read (a HEAD first cost one more S3 request and one more tenant-status read)."""
+        before its body is read (a HEAD first cost one more S3 request and one more tenant-status read), and no
+        data-gate read of the tenant's status: `ingest` has just read it."""
         try:
-            data = self.objects.get_if_exists(document.tenant_id, object_key(document.document_id), min(document.size_bytes, tier_max))
+            # The tenant was read (strongly consistent) at the start of this attempt and is read again before
+            # the index is touched: the read needs no data-gate read of its own (ObjectStore.read_upload).
+            data = self.objects.read_upload(document.tenant_id, object_key(document.document_id), min(document.size_bytes, tier_max))
         except PayloadTooLarge as exc:
             raise ExtractionError(f"the uploaded object holds more than the {document.size_bytes} declared bytes ({exc.message})") from None
         if data is None:

@@ -158,16 +158,18 @@ class WebhookDispatcher:
         webhook = wh.to_webhook(event)
         if webhook is None:
             return []
+        # The endpoints first: most tenants subscribe to no event, and then the tier is not read at all.
+        subscribed = [s for s in self.store.list_endpoints(event.tenant_id) if s.endpoint.enabled and webhook.type in s.endpoint.events]
+        if not subscribed:
+            return []
         tier = self.tier_of(event.tenant_id)
         if tier is None:
             return []  # the tenant is gone: nothing to tell, nobody to tell it to
         retention = catalog.tier_limits(tier).webhook_log_days
         body = wh.encode(webhook).decode("utf-8")
         sent: list[WebhookDelivery] = []
-        for stored in self.store.list_endpoints(event.tenant_id):
+        for stored in subscribed:
             endpoint = stored.endpoint
-            if not endpoint.enabled or webhook.type not in endpoint.events:
-                continue
             delivery = self._new_delivery(endpoint.endpoint_id, webhook)
             if not self.store.create_delivery(event.tenant_id, delivery, body, retention, dedupe=True):
                 continue  # handed over before: that delivery (and the retry schedule) own it
