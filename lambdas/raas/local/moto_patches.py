@@ -408,7 +408,7 @@ def _install_s3_urls_once() -> None:
 
     def url_module(self: Any) -> Any:
         endpoints = tuple(settings.get_s3_custom_endpoints())
-        if last.get("endpoints") != endpoints or "module" not in last:
+        if last.get("endpoints") != endpoints:  # never None: the first reading always loads
             last["module"] = reloading.fget(self)
             last["endpoints"] = endpoints
         return last["module"]

@@ -251,8 +251,6 @@ class IngestService:
         before its body is read (a HEAD first cost one more S3 request and one more tenant-status read), and no
         data-gate read of the tenant's status: `ingest` has just read it."""
         try:
-            # The tenant was read (strongly consistent) at the start of this attempt and is read again before
-            # the index is touched: the read needs no data-gate read of its own (ObjectStore.read_upload).
             data = self.objects.read_upload(document.tenant_id, object_key(document.document_id), min(document.size_bytes, tier_max))
         except PayloadTooLarge as exc:
             raise ExtractionError(f"the uploaded object holds more than the {document.size_bytes} declared bytes ({exc.message})") from None
