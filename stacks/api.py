@@ -26,6 +26,7 @@ from raas.domain.console_security import CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEAD
 from raas.handlers.api import route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, EVENT_HANDLERS, PUBLIC_ROUTES, load
 from raas.security.tenant_policy import handler_tenant_key_statements, tenant_data_policy, tenant_role_trust_policy
+from raas.services.ingest import INGEST_BATCH_SIZE
 from stacks.console import ConsoleHosting
 from stacks.data import DataStack
 from stacks.lifecycle import PlatformEvents
@@ -136,7 +137,7 @@ class ApiStack(Stack):
             self, "IngestQueue", f"arn:{Aws.PARTITION}:sqs:{self.region}:{Aws.ACCOUNT_ID}:{settings.ingest_queue_name}"
         )
         self.functions["ingest"].add_event_source(
-            sources.SqsEventSource(ingest_queue, batch_size=5, report_batch_item_failures=True, max_concurrency=10)
+            sources.SqsEventSource(ingest_queue, batch_size=INGEST_BATCH_SIZE, report_batch_item_failures=True, max_concurrency=10)
         )
         # streamed answers (issue 14): their function and STREAM integration, used by _rest_api
         self.streaming = StreamingAnswers(self, "StreamingAnswers", architecture=architecture)

@@ -328,3 +328,32 @@ def patched_dynamodb(region: str = "eu-west-1") -> Iterator[Any]:
     moto_patches.install()
     with mock_aws():
         yield boto3.client("dynamodb", region_name=region)
+
+
+@contextlib.contextmanager
+def transaction_conflicts(times: int, table: str) -> Iterator[list[int]]:
+    """DynamoDB cancels a TransactWriteItems that meets another transaction on one of its items, with the reason
+    `TransactionConflict` for that item and `None` for the others
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html#API_TransactWriteItems_Errors);
+    moto runs one write at a time and never does. Here the next `times` transactions that write to `table` are
+    cancelled so, before moto applies anything, as a concurrent writer of the same item would make AWS cancel them.
+    Yields the sizes of the transactions it cancelled."""
+    from moto.dynamodb.exceptions import TransactionCanceledException
+    from moto.dynamodb.models import DynamoDBBackend
+
+    applies = DynamoDBBackend.transact_write_items
+    cancelled: list[int] = []
+
+    def conflicting(backend: Any, transact_items: list[dict[str, Any]]) -> Any:
+        tables = {next(iter(item.values()))["TableName"] for item in transact_items}
+        if table in tables and len(cancelled) < times:
+            cancelled.append(len(transact_items))
+            conflict = ("TransactionConflict", "Transaction is ongoing for the item", None)
+            raise TransactionCanceledException([conflict] + [(None, None, None)] * (len(transact_items) - 1))
+        return applies(backend, transact_items)
+
+    DynamoDBBackend.transact_write_items = conflicting  # type: ignore[method-assign,assignment]
+    try:
+        yield cancelled
+    finally:
+        DynamoDBBackend.transact_write_items = applies  # type: ignore[method-assign]

@@ -287,3 +287,58 @@ def test_moto_reads_its_s3_urls_again_only_when_their_setting_changes(monkeypatc
         monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", "http://custom.example:9000")
         assert "http://custom.example:9000" in backend.url_bases  # the new setting is read
         assert len(reloads) == before + 1
+
+
+# Updates that pass and updates moto refuses, each for its own validator: every traverser and `find_clauses` run.
+UPDATES: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+    (
+        "SET #a = :a, #b = if_not_exists(#b, :zero) ADD #n :one",
+        {"#a": "a", "#b": "b", "#n": "n"},
+        {":a": {"S": "x"}, ":zero": {"N": "0"}, ":one": {"N": "1"}},
+    ),
+    (
+        "SET #l = list_append(if_not_exists(#l, :empty), :more), #m = :m",
+        {"#l": "l", "#m": "m"},
+        {":empty": {"L": []}, ":more": {"L": [{"S": "y"}]}, ":m": {"M": {"k": {"S": "v"}}}},
+    ),
+    (
+        "SET #m.#k = :v REMOVE #l[0] DELETE #s :gone",
+        {"#m": "m", "#k": "k", "#l": "l", "#s": "s"},
+        {":v": {"N": "2"}, ":gone": {"SS": ["p"]}},
+    ),
+    ("SET #c = #c - :one", {"#c": "n"}, {":one": {"N": "1"}}),
+    ("SET #a = :a, #a = :b", {"#a": "a"}, {":a": {"S": "1"}, ":b": {"S": "2"}}),  # overlapping paths
+    ("SET #a = :a SET #b = :a", {"#a": "a", "#b": "b"}, {":a": {"S": "1"}}),  # two SET clauses
+    ("SET #k = :a", {"#k": "SK"}, {":a": {"S": "other"}}),  # a key attribute
+    ("ADD #a :one", {"#a": "a"}, {":one": {"N": "1"}}),  # ADD to a string
+    ("SET #a = :missing", {"#a": "a"}, {":a": {"S": "1"}}),  # an undefined value
+    ("SET #a = #a + :one", {"#a": "a"}, {":one": {"N": "1"}}),  # arithmetic on a string
+]
+
+
+def _run_updates(client: Any) -> list[Any]:
+    outcomes: list[Any] = []
+    key = {"PK": {"S": "T#9"}, "SK": {"S": "traversal"}}
+    client.put_item(TableName=TABLE, Item={**key, "s": {"SS": ["p", "q"]}})
+    for expression, names, values in UPDATES:
+        try:
+            client.update_item(
+                TableName=TABLE, Key=key, UpdateExpression=expression, ExpressionAttributeNames=names, ExpressionAttributeValues=values
+            )
+            outcomes.append(client.get_item(TableName=TABLE, Key=key)["Item"])
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"])
+    client.delete_item(TableName=TABLE, Key=key)
+    return outcomes
+
+
+def test_the_traversal_by_node_class_validates_every_update_as_moto_does(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+
+    patched = _run_updates(dynamodb)
+    assert sum("Code" in outcome for outcome in patched) == 6  # each refusal above is refused
+    monkeypatch.setattr(
+        DepthFirstTraverser, "traverse_node_recursively", moto_patches.original("DepthFirstTraverser.traverse_node_recursively")
+    )
+    monkeypatch.setattr(Node, "find_clauses", moto_patches.original("Node.find_clauses"))
+    assert _run_updates(dynamodb) == patched

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import boto3
 
@@ -32,3 +33,22 @@ def test_a_read_ahead_message_deleted_meanwhile_is_dropped_and_the_others_kept(a
     kept = pump._backlog.waiting_since(float("inf"))[0]
     assert kept.message["MessageId"] != stale.message["MessageId"]
     assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages") is None  # still invisible to others
+
+
+def test_a_worker_takes_up_to_a_batch_of_one_tenants_messages_and_tenants_keep_their_turns() -> None:
+    from raas.local.events import _TenantBacklog
+
+    backlog = _TenantBacklog(tenant_share=1)
+    for tenant, count in (("a", 3), ("b", 2)):
+        for i in range(count):
+            backlog.add({"MessageId": f"{tenant}{i}"}, tenant)
+    stop = threading.Event()
+
+    first = backlog.take(stop, batch_size=2)
+    assert [w.message["MessageId"] for w in first] == ["a0", "a1"]  # one invocation's batch, one tenant's
+    second = backlog.take(stop, batch_size=2)
+    assert [w.message["MessageId"] for w in second] == ["b0", "b1"]  # b's turn; a is at its share meanwhile
+    backlog.done(first)
+    assert [w.message["MessageId"] for w in backlog.take(stop, batch_size=2)] == ["a2"]
+    stop.set()
+    assert backlog.take(stop, batch_size=2) == []  # stopped: nothing more

@@ -77,3 +77,26 @@ def test_one_document_costs_these_requests_and_no_more(
         ("dynamodb", "Query", tenants): 1,  # the webhook endpoints (none: the tier is not read)
     }
     assert services().document_store.get(tenant_a.tenant_id, document_id).status.value == "indexed"  # type: ignore[union-attr]
+
+
+def test_a_batch_of_documents_shares_the_tenant_reads_and_the_generation_bump(
+    tenant_a: TenantHandle, ingest_queue: QueuePump, requests: Counter[tuple[str, str, str]]
+) -> None:
+    _accept(tenant_a, "warm up: the tenant's key and index exist before the counting starts")
+    ingest_queue.drain()
+    document_ids = [_accept(tenant_a, f"Refund rule {i}: returns within {i + 10} days are paid back.") for i in range(5)]
+    requests.clear()
+
+    assert ingest_queue.pump_once(wait_seconds=0) == 5  # the five in one invocation, as the event source batches them
+    ingested = {key: count for key, count in requests.items() if key[0] != "sqs"}
+
+    settings = services().settings
+    tenants, documents, usage = settings.tenants_table, settings.documents_table, settings.usage_table
+    assert ingested == {
+        ("dynamodb", "GetItem", tenants): 3,  # the tenant, live before the wave's first write and after its last: once for all
+        ("dynamodb", "UpdateItem", documents): 11,  # a claim and a mark each, and one answer-generation bump for the wave
+        ("s3", "GetObject", ""): 5,
+        ("dynamodb", "TransactWriteItems", usage): 5,  # each document's own usage event
+        ("dynamodb", "Query", tenants): 5,  # each announcement's webhook endpoints
+    }
+    assert {services().document_store.get(tenant_a.tenant_id, d).status.value for d in document_ids} == {"indexed"}  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import is_condition_failure, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import is_condition_failure, query_partition, to_item, transact_write
 from raas.adapters.registry import PROFILE_SK, tenant_pk
 from raas.domain.audit import AuditEntry
 from raas.domain.paging import all_items
@@ -43,21 +43,22 @@ class DynamoAuditLog:
         }
         statuses = {f":s{i}": s.value for i, s in enumerate(LIVE_STATUSES)}
         try:
-            with storage_errors("the audit log"):
-                self.clients(tenant_id).transact_write_items(
-                    TransactItems=[
-                        {
-                            "ConditionCheck": {
-                                "TableName": self.tenants_table,
-                                "Key": to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
-                                "ConditionExpression": f"#status IN ({', '.join(statuses)})",
-                                "ExpressionAttributeNames": {"#status": "status"},
-                                "ExpressionAttributeValues": to_item(statuses),
-                            }
-                        },
-                        {"Put": {"TableName": self.table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}},
-                    ]
-                )
+            transact_write(
+                self.clients(tenant_id),
+                [
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.tenants_table,
+                            "Key": to_item({"PK": tenant_pk(tenant_id), "SK": PROFILE_SK}),
+                            "ConditionExpression": f"#status IN ({', '.join(statuses)})",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": to_item(statuses),
+                        }
+                    },
+                    {"Put": {"TableName": self.table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}},
+                ],
+                "the audit log",
+            )
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, query_all, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_all, query_partition, storage_errors, to_item, transact_write
 from raas.adapters.registry import tenant_pk
 from raas.domain.conversations import Conversation, ConversationMessage
 from raas.domain.ports import VersionConflict
@@ -134,8 +134,7 @@ class DynamoConversationStore:
             }
             items.append({"Put": {"TableName": self.table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}})
         try:
-            with storage_errors("the conversations"):
-                self.clients(tenant_id).transact_write_items(TransactItems=items)
+            transact_write(self.clients(tenant_id), items, "the conversations")
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise VersionConflict(conversation.conversation_id) from None

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item, transact_write
 from raas.adapters.registry import tenant_pk
 from raas.domain.documents import Document, DocumentStatus
 from raas.domain.errors import NotFound
@@ -106,8 +106,7 @@ class DynamoDocumentStore:
         if document.size_bytes > max_bytes:
             raise QuotaExceeded("storage")
         try:
-            with storage_errors(_STORE):
-                self.clients(document.tenant_id).transact_write_items(TransactItems=items)
+            transact_write(self.clients(document.tenant_id), items, _STORE)
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
@@ -241,8 +240,7 @@ class DynamoDocumentStore:
             self._give_back(pk, size),
         ]
         try:
-            with storage_errors(_STORE):
-                self.clients(tenant_id).transact_write_items(TransactItems=items)
+            transact_write(self.clients(tenant_id), items, _STORE)
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise VersionConflict(f"document {document_id} is not in the state this write expects") from None
@@ -427,8 +425,7 @@ class DynamoDocumentStore:
             if not released:
                 items.append(self._give_back(pk, int(current.get("size_bytes", document.size_bytes))))
             try:
-                with storage_errors(_STORE):
-                    self.clients(tenant_id).transact_write_items(TransactItems=items)
+                transact_write(self.clients(tenant_id), items, _STORE)
             except ClientError as exc:
                 if not is_condition_failure(exc):
                     raise

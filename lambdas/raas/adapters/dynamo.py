@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -33,7 +35,14 @@ _UNAVAILABLE_CODES = {
     "RequestLimitExceeded",
     "InternalServerError",
     "ServiceUnavailable",
+    # A single-item write that met an ongoing transaction on its item:
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling
+    "TransactionConflictException",
 }
+# TransactWriteItems tries a cancelled-for-conflict transaction this many times in all: botocore retries
+# `TransactionInProgressException` but not a cancellation (botocore/retries/standard.py, data/_retry.json).
+TRANSACTION_ATTEMPTS = 4
+TRANSACTION_BACKOFF_SECONDS = 0.025  # the first retry's ceiling; doubled for each one after (full jitter)
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -59,17 +68,46 @@ def is_condition_failure(exc: ClientError) -> bool:
     return False
 
 
+def is_transaction_conflict(exc: BaseException | None) -> bool:
+    """A transaction DynamoDB cancelled because another one was writing one of its items at the time, and for no
+    reason of its own (a failed condition is an answer, not a conflict). Each cancelled action has a reason, in
+    order, `TransactionConflict` for this one, `None` for an action that was fine:
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html#API_TransactWriteItems_Errors"""
+    if not isinstance(exc, ClientError) or error_code(exc) != "TransactionCanceledException":
+        return False
+    codes = {str(reason.get("Code")) for reason in exc.response.get("CancellationReasons") or []}
+    return "TransactionConflict" in codes and codes <= {"TransactionConflict", "None"}
+
+
 @contextmanager
 def storage_errors(what: str) -> Iterator[None]:
-    """Maps DynamoDB outages (after botocore's own retries) to a 503 the caller can retry."""
+    """Maps DynamoDB outages (after botocore's own retries) and write conflicts to a 503 the caller can retry."""
     try:
         yield
     except ClientError as exc:
-        if error_code(exc) in _UNAVAILABLE_CODES:
+        if error_code(exc) in _UNAVAILABLE_CODES or is_transaction_conflict(exc):
             raise ServiceUnavailable(f"{what} is temporarily unavailable; try again", code="storage_unavailable") from exc
         raise
     except BotoCoreError as exc:
         raise ServiceUnavailable(f"{what} is temporarily unavailable; try again", code="storage_unavailable") from exc
+
+
+def transact_write(client: Any, items: list[dict[str, Any]], what: str) -> None:
+    """TransactWriteItems, tried again after a jittered, doubling pause while DynamoDB cancels it for a conflict with
+    another transaction (the tenant's usage counters and document quota are items every request of the tenant
+    writes), up to `TRANSACTION_ATTEMPTS` in all; then, like any other outage, ServiceUnavailable. A condition
+    failure or any other error is the caller's, at once, as a ClientError. AWS's advice for conflicts is to retry
+    with exponential backoff: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html"""
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            with storage_errors(what):
+                client.transact_write_items(TransactItems=items)
+        except ServiceUnavailable as exc:
+            if attempt == TRANSACTION_ATTEMPTS or not is_transaction_conflict(exc.__cause__):
+                raise
+            time.sleep(random.uniform(0, TRANSACTION_BACKOFF_SECONDS * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not a secret
+        else:
+            return
 
 
 def encode_cursor(last_key: dict[str, Any] | None, keep: tuple[str, ...]) -> str | None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item, transact_write
 from raas.adapters.objects import MULTIPART_PART_BYTES, S3ObjectStore, tenant_object_key
 from raas.adapters.registry import tenant_pk
 from raas.domain.export_retention import EXPORT_TAG
@@ -116,8 +116,7 @@ class DynamoExportLedger:
             },
         ]
         try:
-            with storage_errors(_STORE):
-                self.clients(tenant_id).transact_write_items(TransactItems=items)
+            transact_write(self.clients(tenant_id), items, _STORE)
         except ClientError as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
             if is_condition_failure(exc) and len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
@@ -155,8 +154,7 @@ class DynamoExportLedger:
             },
         ]
         try:
-            with storage_errors(_STORE):
-                self.clients(tenant_id).transact_write_items(TransactItems=items)
+            transact_write(self.clients(tenant_id), items, _STORE)
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False  # released meanwhile by another sweep

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, query_all, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_all, query_partition, storage_errors, to_item, transact_write
 from raas.adapters.registry import tenant_pk
 from raas.domain.answers import QueryResponse
 from raas.domain.feedback import Feedback, Rating, VersionFeedback
@@ -57,20 +57,21 @@ class DynamoFeedbackStore:
             "at": datetime.now(UTC).isoformat(),
             "expires_at": expires,
         }
-        with storage_errors("the answer log"):
-            self.clients(tenant_id).transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self.table, "Item": to_item(answer), "ConditionExpression": "attribute_not_exists(PK)"}},
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": to_item({"PK": pk, "SK": _stats_sk(response.config_version)}),
-                            "UpdateExpression": "ADD answers :one SET config_version = :v, expires_at = :exp",
-                            "ExpressionAttributeValues": to_item({":one": 1, ":v": response.config_version, ":exp": expires}),
-                        }
-                    },
-                ]
-            )
+        transact_write(
+            self.clients(tenant_id),
+            [
+                {"Put": {"TableName": self.table, "Item": to_item(answer), "ConditionExpression": "attribute_not_exists(PK)"}},
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": to_item({"PK": pk, "SK": _stats_sk(response.config_version)}),
+                        "UpdateExpression": "ADD answers :one SET config_version = :v, expires_at = :exp",
+                        "ExpressionAttributeValues": to_item({":one": 1, ":v": response.config_version, ":exp": expires}),
+                    }
+                },
+            ],
+            "the answer log",
+        )
 
     def answer_version(self, tenant_id: str, query_id: str) -> int | None:
         """The config version of a live answer of this tenant's, or None (unknown, expired or another tenant's)."""
@@ -216,8 +217,7 @@ class DynamoFeedbackStore:
 
     def _transact(self, tenant_id: str, items: list[dict[str, Any]]) -> None:
         try:
-            with storage_errors("the feedback"):
-                self.clients(tenant_id).transact_write_items(TransactItems=items)
+            transact_write(self.clients(tenant_id), items, "the feedback")
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise VersionConflict(tenant_id) from None

@@ -20,6 +20,7 @@ from raas.adapters.dynamo import (
     query_partition,
     storage_errors,
     to_item,
+    transact_write,
 )
 from raas.adapters.dynamo_schema import KEY_HASH_INDEX, TENANT_LIST_INDEX
 from raas.domain.catalog import Tier
@@ -76,19 +77,20 @@ class DynamoTenantStore(_Table):
             "list_sk": f"{_iso(tenant.created_at)}#{tenant.tenant_id}",
             **_tenant_attrs(tenant),
         }
-        with storage_errors("the tenant registry"):
-            self.clients(None).transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self.table, "Item": to_item(profile), "ConditionExpression": "attribute_not_exists(PK)"}},
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": to_item(_key_item(admin_key, key_hash)),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                ]
-            )
+        transact_write(
+            self.clients(None),
+            [
+                {"Put": {"TableName": self.table, "Item": to_item(profile), "ConditionExpression": "attribute_not_exists(PK)"}},
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item(_key_item(admin_key, key_hash)),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ],
+            "the tenant registry",
+        )
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         item = self._get(tenant_pk(tenant_id), PROFILE_SK)
@@ -540,25 +542,26 @@ class DynamoConfigStore(_Table):
                 "ExpressionAttributeValues": to_item({":expected": expected_current}),
             }
         try:
-            with storage_errors("the configuration store"):
-                self.clients(tenant_id).transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": to_item({"PK": pk, "SK": config_sk(version.version), **body}),
-                                "ConditionExpression": "attribute_not_exists(PK)",
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": to_item({"PK": pk, "SK": CURRENT_CONFIG_SK, **body}),
-                                **pointer_condition,
-                            }
-                        },
-                    ]
-                )
+            transact_write(
+                self.clients(tenant_id),
+                [
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": to_item({"PK": pk, "SK": config_sk(version.version), **body}),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": to_item({"PK": pk, "SK": CURRENT_CONFIG_SK, **body}),
+                            **pointer_condition,
+                        }
+                    },
+                ],
+                "the configuration store",
+            )
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise VersionConflict(tenant_id) from None

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_partition, storage_errors, to_item, transact_write
 from raas.adapters.registry import tenant_pk
 from raas.domain.errors import ServiceUnavailable
 from raas.domain.paging import all_items
@@ -41,48 +41,36 @@ class DynamoUsageRecorder:
         if not counters:
             return True
         pk = tenant_pk(event.tenant_id)
-        names = {f"#{k}": k for k in counters}
-        values = {f":{k}": v for k, v in counters.items()}
+
+        def add_counters(sk: str) -> dict[str, Any]:
+            return {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": to_item({"PK": pk, "SK": sk}),
+                    "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in counters),
+                    "ExpressionAttributeNames": {f"#{k}": k for k in counters},
+                    "ExpressionAttributeValues": to_item({f":{k}": v for k, v in counters.items()}),
+                }
+            }
+
+        marker = {"PK": pk, "SK": f"EVENT#{event.event_id}", "expires_at": int(time.time()) + MARKER_RETENTION_SECONDS}
         try:
-            with storage_errors("the usage store"):
-                self.clients(event.tenant_id).transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": to_item(
-                                    {"PK": pk, "SK": f"EVENT#{event.event_id}", "expires_at": int(time.time()) + MARKER_RETENTION_SECONDS}
-                                ),
-                                "ConditionExpression": "attribute_not_exists(PK)",
-                            }
-                        },
-                        {
-                            "Update": {
-                                "TableName": self.table,
-                                "Key": to_item({"PK": pk, "SK": f"PERIOD#{event.period}"}),
-                                "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in counters),
-                                "ExpressionAttributeNames": names,
-                                "ExpressionAttributeValues": to_item(values),
-                            }
-                        },
-                        # The day's counters (GET /v1/usage/daily), in the same transaction as the month's and the
-                        # marker, so a day and its month always agree and a replay counts in neither. ADD creates a
-                        # missing item or attribute (from 0) and adds to an existing number atomically:
-                        # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html#DDB-UpdateItem-request-UpdateExpression
-                        # (two actions of one transaction may not touch one item; DAY# and PERIOD# are two items:
-                        # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
-                        {
-                            "Update": {
-                                "TableName": self.table,
-                                "Key": to_item({"PK": pk, "SK": f"{DAY_PREFIX}{event.day}"}),
-                                "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in counters),
-                                "ExpressionAttributeNames": names,
-                                "ExpressionAttributeValues": to_item(values),
-                            }
-                        },
-                        *self._outbox(event, counters),
-                    ]
-                )
+            transact_write(
+                self.clients(event.tenant_id),
+                [
+                    {"Put": {"TableName": self.table, "Item": to_item(marker), "ConditionExpression": "attribute_not_exists(PK)"}},
+                    add_counters(f"PERIOD#{event.period}"),
+                    # The day's counters (GET /v1/usage/daily), in the same transaction as the month's and the
+                    # marker, so a day and its month always agree and a replay counts in neither. ADD creates a
+                    # missing item or attribute (from 0) and adds to an existing number atomically:
+                    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html#DDB-UpdateItem-request-UpdateExpression
+                    # (two actions of one transaction may not touch one item; DAY# and PERIOD# are two items:
+                    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+                    add_counters(f"{DAY_PREFIX}{event.day}"),
+                    *self._outbox(event, counters),
+                ],
+                "the usage store",
+            )
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False  # this event was counted before

@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from raas.adapters.dynamo import from_item, is_condition_failure, query_all, query_partition, storage_errors, to_item
+from raas.adapters.dynamo import from_item, is_condition_failure, query_all, query_partition, storage_errors, to_item, transact_write
 from raas.adapters.dynamo_schema import WEBHOOK_DUE_INDEX
 from raas.adapters.objects import KmsKeyring
 from raas.adapters.registry import tenant_pk
@@ -203,8 +203,7 @@ class DynamoWebhookStore:
             }
             items.append({"Put": {"TableName": self.log_table, "Item": to_item(marker), "ConditionExpression": "attribute_not_exists(PK)"}})
         try:
-            with storage_errors("the webhook delivery log"):
-                self.clients(tenant_id).transact_write_items(TransactItems=items)
+            transact_write(self.clients(tenant_id), items, "the webhook delivery log")
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False

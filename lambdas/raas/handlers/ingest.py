@@ -2,6 +2,11 @@
 
 The tenant id comes from the object key, which only raas writes (`tenants/{tenant_id}/documents/
 {document_id}/source`) and which the upload URL pins; keys outside that shape are ignored.
+
+The batch's documents are ingested together (`IngestService.ingest_batch`: one embedding call per
+tenant's wave); a record whose document met an error that should bring it back (transient, or a
+suspended tenant) is reported as a batch item failure, and SQS delivers only that one again:
+https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ def s3_records(body: str) -> list[dict[str, Any]]:
     return list(message.get("Records", []))
 
 
-def handle_record(record: SQSRecord) -> None:
-    for s3_record in s3_records(record.body):
+def documents_of(body: str) -> list[tuple[str, str]]:
+    """The (tenant id, document id) of each created object an SQS message tells of."""
+    documents = []
+    for s3_record in s3_records(body):
         if not str(s3_record.get("eventName", "")).startswith("ObjectCreated"):
             continue
         key = unquote_plus(s3_record["s3"]["object"]["key"])
@@ -39,13 +46,33 @@ def handle_record(record: SQSRecord) -> None:
         if located is None or document_id is None:
             logger.warning("ignoring an object outside the documents layout", extra={"key": key})
             continue
-        tenant_id = located[0]
-        # Per thread: locally several ingest workers share this module (raas.local.events).
-        logger.thread_safe_append_keys(tenant_id=tenant_id, document_id=document_id)
-        services().ingest_service.ingest(tenant_id, document_id)
+        documents.append((located[0], document_id))
+    return documents
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.thread_safe_clear_keys()
+    records = event.get("Records") or []
+    wanted: dict[str, list[tuple[str, str]]] = {}
+    for record in records:
+        try:
+            wanted[record["messageId"]] = documents_of(record["body"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # the record handler below raises on it again, so Powertools reports it as a failure
+    outcomes = services().ingest_service.ingest_batch([document for documents in wanted.values() for document in documents])
+    errors: dict[str, Exception] = {}
+    position = 0
+    for message_id, documents in wanted.items():
+        for outcome in outcomes[position : position + len(documents)]:
+            if isinstance(outcome, Exception):
+                errors.setdefault(message_id, outcome)
+        position += len(documents)
+
+    def handle_record(record: SQSRecord) -> None:
+        if record.message_id not in wanted:
+            documents_of(record.body)  # it does not parse: raised again here, so it is reported as a failure
+        if record.message_id in errors:
+            raise errors[record.message_id]
+
     return dict(process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context))

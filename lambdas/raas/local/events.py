@@ -27,6 +27,7 @@ from raas.domain.documents import SOURCE_OBJECT_SUFFIX
 from raas.local.aws import release_moto_tracking
 from raas.local.containers import FunctionPool, default_tenant_share, env_int
 from raas.local.invocation import lambda_context
+from raas.services.ingest import INGEST_BATCH_SIZE
 
 logger = Logger(service="raas")
 
@@ -120,8 +121,9 @@ class _TenantBacklog:
             self._lines[tenant].append(_Waiting(message, tenant, time.monotonic()))
             self._changed.notify_all()
 
-    def take(self, stop: threading.Event, poll_seconds: float = 0.2) -> _Waiting | None:
-        """The next message by tenant round-robin, skipping tenants at their share; None once stopped."""
+    def take(self, stop: threading.Event, poll_seconds: float = 0.2, batch_size: int = 1) -> list[_Waiting]:
+        """The next tenant's waiting messages (up to `batch_size`, one invocation's batch), by tenant round-robin,
+        skipping tenants at their share of invocations; an empty list once stopped."""
         with self._changed:
             while not stop.is_set():
                 for _ in range(len(self._turns)):
@@ -130,26 +132,28 @@ class _TenantBacklog:
                     if self._in_flight.get(tenant, 0) >= self.tenant_share:
                         continue
                     line = self._lines[tenant]
-                    waiting = line.popleft()
+                    taken = [line.popleft() for _ in range(min(batch_size, len(line)))]
                     if not line:
                         del self._lines[tenant]
                         self._turns.remove(tenant)
                     self._in_flight[tenant] = self._in_flight.get(tenant, 0) + 1
-                    return waiting
+                    return taken
                 self._changed.wait(poll_seconds)
-        return None
+        return []
 
     def wake(self) -> None:
         """Wakes every worker waiting in `take` (at stop: they return at once, not after their poll)."""
         with self._changed:
             self._changed.notify_all()
 
-    def done(self, waiting: _Waiting) -> None:
+    def done(self, taken: list[_Waiting]) -> None:
+        """One invocation's batch (all of one tenant, from `take`) is over."""
         with self._changed:
-            self._ids.discard(waiting.message["MessageId"])
-            self._in_flight[waiting.tenant] -= 1
-            if not self._in_flight[waiting.tenant]:
-                del self._in_flight[waiting.tenant]
+            self._ids.difference_update(waiting.message["MessageId"] for waiting in taken)
+            tenant = taken[0].tenant
+            self._in_flight[tenant] -= 1
+            if not self._in_flight[tenant]:
+                del self._in_flight[tenant]
             self._changed.notify_all()
 
     def discard(self, waiting: _Waiting) -> None:
@@ -189,7 +193,8 @@ class QueuePump:
     `pump_once`/`drain` deliver batches in the caller's thread (tests wait for ingestion with them).
     `start` runs the platform's pump: one thread reads the queue ahead into a per-tenant backlog and
     `workers` threads (RAAS_LOCAL_INGEST_WORKERS, default 4) each invoke the function in a container
-    of its own, one message at a time, taking tenants in turn, a tenant holding at most
+    of its own, with up to `INGEST_BATCH_SIZE` messages of one tenant (the deployed event source's
+    batch size: its documents share an embedding call), taking tenants in turn, a tenant holding at most
     `tenant_share` of them (RAAS_LOCAL_INGEST_TENANT_WORKERS, default half). So a tenant's large
     document no longer delays another tenant's small one: in AWS the event source mapping scales
     out (max_concurrency in stacks/api.py) and an SQS fair queue orders delivery by tenant
@@ -203,8 +208,10 @@ class QueuePump:
         wait_seconds: int = 1,
         workers: int | None = None,
         tenant_share: int | None = None,
+        batch_size: int = INGEST_BATCH_SIZE,
     ):
         self.queue_url = queue_url
+        self.batch_size = batch_size
         self.handler = handler
         self.function_name = function_name
         self.wait_seconds = wait_seconds
@@ -241,10 +248,10 @@ class QueuePump:
             ]
         }
 
-    def _receive(self, wait_seconds: int) -> list[dict[str, Any]]:
+    def _receive(self, wait_seconds: int, most: int = 10) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = (
             client("sqs")
-            .receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds, AttributeNames=["All"])
+            .receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=most, WaitTimeSeconds=wait_seconds, AttributeNames=["All"])
             .get("Messages", [])
         )
         return messages
@@ -267,8 +274,8 @@ class QueuePump:
         return len(done)
 
     def pump_once(self, wait_seconds: int | None = None) -> int:
-        """Delivers one batch in this thread; returns how many messages were handled successfully."""
-        received = self._receive(self.wait_seconds if wait_seconds is None else wait_seconds)
+        """Delivers one batch (up to `batch_size` messages) in this thread; returns how many were handled successfully."""
+        received = self._receive(self.wait_seconds if wait_seconds is None else wait_seconds, self.batch_size)
         return self._deliver(received, "batch") if received else 0
 
     def drain(self, max_batches: int = 100) -> int:
@@ -332,15 +339,15 @@ class QueuePump:
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            waiting = self._backlog.take(self._stop)
-            if waiting is None:
+            taken = self._backlog.take(self._stop, batch_size=self.batch_size)
+            if not taken:
                 return
             try:
-                self._deliver([waiting.message], waiting.tenant)
+                self._deliver([waiting.message for waiting in taken], taken[0].tenant)
             except Exception:
                 logger.exception("ingest worker error")
             finally:
-                self._backlog.done(waiting)
+                self._backlog.done(taken)
 
     def stop(self) -> None:
         self._stop.set()

@@ -374,6 +374,7 @@ def _install_parsed_expressions_once() -> None:
 
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
     DepthFirstTraverser.process = process
+    _install_typed_traversal(DepthFirstTraverser, processing_map)
 
     # Condition expressions (`ConditionExpressionParser`, `moto/dynamodb/comparisons.py`) resolve names and values
     # while they parse, so only their first step is the text's alone: the lexer's list of tokens, immutable named
@@ -393,6 +394,73 @@ def _install_parsed_expressions_once() -> None:
         return deque(tokens(self.condition_expression))
 
     ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
+
+
+def _install_typed_traversal(traverser: Any, processing_map: Callable[[Any], dict[type, Callable[[Any], Any]]]) -> None:
+    """Each validation walks the update's tree once per traverser (ten of them, `Validator.get_ast_processors`), and
+    at every node moto asks `isinstance` of abstract classes (`Node`, then every class of the traverser's table):
+    ABCMeta's check, in Python, was half of an UpdateItem's time. Whether a node is a `Node`, and which processor
+    takes it (the first class of the table it is an instance of, in the table's order, as `process` finds it),
+    depend on the node's class alone, so they are asked once per class (per traverser, whose table holds its own
+    bound methods). The walk is moto 5.2.5's `DepthFirstTraverser.traverse_node_recursively` otherwise: the same
+    order, the same `pre_processing_of_child` calls (skipped where a traverser keeps the base class's no-op), the
+    same replacement of a processed node in its parent. `Node.find_clauses` (which the overlapping-paths and
+    action-count validators run at every update-expression node) asks its `isinstance` once per class too."""
+    from moto.dynamodb.parsing.ast_nodes import Expression, Node, UpdateExpressionFunction  # type: ignore[attr-defined]
+
+    is_node: dict[type, bool] = {}
+    no_op = traverser.pre_processing_of_child
+    _moto_originals["DepthFirstTraverser.traverse_node_recursively"] = traverser.traverse_node_recursively
+    _moto_originals["Node.find_clauses"] = Node.find_clauses
+
+    def processor_for(self: Any, kind: type) -> Callable[[Any], Any] | None:
+        chosen = self.__dict__.get("_raas_processor_by_type")
+        if chosen is None:
+            chosen = self.__dict__["_raas_processor_by_type"] = {}
+        if kind not in chosen:
+            chosen[kind] = next((processor for class_key, processor in processing_map(self).items() if issubclass(kind, class_key)), None)
+        return chosen[kind]
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        known = is_node.get(kind)
+        if known is None:
+            known = is_node[kind] = isinstance(node, Node)
+        if not known:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            pre_processing = None if type(self).pre_processing_of_child is no_op else self.pre_processing_of_child
+            for i, child_node in enumerate(node.children):
+                if pre_processing is not None:
+                    pre_processing(node, i)
+                self.traverse_node_recursively(child_node, i)
+        processor = processor_for(self, kind)
+        if processor is not None:
+            node = processor(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    descends: dict[type, bool] = {}
+
+    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
+        clauses = []
+        for child in self.children or []:
+            kind = type(child)
+            if kind in clause_types:
+                clauses.append(child)
+                continue
+            descend = descends.get(kind)
+            if descend is None:
+                descend = descends[kind] = isinstance(child, (Expression, UpdateExpressionFunction))
+            if descend:
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
+
+    traverser.traverse_node_recursively = traverse_node_recursively
+    Node.find_clauses = find_clauses
 
 
 def _install_s3_urls_once() -> None:

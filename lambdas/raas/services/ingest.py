@@ -1,4 +1,9 @@
-"""Ingestion of one uploaded object: extract, chunk, embed, index, record status and usage.
+"""Ingestion of uploaded objects: extract, chunk, embed, index, record status and usage.
+
+An SQS batch is ingested together (`ingest_batch`): each document is claimed, read and chunked on its own,
+and a tenant's documents then share one embedding call, the tenant-status reads around their index writes
+and one answer-generation bump. The shared reads keep their meaning for every document of the wave (each
+document's write lies between the two), so the argument below holds per document as before.
 
 Runs from the S3 event (through SQS), so it may see the same object twice: a document that is
 already `indexed` or `failed` is left alone, and re-running a `processing` one writes its chunks
@@ -14,7 +19,8 @@ Ordering with deletions, which run in other Lambdas at the same time:
 - the tenant: its deletion marks it `deleting` before it drops the index. An attempt reads the tenant's status
   with a strongly consistent read (it reflects every write that succeeded before it:
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html) right
-  before it touches the index, so it does not re-create a dropped one, and again after writing: if the tenant
+  before it touches the index, so it does not re-create a dropped one, and again after writing (for a wave: before
+  its first write and after its last): if the tenant
   was live then, the drop comes later and takes the chunks with it; if not, the attempt drops the index itself,
   since its write may have re-created it (OpenSearch creates a missing index on the first write to it:
   https://docs.opensearch.org/latest/im-plugin/). A redelivered event for a tenant being deleted drops it too,
@@ -24,9 +30,10 @@ Ordering with deletions, which run in other Lambdas at the same time:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -37,7 +44,7 @@ from raas.domain.errors import GatewayTimeout, NotFound, PayloadTooLarge, Servic
 from raas.domain.events import DocumentFailed, DocumentIndexed
 from raas.domain.extraction import ExtractionBudget, ExtractionError, extract_text
 from raas.domain.ports import DocumentStore, Embedder, EventPublisher, ObjectStore, SearchIndex, TenantStore, UsageRecorder, VersionConflict
-from raas.domain.tenants import TenantStatus
+from raas.domain.tenants import Tenant, TenantStatus
 from raas.domain.usage import UsageEvent
 from raas.services.config import ConfigService
 from raas.services.documents import DocumentRemover, EngineReceipts, object_key
@@ -45,11 +52,42 @@ from raas.services.notify import announce
 
 logger = Logger(service="raas")
 EMBED_BATCH = 128
+# Documents per ingest invocation: the SQS event source's batch size (stacks/api.py) and the local pump's
+# (local/events.py). A batch's documents of one tenant share an embedding call and the reads around their writes.
+INGEST_BATCH_SIZE = 5
 TRANSIENT = (ServiceUnavailable, GatewayTimeout)
 # The ingest queue's maxReceiveCount (stacks/data.py; local/events.py): how many deliveries a document
 # of a suspended tenant waits through. tests/infra/test_ingest_redelivery.py holds the two together.
 MAX_DELIVERIES = 5
 SUSPENDED_REASON = "waiting: the tenant is suspended; indexing resumes when it is resumed"
+
+
+Outcome = Document | None | Exception  # an ingested document's end, or the error that brings its event back
+T = TypeVar("T")
+
+
+def _outcome(step: Callable[..., T], *args: Any) -> T | Exception:
+    """What `step(*args)` returns, or the error it raised: one document's error must not stop the rest of its batch."""
+    try:
+        return step(*args)
+    except Exception as exc:  # noqa: BLE001 - kept as that document's outcome (ingest_batch), raised for one alone
+        return exc
+
+
+@dataclass
+class _Attempt:
+    """One document from its claim to its mark: what the steps its wave shares need of it."""
+
+    position: int  # in the batch
+    document: Document
+    token: str  # the claim's attempt token
+    digest: str | None
+    size: int = 0
+    chunks: list[Chunk] = field(default_factory=list)
+    vectors: list[list[float]] = field(default_factory=list)
+    previous: Document | None = None
+    engine_ids: tuple[str, ...] = ()
+    marked: bool = False  # `indexed` by this attempt
 
 
 class WaitingForResume(Exception):
@@ -87,86 +125,165 @@ class IngestService:
         self.usage = usage
 
     def ingest(self, tenant_id: str, document_id: str) -> Document | None:
+        """One document: `ingest_batch` of one, its error raised."""
+        (outcome,) = self.ingest_batch([(tenant_id, document_id)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def ingest_batch(self, documents: Sequence[tuple[str, str]]) -> list[Outcome]:
+        """Each (tenant id, document id)'s outcome, in order: the document as it ends up (None when its tenant went),
+        or the error that should bring its event back (transient, or a suspended tenant's `WaitingForResume`).
+
+        Each tenant's documents go through in waves: each is claimed, read, extracted and chunked on its own, then a
+        wave's chunks are embedded in one call, written after one read of the tenant's status and checked by one read
+        after the writes, and the tenant's answer generation is bumped once. Every document keeps its own claim, its
+        own mark, its own usage event and its own failure; what a wave shares is only what the one-document path
+        read or wrote once per document with the same meaning for all of them. A wave closes at `EMBED_BATCH`
+        chunks, so a batch of large documents holds no more than one embedding call's worth of text at a time."""
+        outcomes: dict[int, Outcome] = {}
+        by_tenant: dict[str, list[tuple[int, str]]] = {}
+        for position, (tenant_id, document_id) in enumerate(documents):
+            by_tenant.setdefault(tenant_id, []).append((position, document_id))
+        for tenant_id, entries in by_tenant.items():
+            error = _outcome(self._ingest_tenant, tenant_id, entries, outcomes)
+            if isinstance(error, Exception):  # a read all of the tenant's documents needed: each event comes back
+                for position, _document_id in entries:
+                    outcomes.setdefault(position, error)
+        return [outcomes[position] for position in range(len(documents))]
+
+    def _ingest_tenant(self, tenant_id: str, entries: list[tuple[int, str]], outcomes: dict[int, Outcome]) -> None:
         tenant = self.tenants.get_tenant(tenant_id)
         if tenant is not None and tenant.status.gone:
             # A redelivery after the tenant's deletion began: whatever an earlier attempt wrote goes with the index.
             self._drop_index_of_gone_tenant(tenant_id)
-            return None
-        if tenant is not None and tenant.status is TenantStatus.SUSPENDED:
-            return self._wait_for_resume(tenant_id, document_id)
-        attempt = uuid.uuid4().hex
+            outcomes.update((position, None) for position, _document_id in entries)
+            return
+        wave: list[_Attempt] = []
+        for position, document_id in entries:
+            if tenant is not None and tenant.status is TenantStatus.SUSPENDED:
+                outcomes[position] = _outcome(self._wait_for_resume, tenant_id, document_id)
+                continue
+            prepared = _outcome(self._prepare, tenant, tenant_id, document_id, position)
+            if not isinstance(prepared, _Attempt):
+                outcomes[position] = prepared
+                continue
+            wave.append(prepared)
+            if sum(len(attempt.chunks) for attempt in wave) >= EMBED_BATCH:
+                self._index_wave(tenant_id, wave, outcomes)
+                wave = []
+        if wave:
+            self._index_wave(tenant_id, wave, outcomes)
+
+    def _prepare(self, tenant: Tenant | None, tenant_id: str, document_id: str, position: int) -> _Attempt | Document | None:
+        """Claims one document, then reads, extracts and chunks it: the attempt, or the document's end if it ends here."""
+        token = uuid.uuid4().hex
         try:
             # Claimed without reading it first: the claim's condition is the check (one request, not two).
-            document = self.documents.claim(tenant_id, document_id, attempt)
+            document = self.documents.claim(tenant_id, document_id, token)
         except VersionConflict:  # absent, finished or being deleted; nothing written yet
             return self._not_claimable(tenant_id, document_id)
         if tenant is None or tenant.status is not TenantStatus.ACTIVE:
-            return self._fail(document, attempt, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
-        chunks: list[Chunk] = []
-        engine_ids: tuple[str, ...] = ()
-        digest: str | None = document.content_hash
-        try:
-            limits = catalog.tier_limits(tenant.tier)
-            data = self._read(document, limits.max_document_bytes)
-            digest = content_hash(data)
-            if document.content_hash is None:  # a presigned upload: dedupe now that we have the bytes
-                holder = self.documents.claim_hash(tenant_id, digest, document_id)
-                if holder != document_id:
-                    return self._duplicate(document, attempt, holder, digest)
-            # Bounded in bytes of XML/text and in time per tier: a small DOCX can hold 110 MB of XML.
-            text = self.extract(data, document.content_type, ExtractionBudget(max_expanded_bytes=limits.max_extracted_bytes))
-            chunks = self._chunks(document, text)
-            if not chunks:
-                raise ExtractionError("the document yields no text to index")
-            vectors: list[list[float]] = []
-            for start in range(0, len(chunks), EMBED_BATCH):
-                batch = chunks[start : start + EMBED_BATCH]
-                vectors.extend(self.embedder.embed([f"{c.title}\n{c.text}" for c in batch]))
-            previous = self._previous_version(document)
-            if not self._tenant_live(tenant_id):  # never (re-)create the index of a tenant being deleted
-                self._release(document, digest)
-                return None
-            self.search.ensure_index(tenant_id)
-            engine_ids = self.search.replace(tenant_id, chunks, vectors, [self.receipts.indexed(previous)] if previous else [])
-        except (ExtractionError, PayloadTooLarge) as exc:
-            return self._fail(document, attempt, len(chunks), str(exc.args[0] if exc.args else exc), digest, engine_ids)
-        except TRANSIENT:
-            self._remove_chunks(document, len(chunks), engine_ids)
-            raise  # the event is retried (and lands in the DLQ after repeated failures)
-        except Exception as exc:
-            logger.exception("ingest failed", extra={"tenant_id": tenant_id, "document_id": document_id})
-            return self._fail(document, attempt, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest, engine_ids)
+            return self._fail(document, token, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
+        attempt = _Attempt(position, document, token, document.content_hash)
+        chunked = _outcome(self._chunk_upload, attempt, tenant)
+        return self._settle(attempt, chunked) if isinstance(chunked, Exception) else chunked
 
-        if not self._tenant_live(tenant_id):  # read after our write: see the module docstring
-            self._drop_index_of_gone_tenant(tenant_id)
-            return None
-        try:
-            self.receipts.keep(tenant_id, document_id, engine_ids)  # before `indexed`: a delete may come at once
-        except NotFound:  # the tenant's objects refuse writes: its deletion began
-            return self._lost(document, len(chunks), engine_ids, digest)
-        except Exception as exc:
-            logger.exception("could not keep the engine ids", extra={"tenant_id": tenant_id, "document_id": document_id})
-            return self._fail(document, attempt, len(chunks), f"internal error while indexing ({type(exc).__name__})", digest, engine_ids)
-        try:
-            indexed = self.documents.mark_indexed(
-                tenant_id, document_id, attempt, chunk_count=len(chunks), content_hash=digest, indexed_at=datetime.now(UTC)
-            )
-        except VersionConflict:
-            return self._lost(document, len(chunks), engine_ids, digest)
-        if previous:
-            self.remover.remove(tenant_id, previous.document_id)  # its chunks went in the same index call; now the rest
-        if document.source_uri:
-            self.documents.set_current_for_source(tenant_id, document.source_uri, document_id)
-        self.documents.bump_generation(tenant_id)
-        self.usage.record(
-            UsageEvent(
-                event_id=f"ingest-{document_id}",
-                tenant_id=tenant_id,
-                occurred_at=datetime.now(UTC),
-                counters={"bytes_ingested": len(data), "documents_indexed": 1, "chunks_indexed": len(chunks)},
-            )
-        )
-        logger.info("document indexed", extra={"tenant_id": tenant_id, "document_id": document_id, "chunks": len(chunks)})
+    def _chunk_upload(self, attempt: _Attempt, tenant: Tenant) -> _Attempt | Document | None:
+        document = attempt.document
+        limits = catalog.tier_limits(tenant.tier)
+        data = self._read(document, limits.max_document_bytes)
+        attempt.size, attempt.digest = len(data), content_hash(data)
+        if document.content_hash is None:  # a presigned upload: dedupe now that we have the bytes
+            holder = self.documents.claim_hash(document.tenant_id, attempt.digest, document.document_id)
+            if holder != document.document_id:
+                return self._duplicate(document, attempt.token, holder, attempt.digest)
+        # Bounded in bytes of XML/text and in time per tier: a small DOCX can hold 110 MB of XML.
+        text = self.extract(data, document.content_type, ExtractionBudget(max_expanded_bytes=limits.max_extracted_bytes))
+        attempt.chunks = self._chunks(document, text)
+        if not attempt.chunks:
+            raise ExtractionError("the document yields no text to index")
+        return attempt
+
+    def _settle(self, attempt: _Attempt, exc: Exception) -> Document | None:
+        """An attempt that met `exc` before its document was marked: failed for good with a reason, or (transient)
+        its chunks removed and `exc` raised, so that the event comes back."""
+        document, chunk_count = attempt.document, len(attempt.chunks)
+        if isinstance(exc, (ExtractionError, PayloadTooLarge)):
+            reason = str(exc.args[0] if exc.args else exc)
+            return self._fail(document, attempt.token, chunk_count, reason, attempt.digest, attempt.engine_ids)
+        if isinstance(exc, TRANSIENT):
+            self._remove_chunks(document, chunk_count, attempt.engine_ids)
+            raise exc  # the event is retried (and lands in the DLQ after repeated failures)
+        logger.error("ingest failed", exc_info=exc, extra={"tenant_id": document.tenant_id, "document_id": document.document_id})
+        reason = f"internal error while indexing ({type(exc).__name__})"
+        return self._fail(document, attempt.token, chunk_count, reason, attempt.digest, attempt.engine_ids)
+
+    def _embed(self, tenant_id: str, wave: list[_Attempt]) -> bool:
+        """Embeds the wave's chunks (in calls of up to `EMBED_BATCH` texts) and finds each one's previous version;
+        whether the tenant is still live, its index then made sure of."""
+        texts = [f"{c.title}\n{c.text}" for attempt in wave for c in attempt.chunks]
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors.extend(self.embedder.embed(texts[start : start + EMBED_BATCH]))
+        for attempt in wave:
+            attempt.vectors, vectors = vectors[: len(attempt.chunks)], vectors[len(attempt.chunks) :]
+            attempt.previous = self._previous_version(attempt.document)
+        if not self._tenant_live(tenant_id):  # never (re-)create the index of a tenant being deleted
+            return False
+        self.search.ensure_index(tenant_id)
+        return True
+
+    def _write(self, tenant_id: str, attempt: _Attempt) -> _Attempt:
+        earlier = [self.receipts.indexed(attempt.previous)] if attempt.previous else []
+        attempt.engine_ids = self.search.replace(tenant_id, attempt.chunks, attempt.vectors, earlier)
+        return attempt
+
+    def _still_live(self, tenant_id: str) -> bool:
+        """The read after the wave's writes (see the module docstring); a tenant gone by now loses its index again."""
+        if self._tenant_live(tenant_id):
+            return True
+        self._drop_index_of_gone_tenant(tenant_id)
+        return False
+
+    def _index_wave(self, tenant_id: str, wave: list[_Attempt], outcomes: dict[int, Outcome]) -> None:
+        live = _outcome(self._embed, tenant_id, wave)
+        if live is not True:
+            for attempt in wave:
+                if isinstance(live, Exception):
+                    outcomes[attempt.position] = _outcome(self._settle, attempt, live)
+                else:
+                    outcomes[attempt.position] = _outcome(self._release, attempt.document, attempt.digest)
+            return
+        written: list[_Attempt] = []
+        for attempt in wave:
+            result = _outcome(self._write, tenant_id, attempt)
+            if isinstance(result, Exception):
+                outcomes[attempt.position] = _outcome(self._settle, attempt, result)
+            else:
+                written.append(attempt)
+        if not written:
+            return
+        # Nothing is marked yet: if this read fails, each event comes back and its attempt writes again.
+        still_live = _outcome(self._still_live, tenant_id)
+        if still_live is not True:
+            outcomes.update((attempt.position, None if still_live is False else still_live) for attempt in written)
+            return
+        for attempt in written:
+            outcomes[attempt.position] = _outcome(self._mark_indexed, attempt)
+        marked = [attempt for attempt in written if attempt.marked]
+        if not marked:
+            return
+        bumped = _outcome(self.documents.bump_generation, tenant_id)  # once for the wave, after its marks
+        for attempt in marked:
+            if isinstance(bumped, Exception):  # cached answers may be stale: the events come back, find them indexed
+                outcomes[attempt.position] = bumped
+            elif not isinstance(outcomes[attempt.position], Exception):  # one that failed after its mark is not announced
+                self._announce_indexed(attempt)
+
+    def _announce_indexed(self, attempt: _Attempt) -> None:
+        tenant_id, document_id = attempt.document.tenant_id, attempt.document.document_id
+        logger.info("document indexed", extra={"tenant_id": tenant_id, "document_id": document_id, "chunks": len(attempt.chunks)})
         # The id is the document's, so a redelivered ingest that announces again is deduplicated downstream.
         announce(
             self.events,
@@ -174,9 +291,43 @@ class IngestService:
                 event_id=f"document-indexed-{document_id}",
                 tenant_id=tenant_id,
                 document_id=document_id,
-                title=document.title,
-                chunk_count=len(chunks),
+                title=attempt.document.title,
+                chunk_count=len(attempt.chunks),
             ),
+        )
+
+    def _mark_indexed(self, attempt: _Attempt) -> Document | None:
+        """Keeps the engine ids, marks the document `indexed` (`attempt.marked`), then removes its previous version's
+        other chunks, moves its source pointer and counts its usage. An error after the mark brings the event back,
+        which finds the document indexed; the document is then not announced."""
+        document, chunk_count = attempt.document, len(attempt.chunks)
+        tenant_id, document_id = document.tenant_id, document.document_id
+        try:
+            self.receipts.keep(tenant_id, document_id, attempt.engine_ids)  # before `indexed`: a delete may come at once
+        except NotFound:  # the tenant's objects refuse writes: its deletion began
+            return self._lost(document, chunk_count, attempt.engine_ids, attempt.digest)
+        except Exception as exc:
+            logger.exception("could not keep the engine ids", extra={"tenant_id": tenant_id, "document_id": document_id})
+            reason = f"internal error while indexing ({type(exc).__name__})"
+            return self._fail(document, attempt.token, chunk_count, reason, attempt.digest, attempt.engine_ids)
+        try:
+            indexed = self.documents.mark_indexed(
+                tenant_id, document_id, attempt.token, chunk_count=chunk_count, content_hash=attempt.digest, indexed_at=datetime.now(UTC)
+            )
+        except VersionConflict:
+            return self._lost(document, chunk_count, attempt.engine_ids, attempt.digest)
+        attempt.marked = True
+        if attempt.previous:
+            self.remover.remove(tenant_id, attempt.previous.document_id)  # its chunks went in the same index call; now the rest
+        if document.source_uri:
+            self.documents.set_current_for_source(tenant_id, document.source_uri, document_id)
+        self.usage.record(
+            UsageEvent(
+                event_id=f"ingest-{document_id}",
+                tenant_id=tenant_id,
+                occurred_at=datetime.now(UTC),
+                counters={"bytes_ingested": attempt.size, "documents_indexed": 1, "chunks_indexed": chunk_count},
+            )
         )
         return indexed
 
