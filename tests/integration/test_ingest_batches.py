@@ -160,3 +160,29 @@ def test_a_wave_closes_at_an_embedding_calls_worth_of_chunks(
     assert [len(batch) for batch in embedder.batches] == [2, 2, 1]  # three waves: no more text held than a call's
     assert services().document_store.generation(tenant_a.tenant_id) == generation + 3
     assert all(_status(tenant_a, document_id) is DocumentStatus.INDEXED for document_id in document_ids)
+
+
+def test_an_error_looking_up_one_documents_previous_version_fails_that_document_alone(
+    tenant_a: TenantHandle, pump: QueuePump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = _accept(tenant_a, "Plain", b"Gift cards never expire.")
+    new = NewDocument("Versioned", b"Store credit expires after a year.", "text/plain", {}, "s3://handbook/credit.txt")
+    versioned, _created = services().document_service.create_inline(tenant_a.tenant_id, Tier(tenant_a.tier), new)
+    documents = services().ingest_service.documents
+    current_for_source = documents.current_for_source
+
+    def broken_for_the_handbook(tenant_id: str, source_uri: str) -> str | None:
+        if source_uri.startswith("s3://handbook/"):
+            raise RuntimeError("the source pointer could not be read")
+        return current_for_source(tenant_id, source_uri)
+
+    monkeypatch.setattr(documents, "current_for_source", broken_for_the_handbook)
+    messages = _received(pump, 2)
+
+    assert ingest.handler(pump._event(messages), lambda_context("raas-ingest")) == {"batchItemFailures": []}
+    assert _status(tenant_a, plain) is DocumentStatus.INDEXED
+    failed = services().document_store.get(tenant_a.tenant_id, versioned.document_id)
+    assert failed is not None
+    assert failed.status is DocumentStatus.FAILED
+    assert failed.error == "internal error while indexing (RuntimeError)"
+    assert [chunk.document_id for chunk in services().search_index.export_chunks(tenant_a.tenant_id)] == [plain]  # type: ignore[attr-defined]

@@ -219,17 +219,19 @@ class IngestService:
         reason = f"internal error while indexing ({type(exc).__name__})"
         return self._fail(document, attempt.token, chunk_count, reason, attempt.digest, attempt.engine_ids)
 
-    def _embed(self, tenant_id: str, wave: list[_Attempt]) -> bool:
-        """Embeds the wave's chunks (in calls of up to `EMBED_BATCH` texts) and finds each one's previous version;
-        whether the tenant is still live, its index then made sure of."""
+    def _embed(self, wave: list[_Attempt]) -> None:
+        """Embeds the wave's chunks, in calls of up to `EMBED_BATCH` texts."""
         texts = [f"{c.title}\n{c.text}" for attempt in wave for c in attempt.chunks]
         vectors: list[list[float]] = []
         for start in range(0, len(texts), EMBED_BATCH):
             vectors.extend(self.embedder.embed(texts[start : start + EMBED_BATCH]))
         for attempt in wave:
             attempt.vectors, vectors = vectors[: len(attempt.chunks)], vectors[len(attempt.chunks) :]
-            attempt.previous = self._previous_version(attempt.document)
-        if not self._tenant_live(tenant_id):  # never (re-)create the index of a tenant being deleted
+
+    def _open_index(self, tenant_id: str) -> bool:
+        """Whether the tenant is still live, its index then made sure of: never (re-)create the index of a tenant
+        being deleted."""
+        if not self._tenant_live(tenant_id):
             return False
         self.search.ensure_index(tenant_id)
         return True
@@ -247,16 +249,25 @@ class IngestService:
         return False
 
     def _index_wave(self, tenant_id: str, wave: list[_Attempt], outcomes: dict[int, Outcome]) -> None:
-        live = _outcome(self._embed, tenant_id, wave)
+        embedded = _outcome(self._embed, wave)
+        ready: list[_Attempt] = []
+        for attempt in wave:
+            previous = embedded if isinstance(embedded, Exception) else _outcome(self._previous_version, attempt.document)
+            if isinstance(previous, Exception):
+                outcomes[attempt.position] = _outcome(self._settle, attempt, previous)
+                continue
+            attempt.previous = previous
+            ready.append(attempt)
+        live = _outcome(self._open_index, tenant_id) if ready else False
         if live is not True:
-            for attempt in wave:
+            for attempt in ready:
                 if isinstance(live, Exception):
                     outcomes[attempt.position] = _outcome(self._settle, attempt, live)
                 else:
                     outcomes[attempt.position] = _outcome(self._release, attempt.document, attempt.digest)
             return
         written: list[_Attempt] = []
-        for attempt in wave:
+        for attempt in ready:
             result = _outcome(self._write, tenant_id, attempt)
             if isinstance(result, Exception):
                 outcomes[attempt.position] = _outcome(self._settle, attempt, result)
