@@ -186,3 +186,16 @@ def test_an_error_looking_up_one_documents_previous_version_fails_that_document_
     assert failed.status is DocumentStatus.FAILED
     assert failed.error == "internal error while indexing (RuntimeError)"
     assert [chunk.document_id for chunk in services().search_index.export_chunks(tenant_a.tenant_id)] == [plain]  # type: ignore[attr-defined]
+
+
+def test_a_message_that_is_no_s3_notification_comes_back_and_the_rest_of_its_batch_is_ingested(
+    tenant_a: TenantHandle, pump: QueuePump
+) -> None:
+    document_id = _accept(tenant_a, "Fine", b"Exchanges are free within a month.")
+    (message,) = _received(pump, 1)
+    garbled = {**message, "MessageId": "garbled-1", "Body": "not json at all"}
+
+    result = ingest.handler(pump._event([garbled, message]), lambda_context("raas-ingest"))
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "garbled-1"}]}
+    assert _status(tenant_a, document_id) is DocumentStatus.INDEXED

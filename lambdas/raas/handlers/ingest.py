@@ -53,15 +53,14 @@ def documents_of(body: str) -> list[tuple[str, str]]:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.thread_safe_clear_keys()
-    records = event.get("Records") or []
     wanted: dict[str, list[tuple[str, str]]] = {}
-    for record in records:
+    errors: dict[str, Exception] = {}  # by message id: what brings the message back (Powertools reports it failed)
+    for record in event.get("Records") or []:
         try:
             wanted[record["messageId"]] = documents_of(record["body"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue  # the record handler below raises on it again, so Powertools reports it as a failure
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a body that is no S3 notification
+            errors[record["messageId"]] = exc
     outcomes = services().ingest_service.ingest_batch([document for documents in wanted.values() for document in documents])
-    errors: dict[str, Exception] = {}
     position = 0
     for message_id, documents in wanted.items():
         for outcome in outcomes[position : position + len(documents)]:
@@ -70,8 +69,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         position += len(documents)
 
     def handle_record(record: SQSRecord) -> None:
-        if record.message_id not in wanted:
-            documents_of(record.body)  # it does not parse: raised again here, so it is reported as a failure
         if record.message_id in errors:
             raise errors[record.message_id]
 
