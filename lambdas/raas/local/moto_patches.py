@@ -327,9 +327,7 @@ def _install_parsed_expressions_once() -> None:
       objects with no copy hooks; their parent links are kept by either's memo), and unpickling is C, about 7x
       faster. Any other value the validator copies (a DynamoType, a tree not parsed here) is deep-copied as before.
 
-    The validator's traversers also build their node-type table once each instead of once per node visited
-    (`DepthFirstTraverser.nodes_to_be_processed` and `process` call `_processing_map()` every time; every
-    `_processing_map` in moto 5.2.5 returns the same classes and bound methods for the life of the traverser).
+    The validator's traversers walk the trees by node class (`_install_typed_traversal`).
     """
     import pickle
 
@@ -354,27 +352,7 @@ def _install_parsed_expressions_once() -> None:
 
     validators.deepcopy = deepcopy  # type: ignore[assignment]
 
-    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
-        table = self.__dict__.get("_raas_processing_map")
-        if table is None:
-            table = self.__dict__["_raas_processing_map"] = self._processing_map()
-        return table
-
-    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
-        types = self.__dict__.get("_raas_node_types")
-        if types is None:
-            types = self.__dict__["_raas_node_types"] = tuple(processing_map(self))
-        return types
-
-    def process(self: Any, node: Any) -> Any:
-        for class_key, processor in processing_map(self).items():
-            if isinstance(node, class_key):
-                return processor(node)
-        return None
-
-    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
-    DepthFirstTraverser.process = process
-    _install_typed_traversal(DepthFirstTraverser, processing_map)
+    _install_typed_traversal(DepthFirstTraverser)
 
     # Condition expressions (`ConditionExpressionParser`, `moto/dynamodb/comparisons.py`) resolve names and values
     # while they parse, so only their first step is the text's alone: the lexer's list of tokens, immutable named
@@ -396,13 +374,15 @@ def _install_parsed_expressions_once() -> None:
     ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
 
 
-def _install_typed_traversal(traverser: Any, processing_map: Callable[[Any], dict[type, Callable[[Any], Any]]]) -> None:
+def _install_typed_traversal(traverser: Any) -> None:
     """Each validation walks the update's tree once per traverser (ten of them, `Validator.get_ast_processors`), and
     at every node moto asks `isinstance` of abstract classes (`Node`, then every class of the traverser's table):
     ABCMeta's check, in Python, was half of an UpdateItem's time. Whether a node is a `Node`, and which processor
     takes it (the first class of the table it is an instance of, in the table's order, as `process` finds it),
     depend on the node's class alone, so they are asked once per class (per traverser, whose table holds its own
-    bound methods). The walk is moto 5.2.5's `DepthFirstTraverser.traverse_node_recursively` otherwise: the same
+    bound methods: moto's `nodes_to_be_processed` and `process` called `_processing_map()` at every node, and every
+    `_processing_map` in moto 5.2.5 returns the same classes and bound methods for the life of the traverser, so
+    it is called once per traverser here). The walk is moto 5.2.5's `DepthFirstTraverser.traverse_node_recursively` otherwise: the same
     order, the same `pre_processing_of_child` calls (skipped where a traverser keeps the base class's no-op), the
     same replacement of a processed node in its parent. `Node.find_clauses` (which the overlapping-paths and
     action-count validators run at every update-expression node) asks its `isinstance` once per class too."""
@@ -417,8 +397,10 @@ def _install_typed_traversal(traverser: Any, processing_map: Callable[[Any], dic
         chosen = self.__dict__.get("_raas_processor_by_type")
         if chosen is None:
             chosen = self.__dict__["_raas_processor_by_type"] = {}
+            self.__dict__["_raas_processing_map"] = self._processing_map()
         if kind not in chosen:
-            chosen[kind] = next((processor for class_key, processor in processing_map(self).items() if issubclass(kind, class_key)), None)
+            table = self.__dict__["_raas_processing_map"]
+            chosen[kind] = next((processor for class_key, processor in table.items() if issubclass(kind, class_key)), None)
         return chosen[kind]
 
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
