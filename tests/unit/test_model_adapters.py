@@ -188,9 +188,13 @@ def test_bedrock_reranker_calls_the_rerank_api() -> None:
             BedrockReranker(client, arn).rerank("q", hits, 2)
 
 
-def test_the_local_embedder_leaves_a_core_to_the_platform_and_runs_one_inference_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_local_embedder_leaves_a_core_to_the_platform_and_runs_inferences_side_by_side_while_they_fit_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """On 2 cores, torch's default of 2 intra-op threads beside the platform's own Python (and a second
-    worker's inference) spun at OpenMP barriers: a 40-token text took a second to embed under load."""
+    worker's inference) spun at OpenMP barriers: a 40-token text took a second to embed under load. So a
+    call takes one thread by default, two such calls run at once (one per core), and a call as wide as
+    the machine runs alone."""
     import threading
 
     import torch
@@ -200,35 +204,39 @@ def test_the_local_embedder_leaves_a_core_to_the_platform_and_runs_one_inference
     from raas.settings import Settings
 
     before = torch.get_num_threads()
-    running, most = 0, 0
+    running: list[int] = []  # the thread counts of the calls inside the model right now
     lock = threading.Lock()
-    seen_threads: set[int] = set()  # torch's thread count as each call saw it (OpenMP's setting is per thread)
+    seen: list[tuple[int, ...]] = []  # what was running as each call came in, its own count first
+    both_inside = threading.Barrier(2, timeout=5)
 
     class SlowModel:
         def encode(self, texts: list[str], **_: object) -> list[list[float]]:
-            nonlocal running, most
+            threads = torch.get_num_threads()  # OpenMP's setting is per thread: each call's own
             with lock:
-                running += 1
-                most = max(most, running)
-                seen_threads.add(torch.get_num_threads())
+                running.append(threads)
+                seen.append((threads, *running[:-1]))
+            if texts == ["meet"]:
+                both_inside.wait()  # two single-thread calls must be inside together, or this times out
             threading.Event().wait(0.05)
             with lock:
-                running -= 1
+                running.remove(threads)
             return [[1.0, 0.0] for _ in texts]
 
     monkeypatch.setattr(LocalMiniLMEmbedder, "_model", SlowModel())
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     try:
-        embedder = LocalMiniLMEmbedder()
-        workers = [threading.Thread(target=embedder.embed, args=(["a text"],)) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert (seen_threads, most) == ({1}, 1)
-        seen_threads.clear()
-        LocalMiniLMEmbedder(threads=2).embed(["x"])
-        assert seen_threads == {2}
+        narrow, wide = LocalMiniLMEmbedder(), LocalMiniLMEmbedder(threads=2)
+        calls = [threading.Thread(target=narrow.embed, args=(["meet"],)) for _ in range(2)]
+        calls += [threading.Thread(target=wide.embed, args=(["x"],)) for _ in range(2)]
+        calls += [threading.Thread(target=narrow.embed, args=(["y"],)) for _ in range(4)]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join()
+        assert not both_inside.broken
+        assert sorted(entry[0] for entry in seen) == [1] * 6 + [2] * 2
+        assert all(sum(entry) <= 2 for entry in seen), seen  # never more threads than cores
+        assert max(len(entry) for entry in seen) == 2  # but two single-thread calls at once
         configured = bootstrap(Settings.from_env({"RAAS_EMBEDDER_THREADS": "3"})).embedder
         assert isinstance(configured, LocalMiniLMEmbedder)
         assert configured.threads == 3
