@@ -73,7 +73,9 @@ def main() -> None:
         }
         raw_runs: dict[str, list[float]] = {name: [way()] for name, way in raw_ways.items()}
         other, _key, _secret = services().tenant_service.create("bench workers", Tier(bench.tier))
-        with_workers, chunks_again = ingest_corpus(Platform(other.tenant_id, bench.tier, bench.pump), documents, workers=True)
+        with_workers, chunks_again = ingest_corpus(
+            Platform(other.tenant_id, bench.tier, bench.pump), documents, workers=True, expect_chunks=chunks
+        )
         if chunks_again != chunks:
             raise RuntimeError(f"the two runs indexed {chunks} and {chunks_again} chunks")
         for name, way in raw_ways.items():
