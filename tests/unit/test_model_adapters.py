@@ -193,50 +193,76 @@ def test_the_local_embedder_leaves_a_core_to_the_platform_and_runs_inferences_si
 ) -> None:
     """On 2 cores, torch's default of 2 intra-op threads beside the platform's own Python (and a second
     worker's inference) spun at OpenMP barriers: a 40-token text took a second to embed under load. So a
-    call takes one thread by default, two such calls run at once (one per core), and a call as wide as
-    the machine runs alone."""
+    call takes one thread by default, two such calls run at once (one per core), a call as wide as the
+    machine runs alone, and calls go in the order they came (a wide call is not starved)."""
     import threading
+    import time
+    from collections.abc import Callable
 
     import torch
 
-    from raas.adapters.embedders import LocalMiniLMEmbedder
+    from raas.adapters.embedders import _CORES, LocalMiniLMEmbedder
     from raas.bootstrap import bootstrap
     from raas.settings import Settings
 
     before = torch.get_num_threads()
     running: list[int] = []  # the thread counts of the calls inside the model right now
     lock = threading.Lock()
-    seen: list[tuple[int, ...]] = []  # what was running as each call came in, its own count first
+    seen: list[tuple[str, tuple[int, ...]]] = []  # each call as it came in: its text, its threads, then the others'
     both_inside = threading.Barrier(2, timeout=5)
+    hold = threading.Event()
 
     class SlowModel:
         def encode(self, texts: list[str], **_: object) -> list[list[float]]:
             threads = torch.get_num_threads()  # OpenMP's setting is per thread: each call's own
             with lock:
                 running.append(threads)
-                seen.append((threads, *running[:-1]))
+                seen.append((texts[0], (threads, *running[:-1])))
             if texts == ["meet"]:
                 both_inside.wait()  # two single-thread calls must be inside together, or this times out
-            threading.Event().wait(0.05)
+            if texts == ["hold"]:
+                hold.wait(5)
+            threading.Event().wait(0.02)
             with lock:
                 running.remove(threads)
             return [[1.0, 0.0] for _ in texts]
+
+    def started(embedder: LocalMiniLMEmbedder, text: str) -> threading.Thread:
+        call = threading.Thread(target=embedder.embed, args=([text],))
+        call.start()
+        return call
+
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 5
+        while not condition() and time.monotonic() < deadline:
+            threading.Event().wait(0.005)
+
+    def joined(calls: list[threading.Thread]) -> None:
+        for call in calls:
+            call.join(10)
 
     monkeypatch.setattr(LocalMiniLMEmbedder, "_model", SlowModel())
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     try:
         narrow, wide = LocalMiniLMEmbedder(), LocalMiniLMEmbedder(threads=2)
-        calls = [threading.Thread(target=narrow.embed, args=(["meet"],)) for _ in range(2)]
-        calls += [threading.Thread(target=wide.embed, args=(["x"],)) for _ in range(2)]
-        calls += [threading.Thread(target=narrow.embed, args=(["y"],)) for _ in range(4)]
-        for call in calls:
-            call.start()
-        for call in calls:
-            call.join()
-        assert not both_inside.broken
-        assert sorted(entry[0] for entry in seen) == [1] * 6 + [2] * 2
-        assert all(sum(entry) <= 2 for entry in seen), seen  # never more threads than cores
-        assert max(len(entry) for entry in seen) == 2  # but two single-thread calls at once
+        joined([started(narrow, "meet"), started(narrow, "meet")])
+        assert not both_inside.broken  # two single-thread calls side by side, one a core
+
+        seen.clear()
+        joined([started(embedder, text) for embedder, text in [(wide, "w"), (narrow, "n"), (wide, "w"), (narrow, "n"), (narrow, "n")]])
+        assert sorted(threads for _text, (threads, *_others) in seen) == [1, 1, 1, 2, 2]
+        assert all(sum(entry) <= 2 for _text, entry in seen), seen  # never more threads than cores
+
+        seen.clear()
+        calls = [started(narrow, "hold")]
+        until(lambda: bool(running))
+        calls.append(started(wide, "wide"))  # waits for the held call to finish ...
+        until(lambda: len(_CORES._line) == 1)
+        calls.append(started(narrow, "late"))  # ... and a later narrow call, which would fit, waits behind it
+        until(lambda: len(_CORES._line) == 2 or len(seen) > 1)
+        hold.set()
+        joined(calls)
+        assert [text for text, _entry in seen] == ["hold", "wide", "late"]
         configured = bootstrap(Settings.from_env({"RAAS_EMBEDDER_THREADS": "3"})).embedder
         assert isinstance(configured, LocalMiniLMEmbedder)
         assert configured.threads == 3

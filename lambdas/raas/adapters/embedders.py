@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -73,24 +74,32 @@ class _CoreBudget:
     Single-thread calls have no barrier: on 2 cores two of them at once embed 300 SciFact abstracts' 533
     chunks in 18.8-19.4 s against 19.2-22.9 s for one two-thread call at a time, and while one ingest
     worker runs the platform's Python the other's inference keeps a core busy, which one inference at a
-    time could not: `raas local` ingests 19.3-19.7 chunks/s against 10.4 (bench/ingest_throughput.py)."""
+    time could not: `raas local` ingests 21.0-21.8 chunks/s against 10.4 (bench/ingest_throughput.py).
+
+    Calls are admitted in the order they arrive, so a wide call is not starved by narrow ones that keep
+    slipping in while it waits for the cores to empty."""
 
     def __init__(self) -> None:
-        self._free_changed = threading.Condition()
+        self._changed = threading.Condition()
         self._busy = 0
+        self._line: deque[object] = deque()
 
     @contextmanager
     def held(self, threads: int) -> Iterator[None]:
         cores = os.cpu_count() or 1
-        with self._free_changed:
-            self._free_changed.wait_for(lambda: self._busy == 0 or self._busy + threads <= cores)
+        ticket = object()
+        with self._changed:
+            self._line.append(ticket)
+            self._changed.wait_for(lambda: self._line[0] is ticket and (self._busy == 0 or self._busy + threads <= cores))
+            self._line.popleft()
             self._busy += threads
+            self._changed.notify_all()  # the next in line may fit beside this one
         try:
             yield
         finally:
-            with self._free_changed:
+            with self._changed:
                 self._busy -= threads
-                self._free_changed.notify_all()
+                self._changed.notify_all()
 
 
 _CORES = _CoreBudget()
