@@ -72,7 +72,7 @@ class _CoreBudget:
     Two calls of two threads each on 2 cores put four OpenMP threads on two cores, where their barriers
     spin against each other and each call slows down many times over; so wide calls go one at a time.
     Single-thread calls have no barrier: on 2 cores two of them at once embed 300 SciFact abstracts' 533
-    chunks in 18.8-19.4 s against 19.2-22.9 s for one two-thread call at a time, and while one ingest
+    chunks in 17.8-19.4 s against 19.1-22.9 s for one two-thread call at a time, and while one ingest
     worker runs the platform's Python the other's inference keeps a core busy, which one inference at a
     time could not: `raas local` ingests 21.0-21.8 chunks/s against 10.4 (bench/ingest_throughput.py).
 
@@ -90,10 +90,12 @@ class _CoreBudget:
         ticket = object()
         with self._changed:
             self._line.append(ticket)
-            self._changed.wait_for(lambda: self._line[0] is ticket and (self._busy == 0 or self._busy + threads <= cores))
-            self._line.popleft()
+            try:
+                self._changed.wait_for(lambda: self._line[0] is ticket and (self._busy == 0 or self._busy + threads <= cores))
+            finally:  # also when the wait is interrupted: a ticket left in the line would stop every later call
+                self._line.remove(ticket)
+                self._changed.notify_all()  # the next in line may fit beside this one
             self._busy += threads
-            self._changed.notify_all()  # the next in line may fit beside this one
         try:
             yield
         finally:
