@@ -85,7 +85,10 @@ class Settings(BaseModel):
         "(the stack's raas:authorizerCacheSeconds); any write to the tenants table forgets every answer. 0 = no cache",
     )
     embedder_threads: int | None = Field(
-        default=None, ge=1, description="torch threads of the local MiniLM embedder (default: one core less than the machine)"
+        default=None,
+        ge=1,
+        description="torch threads per call of the local MiniLM embedder (default: one core less than the machine); "
+        "calls run side by side while their threads fit the cores",
     )
     local_snapshot_after_writes: int = Field(
         default=20_000,
