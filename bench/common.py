@@ -119,14 +119,6 @@ def platform(tier: str = "enterprise", **overrides: Any) -> Iterator[Platform]:
         yield Platform(tenant.tenant_id, Tier(tier), pump)
 
 
-def _queue_holds_messages(queue_url: str) -> bool:
-    from raas.adapters.aws import client
-
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return any(int(attributes.get(name, "0")) for name in names)
-
-
 def _unfinished(service: Any, tenant_id: str, statuses: tuple[Any, ...]) -> bool:
     """Whether any document has one of `statuses`. Every page is read: a filtered DynamoDB query can
     return an empty page and a cursor while matches remain further on."""
@@ -184,7 +176,7 @@ def ingest_corpus(
         working, polls = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING), 0
         while True:
             chunks_so_far = services().search_index.count(bench.tenant_id)  # type: ignore[attr-defined]
-            settled = chunks_so_far >= expect_chunks and not _queue_holds_messages(bench.pump.queue_url)
+            settled = chunks_so_far >= expect_chunks and not bench.pump.holds_messages(in_flight=True)
             if settled and not _unfinished(service, bench.tenant_id, working):
                 break
             polls += 1

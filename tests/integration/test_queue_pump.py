@@ -52,3 +52,18 @@ def test_a_worker_takes_up_to_a_batch_of_one_tenants_messages_and_tenants_keep_t
     assert [w.message["MessageId"] for w in backlog.take(stop, batch_size=2)] == ["a2"]
     stop.set()
     assert backlog.take(stop, batch_size=2) == []  # stopped: nothing more
+
+
+def test_the_pump_tells_waiting_messages_from_those_in_flight(aws: object) -> None:
+    """drain() stops when nothing waits; a caller that waits for the work itself counts what is in flight too."""
+    queue_url = os.environ["RAAS_INGEST_QUEUE_URL"]
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=queue_url)
+    pump = QueuePump(queue_url, ingest.handler, wait_seconds=0)
+    assert (pump.holds_messages(), pump.holds_messages(in_flight=True)) == (False, False)
+    sqs.send_message(QueueUrl=queue_url, MessageBody='{"Records": []}')
+    assert (pump.holds_messages(), pump.holds_messages(in_flight=True)) == (True, True)
+    [received] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0, VisibilityTimeout=60)["Messages"]
+    assert (pump.holds_messages(), pump.holds_messages(in_flight=True)) == (False, True)  # received, not yet deleted
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=received["ReceiptHandle"])
+    assert (pump.holds_messages(), pump.holds_messages(in_flight=True)) == (False, False)

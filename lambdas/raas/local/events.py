@@ -283,16 +283,16 @@ class QueuePump:
         total = 0
         for _ in range(max_batches):
             handled = self.pump_once(wait_seconds=0)
-            if handled == 0 and not self._has_visible_messages():
+            if handled == 0 and not self.holds_messages():
                 break
             total += handled
         return total
 
-    def _has_visible_messages(self) -> bool:
-        attributes = client("sqs").get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
-            "Attributes"
-        ]
-        return int(attributes.get("ApproximateNumberOfMessages", "0")) > 0
+    def holds_messages(self, *, in_flight: bool = False) -> bool:
+        """Whether the queue has messages waiting (and, with `in_flight`, received but not yet deleted)."""
+        names = ["ApproximateNumberOfMessages"] + (["ApproximateNumberOfMessagesNotVisible"] if in_flight else [])
+        attributes = client("sqs").get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+        return any(int(attributes.get(name, "0")) for name in names)
 
     def start(self) -> None:
         self._threads = [threading.Thread(target=self._read_ahead, name="raas-ingest-pump", daemon=True)]
