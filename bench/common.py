@@ -8,7 +8,9 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +75,39 @@ class MemoEmbedder:
         if missing:
             self.memo.update(zip(missing, self.inner.embed(missing), strict=True))
         return [self.memo[t] for t in texts]
+
+
+class AwsRequests:
+    """The AWS requests made while it is open (every boto3 client's calls, by service and operation) and the
+    CPU time spent in them by the calling threads: with moto in process, that is botocore and moto's emulation
+    together, the platform's own cost of talking to AWS here."""
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self.cpu_seconds = 0.0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def counting(self) -> Iterator[AwsRequests]:
+        import botocore.client
+
+        make_api_call = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+
+        def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            started = time.thread_time()
+            try:
+                return make_api_call(client, operation, params)
+            finally:
+                spent = time.thread_time() - started
+                with self._lock:
+                    self.count[f"{client.meta.service_model.service_name}:{operation}"] += 1
+                    self.cpu_seconds += spent
+
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[attr-defined]
+        try:
+            yield self
+        finally:
+            botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]
 
 
 @dataclass

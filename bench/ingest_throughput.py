@@ -16,6 +16,11 @@ time, grouped three ways (batches of 128, one call per document, one call per IN
 documents as ingestion makes them), and one single-thread stream per core side by side, each
 timed twice (between the two whole-path runs and after them); the fastest of the eight is the
 baseline, so neither a drifting machine, a batch size nor a thread layout flatters the whole path.
+
+The workers' run is also shown as CPU: how many of the cores were busy, how much of the CPU went into
+the model and how much was the platform's, the AWS requests a document made (with moto in process,
+botocore and moto's emulation are most of the platform's CPU), and the ratio the same CPU would give
+with every core busy: the ceiling of the whole path on this machine until the platform costs less.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Platform, ingest_corpus, load_beir, platform
+from bench.common import AwsRequests, Platform, ingest_corpus, load_beir, platform
 
 T = TypeVar("T")
 
@@ -73,9 +78,12 @@ def main() -> None:
         }
         raw_runs: dict[str, list[float]] = {name: [way()] for name, way in raw_ways.items()}
         other, _key, _secret = services().tenant_service.create("bench workers", Tier(bench.tier))
-        with_workers, chunks_again = ingest_corpus(
-            Platform(other.tenant_id, bench.tier, bench.pump), documents, workers=True, expect_chunks=chunks
-        )
+        requests, cpu_before, model_cpu_before = AwsRequests(), time.process_time(), timed.cpu_seconds
+        with requests.counting():
+            with_workers, chunks_again = ingest_corpus(
+                Platform(other.tenant_id, bench.tier, bench.pump), documents, workers=True, expect_chunks=chunks
+            )
+        workers_cpu, workers_model_cpu = time.process_time() - cpu_before, timed.cpu_seconds - model_cpu_before
         if chunks_again != chunks:
             raise RuntimeError(f"the two runs indexed {chunks} and {chunks_again} chunks")
         for name, way in raw_ways.items():
@@ -92,6 +100,8 @@ def main() -> None:
         print(f"{label:<48}{seconds:>9.1f}{len(documents) / seconds:>9.1f}{chunks / seconds:>10.1f}{raw / seconds:>8.2f}")
     platform_ms = (one_at_a_time - embedding_inside) / len(documents) * 1000
     print(f"  (one batch at a time: {embedding_inside:.1f} s embedding, the platform's own time {platform_ms:.1f} ms a document)")
+    model_cpu = workers_model_cpu if threads == 1 else None
+    _print_where_the_workers_time_went(len(documents), with_workers, workers_cpu, model_cpu, requests, raw)
     print(f"{'raw embedder, fastest run (baseline)':<48}{raw:>9.1f}{'':>9}{texts / raw:>10.1f}{1:>8.2f}")
     for name, runs in raw_runs.items():
         label = f"  raw, {name} ({', '.join(f'{r:.1f}' for r in runs)} s)"
@@ -100,21 +110,46 @@ def main() -> None:
     print("target: the whole path at 0.80x the raw embedder's chunks/s or better")
 
 
+def _print_where_the_workers_time_went(
+    documents: int, seconds: float, cpu: float, model_cpu: float | None, requests: AwsRequests, raw: float
+) -> None:
+    """The workers' run as CPU: how full the cores were, the model's share, the platform's (most of it its AWS
+    requests, botocore and moto's emulation in this process), and the ratio the whole path would reach with
+    every core busy for the same CPU, which no scheduling can beat."""
+    cores = os.cpu_count() or 1
+    made = sum(requests.count.values())
+    print(f"  (ingest workers: {cpu / seconds:.2f} of {cores} cores busy, {cpu:.1f} s of CPU", end="")
+    if model_cpu is not None:
+        platform_cpu = cpu - model_cpu
+        per_document_ms = platform_cpu / documents * 1000
+        print(f": {model_cpu:.1f} s inside the embedder, {platform_cpu:.1f} s the platform's, {per_document_ms:.0f} ms a document", end="")
+    print(f"; at every core busy for that CPU the whole path would reach {raw / (cpu / cores):.2f}x)")
+    per_document = ", ".join(f"{name} {count / documents:.2f}" for name, count in requests.count.most_common())
+    each_ms = requests.cpu_seconds / max(made, 1) * 1000
+    print(f"  ({made / documents:.1f} AWS requests a document, {each_ms:.1f} ms of CPU each: {per_document})")
+
+
 class _TimedEmbedder:
-    """The model, with the time spent in it added up: the whole path's time less this is the platform's own."""
+    """The model, with the time spent in it added up: the whole path's time less this is the platform's own.
+    `cpu_seconds` is the calling threads' CPU inside the model, which is all of the model's with one torch
+    thread a call (more threads run in OpenMP's own threads, which it does not see)."""
 
     def __init__(self, model: Any):
         self.model = model
         self.name = model.name
         self.dimension = model.dimension
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
+        self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             return self.model.embed(texts)
         finally:
-            self.seconds += time.perf_counter() - started
+            with self._lock:
+                self.seconds += time.perf_counter() - started
+                self.cpu_seconds += time.thread_time() - cpu_started
 
 
 def _batches(items: list[T], size: int) -> list[list[T]]:
