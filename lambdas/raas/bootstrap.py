@@ -425,16 +425,23 @@ class Services:
             return self._idempotency_stores[function]
 
     @provided
-    def usage_recorder(self) -> DynamoUsageRecorder | BufferedUsageRecorder:
-        from raas.adapters.usage import BufferedUsageRecorder, DynamoUsageRecorder
+    def usage_counters(self) -> DynamoUsageRecorder:
+        """The usage table's counters, written alone (`usage_recorder`) or with a document's mark (`document_store`)."""
+        from raas.adapters.usage import DynamoUsageRecorder
 
         settings = self.settings
         # Usage is queued for the payment provider only when the deployment bills through one.
         outbox = settings.outbox_table if settings.billing_enabled else None
-        recorder = DynamoUsageRecorder(self.tenant_scoped_client("dynamodb"), settings.usage_table, outbox)
+        return DynamoUsageRecorder(self.tenant_scoped_client("dynamodb"), settings.usage_table, outbox)
+
+    @provided
+    def usage_recorder(self) -> DynamoUsageRecorder | BufferedUsageRecorder:
+        from raas.adapters.usage import BufferedUsageRecorder
+
+        settings = self.settings
         if settings.usage_buffer_queue_url:
-            return BufferedUsageRecorder(recorder, self.platform_client("sqs"), settings.usage_buffer_queue_url)
-        return recorder
+            return BufferedUsageRecorder(self.usage_counters, self.platform_client("sqs"), settings.usage_buffer_queue_url)
+        return self.usage_counters
 
     @provided
     def request_usage(self) -> RequestUsage:
@@ -455,7 +462,7 @@ class Services:
     def document_store(self) -> DynamoDocumentStore:
         from raas.adapters.documents import DynamoDocumentStore
 
-        return DynamoDocumentStore(self.tenant_scoped_client("dynamodb"), self.settings.documents_table)
+        return DynamoDocumentStore(self.tenant_scoped_client("dynamodb"), self.settings.documents_table, self.usage_counters)
 
     @provided
     def object_store(self) -> S3ObjectStore:
@@ -586,7 +593,6 @@ class Services:
             self.embedder,
             self.config_service,
             self.tenant_store,
-            self.usage_recorder,
             extract=SandboxedExtractor(),
             events=self.announcer,
         )

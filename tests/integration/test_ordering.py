@@ -105,7 +105,6 @@ def ingest_service(search: Any, embedder: Any) -> IngestService:
         embedder,
         services().config_service,
         services().tenant_store,
-        services().usage_recorder,
     )
 
 

@@ -14,7 +14,12 @@ from botocore.exceptions import ClientError
 
 from raas.adapters.dynamo import TRANSACTION_ATTEMPTS, is_transaction_conflict
 from raas.bootstrap import services
+from raas.domain.catalog import Tier
+from raas.domain.documents import DocumentStatus
+from raas.domain.errors import ServiceUnavailable
+from raas.domain.ports import VersionConflict
 from raas.domain.usage import UsageEvent, period_of
+from raas.services.documents import NewDocument
 from tests.conftest import TenantHandle
 from tests.helpers import ApiClient, expect, transaction_conflicts
 
@@ -72,3 +77,60 @@ def test_a_failed_condition_beside_a_conflict_is_an_answer_not_a_conflict() -> N
     assert not is_transaction_conflict(cancelled("ConditionalCheckFailed", "TransactionConflict"))  # the condition answers
     assert not is_transaction_conflict(cancelled("None", "ValidationError"))
     assert not is_transaction_conflict(None)
+
+
+def _accepted(tenant: TenantHandle, text: str) -> str:
+    new = NewDocument("Refunds", text.encode(), "text/plain", {}, None)
+    document, _created = services().document_service.create_inline(tenant.tenant_id, Tier(tenant.tier), new)
+    return document.document_id
+
+
+def test_a_document_is_marked_indexed_and_counted_in_one_write_or_neither(tenant_a: TenantHandle) -> None:
+    """A crash or a refused write between a document's mark and its usage event used to leave it indexed and never
+    counted (a redelivered event finds it indexed and counts nothing). Both are one transaction now: when the usage
+    counters keep conflicting, the document is not marked either, and the event that comes back marks and counts it."""
+    document_id, ingest = _accepted(tenant_a, "Refunds are paid within 30 days."), services().ingest_service
+    before = _indexed_this_month(tenant_a)
+    conflicts = transaction_conflicts(TRANSACTION_ATTEMPTS, services().settings.usage_table)
+    with conflicts as cancelled, pytest.raises(ServiceUnavailable):  # the event comes back
+        ingest.ingest(tenant_a.tenant_id, document_id)
+    assert len(cancelled) == TRANSACTION_ATTEMPTS
+    assert services().document_service.get(tenant_a.tenant_id, document_id).status is DocumentStatus.PROCESSING
+    assert _indexed_this_month(tenant_a) == before
+
+    indexed = ingest.ingest(tenant_a.tenant_id, document_id)  # the redelivery
+    assert indexed is not None
+    assert (indexed.status, indexed.chunk_count) == (DocumentStatus.INDEXED, 1)
+    assert services().document_service.get(tenant_a.tenant_id, document_id) == indexed  # what the mark returns is the record
+    assert _indexed_this_month(tenant_a) == before + 1
+    ingest.ingest(tenant_a.tenant_id, document_id)  # a later redelivery finds it indexed and counts nothing
+    assert _indexed_this_month(tenant_a) == before + 1
+
+
+def test_an_ingest_event_counted_before_does_not_stop_the_mark_and_is_not_counted_again(tenant_a: TenantHandle) -> None:
+    document_id = _accepted(tenant_a, "Exchanges are free for 60 days.")
+    assert services().usage_recorder.record(_usage_event(tenant_a, f"ingest-{document_id}")) is True
+    before = _indexed_this_month(tenant_a)
+    indexed = services().ingest_service.ingest(tenant_a.tenant_id, document_id)
+    assert indexed is not None
+    assert indexed.status is DocumentStatus.INDEXED
+    assert services().document_service.get(tenant_a.tenant_id, document_id) == indexed
+    assert _indexed_this_month(tenant_a) == before
+
+
+def test_a_mark_refused_to_an_attempt_that_lost_the_document_counts_nothing(tenant_a: TenantHandle) -> None:
+    document_id, store = _accepted(tenant_a, "Gift cards are not refundable."), services().document_store
+    claimed = store.claim(tenant_a.tenant_id, document_id, "attempt-1")
+    store.mark_deleting(tenant_a.tenant_id, document_id)  # a delete came while the attempt was indexing
+    before = _indexed_this_month(tenant_a)
+    with pytest.raises(VersionConflict):
+        store.mark_indexed_and_count(
+            claimed,
+            "attempt-1",
+            chunk_count=1,
+            content_hash=claimed.content_hash,
+            indexed_at=datetime.now(UTC),
+            counted=_usage_event(tenant_a, f"ingest-{document_id}"),
+        )
+    assert _indexed_this_month(tenant_a) == before
+    assert store.get(tenant_a.tenant_id, document_id).status is DocumentStatus.DELETING  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -22,7 +22,11 @@ from raas.adapters.registry import tenant_pk
 from raas.domain.documents import Document, DocumentStatus
 from raas.domain.errors import NotFound
 from raas.domain.ports import QuotaExceeded, VersionConflict
+from raas.domain.usage import UsageEvent
 from raas.security.credentials import as_source
+
+if TYPE_CHECKING:
+    from raas.adapters.usage import DynamoUsageRecorder
 
 STATS_SK = "STATS"
 # On a document's record once its quota share has been given back (it failed): its deletion gives none.
@@ -56,10 +60,39 @@ def _from_record(item: dict[str, Any]) -> Document:
     return Document.model_validate(data)
 
 
+def _indexed(chunk_count: int, content_hash: str | None, indexed_at: datetime, duplicate_of: str | None) -> dict[str, Any]:
+    return {
+        "status": DocumentStatus.INDEXED.value,
+        "chunk_count": chunk_count,
+        "content_hash": content_hash,
+        "indexed_at": indexed_at,
+        "error": None,
+        "duplicate_of": duplicate_of,
+    }
+
+
+class _Condition(NamedTuple):
+    """A condition on the document's record: its expression, values and names (`#status` is always named)."""
+
+    expression: str
+    values: dict[str, Any]
+    names: dict[str, str] | None = None
+
+
+def _held_by(attempt: str) -> _Condition:
+    """The condition of a mark: the record is still `processing` by this attempt."""
+    return _Condition(
+        "#status = :processing AND #attempt = :attempt",
+        {":processing": DocumentStatus.PROCESSING.value, ":attempt": attempt},
+        {"#attempt": "attempt"},
+    )
+
+
 class DynamoDocumentStore:
-    def __init__(self, dynamodb: Any, table_name: str):
+    def __init__(self, dynamodb: Any, table_name: str, usage: DynamoUsageRecorder):
         self.clients = as_source("dynamodb", dynamodb)
         self.table = table_name
+        self.usage = usage  # a document's ingest usage is counted in the transaction that marks it indexed
 
     def _get(self, tenant_id: str, sk: str) -> dict[str, Any] | None:
         with storage_errors(_STORE):
@@ -170,8 +203,10 @@ class DynamoDocumentStore:
             tenant_id,
             document_id,
             {"status": DocumentStatus.PROCESSING.value, "attempt": attempt},
-            "attribute_exists(PK) AND #status IN (:queued, :processing)",
-            {":queued": DocumentStatus.QUEUED.value, ":processing": DocumentStatus.PROCESSING.value},
+            _Condition(
+                "attribute_exists(PK) AND #status IN (:queued, :processing)",
+                {":queued": DocumentStatus.QUEUED.value, ":processing": DocumentStatus.PROCESSING.value},
+            ),
         )
 
     def mark_indexed(
@@ -186,15 +221,32 @@ class DynamoDocumentStore:
         duplicate_of: str | None = None,
     ) -> Document:
         """`indexed`, only while this attempt still holds the document; VersionConflict otherwise."""
-        fields: dict[str, Any] = {
-            "status": DocumentStatus.INDEXED.value,
-            "chunk_count": chunk_count,
-            "content_hash": content_hash,
-            "indexed_at": indexed_at,
-            "error": None,
-            "duplicate_of": duplicate_of,
-        }
-        return self._finish(tenant_id, document_id, attempt, fields)
+        return self._finish(tenant_id, document_id, attempt, _indexed(chunk_count, content_hash, indexed_at, duplicate_of))
+
+    def mark_indexed_and_count(
+        self, claimed: Document, attempt: str, *, chunk_count: int, content_hash: str | None, indexed_at: datetime, counted: UsageEvent
+    ) -> Document:
+        """`indexed`, only while this attempt still holds the document (VersionConflict otherwise), with `counted` counted
+        in the same transaction: both happen or neither does, so a crash can no longer fall between a document's mark and
+        its usage (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html), and it is
+        one request instead of two. An event counted before (its marker is there) does not stop the mark and is not
+        counted again. A transaction returns no item, so the result is `claimed` (the record as the claim returned it)
+        with the mark's fields."""
+        tenant_id, document_id = claimed.tenant_id, claimed.document_id
+        fields = _indexed(chunk_count, content_hash, indexed_at, None)
+        update, written = self._conditional_update(tenant_id, document_id, fields, _held_by(attempt))
+        try:
+            transact_write(self.clients(tenant_id), [{"Update": update}, *self.usage.counting_items(counted)], _STORE)
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            # Each cancelled action has its reason, in order; the mark is the first:
+            # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html#API_TransactWriteItems_Errors
+            reasons = exc.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise VersionConflict(f"document {document_id} is not in the state this write expects") from None
+            return self._finish(tenant_id, document_id, attempt, fields)  # counted before: the mark alone
+        return Document.model_validate({**claimed.model_dump(), **written})
 
     def mark_failed(self, tenant_id: str, document_id: str, attempt: str, error: str) -> Document:
         """`failed` with a reason, only while this attempt still holds the document; VersionConflict otherwise.
@@ -298,43 +350,37 @@ class DynamoDocumentStore:
     def mark_deleting(self, tenant_id: str, document_id: str) -> Document:
         """The first write of a deletion: from here on no ingest attempt can mark the document. NotFound if absent."""
         try:
-            return self._conditional_set(tenant_id, document_id, {"status": DocumentStatus.DELETING.value}, "attribute_exists(PK)", {})
+            deleting = {"status": DocumentStatus.DELETING.value}
+            return self._conditional_set(tenant_id, document_id, deleting, _Condition("attribute_exists(PK)", {}))
         except VersionConflict:
             raise NotFound(f"document {document_id} not found", code="document_not_found") from None
 
     def _finish(self, tenant_id: str, document_id: str, attempt: str, fields: dict[str, Any]) -> Document:
-        return self._conditional_set(
-            tenant_id,
-            document_id,
-            fields,
-            "#status = :processing AND #attempt = :attempt",
-            {":processing": DocumentStatus.PROCESSING.value, ":attempt": attempt},
-            {"#attempt": "attempt"},
-        )
+        return self._conditional_set(tenant_id, document_id, fields, _held_by(attempt))
 
-    def _conditional_set(
-        self,
-        tenant_id: str,
-        document_id: str,
-        fields: dict[str, Any],
-        condition: str,
-        condition_values: dict[str, Any],
-        condition_names: dict[str, str] | None = None,
-    ) -> Document:
+    def _conditional_update(
+        self, tenant_id: str, document_id: str, fields: dict[str, Any], condition: _Condition
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An update of the record that sets `fields` (and `updated_at`) only if `condition` holds, as UpdateItem's
+        parameters (and a transaction's Update action's), and the fields it writes."""
         fields = {**fields, "updated_at": datetime.now(UTC)}  # every caller sets `status`, so `#status` is always used
         values = {f":set_{k}": v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
-        names = {f"#{k}": k for k in fields} | (condition_names or {})
+        names = {f"#{k}": k for k in fields} | (condition.names or {})
+        update = {
+            "TableName": self.table,
+            "Key": to_item({"PK": tenant_pk(tenant_id), "SK": _doc_sk(document_id)}),
+            "UpdateExpression": "SET " + ", ".join(f"#{k} = :set_{k}" for k in fields),
+            "ConditionExpression": condition.expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {k: _serialise(v) for k, v in {**values, **condition.values}.items()},
+        }
+        return update, fields
+
+    def _conditional_set(self, tenant_id: str, document_id: str, fields: dict[str, Any], condition: _Condition) -> Document:
+        update, _written = self._conditional_update(tenant_id, document_id, fields, condition)
         try:
             with storage_errors(_STORE):
-                result = self.clients(tenant_id).update_item(
-                    TableName=self.table,
-                    Key=to_item({"PK": tenant_pk(tenant_id), "SK": _doc_sk(document_id)}),
-                    UpdateExpression="SET " + ", ".join(f"#{k} = :set_{k}" for k in fields),
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues={k: _serialise(v) for k, v in {**values, **condition_values}.items()},
-                    ReturnValues="ALL_NEW",
-                )
+                result = self.clients(tenant_id).update_item(**update, ReturnValues="ALL_NEW")
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise VersionConflict(f"document {document_id} is not in the state this write expects") from None

@@ -37,9 +37,24 @@ class DynamoUsageRecorder:
         self.outbox_table = outbox_table
 
     def record(self, event: UsageEvent) -> bool:
+        items = self.counting_items(event)
+        if not items:
+            return True
+        try:
+            transact_write(self.clients(event.tenant_id), items, "the usage store")
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False  # this event was counted before
+            raise
+        return True
+
+    def counting_items(self, event: UsageEvent) -> list[dict[str, Any]]:
+        """The transaction's writes that count `event` once ([] when it counts nothing): its dedupe marker, refused when
+        the event was counted before, the month's and the day's counters and, for billed counters, the outbox entry.
+        `record` writes them alone; a document's mark writes them with its own (DynamoDocumentStore.mark_indexed_and_count)."""
         counters = {k: v for k, v in event.counters.items() if k in METRICS and v}
         if not counters:
-            return True
+            return []
         pk = tenant_pk(event.tenant_id)
 
         def add_counters(sk: str) -> dict[str, Any]:
@@ -54,28 +69,18 @@ class DynamoUsageRecorder:
             }
 
         marker = {"PK": pk, "SK": f"EVENT#{event.event_id}", "expires_at": int(time.time()) + MARKER_RETENTION_SECONDS}
-        try:
-            transact_write(
-                self.clients(event.tenant_id),
-                [
-                    {"Put": {"TableName": self.table, "Item": to_item(marker), "ConditionExpression": "attribute_not_exists(PK)"}},
-                    add_counters(f"PERIOD#{event.period}"),
-                    # The day's counters (GET /v1/usage/daily), in the same transaction as the month's and the
-                    # marker, so a day and its month always agree and a replay counts in neither. ADD creates a
-                    # missing item or attribute (from 0) and adds to an existing number atomically:
-                    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html#DDB-UpdateItem-request-UpdateExpression
-                    # (two actions of one transaction may not touch one item; DAY# and PERIOD# are two items:
-                    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
-                    add_counters(f"{DAY_PREFIX}{event.day}"),
-                    *self._outbox(event, counters),
-                ],
-                "the usage store",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False  # this event was counted before
-            raise
-        return True
+        return [
+            {"Put": {"TableName": self.table, "Item": to_item(marker), "ConditionExpression": "attribute_not_exists(PK)"}},
+            add_counters(f"PERIOD#{event.period}"),
+            # The day's counters (GET /v1/usage/daily), in the same transaction as the month's and the
+            # marker, so a day and its month always agree and a replay counts in neither. ADD creates a
+            # missing item or attribute (from 0) and adds to an existing number atomically:
+            # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html#DDB-UpdateItem-request-UpdateExpression
+            # (two actions of one transaction may not touch one item; DAY# and PERIOD# are two items:
+            # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+            add_counters(f"{DAY_PREFIX}{event.day}"),
+            *self._outbox(event, counters),
+        ]
 
     def _outbox(self, event: UsageEvent, counters: dict[str, int]) -> list[dict[str, Any]]:
         billed = {k: v for k, v in counters.items() if k in BILLED_METRICS}

@@ -158,6 +158,12 @@ class DocumentStore(Protocol):
     ) -> Document:
         """Only while this attempt holds the document; VersionConflict otherwise."""
 
+    def mark_indexed_and_count(
+        self, claimed: Document, attempt: str, *, chunk_count: int, content_hash: str | None, indexed_at: datetime, counted: UsageEvent
+    ) -> Document:
+        """`mark_indexed`, with the usage event counted in the same atomic write (both or neither); an event counted
+        before does not stop the mark and is not counted again."""
+
     def mark_failed(self, tenant_id: str, document_id: str, attempt: str, error: str) -> Document:
         """Only while this attempt holds the document; VersionConflict otherwise."""
 

@@ -15,7 +15,9 @@ Ordering with deletions, which run in other Lambdas at the same time:
 - the document: each attempt claims the record with its own token and marks it `indexed` (or `failed`) only
   under the condition that it still holds it (adapters/documents.py). A delete tombstones the record first, so
   an attempt whose mark fails knows the document went while it wrote, and removes its chunks itself
-  (`DocumentRemover` in services/documents.py has the other half of the argument).
+  (`DocumentRemover` in services/documents.py has the other half of the argument). The mark also counts the
+  document's usage, in the same transaction (`mark_indexed_and_count`): a document is counted exactly when it
+  becomes `indexed`, and a mark that fails counts nothing.
 - the tenant: its deletion marks it `deleting` before it drops the index. An attempt reads the tenant's status
   with a strongly consistent read (it reflects every write that succeeded before it:
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html) right
@@ -43,7 +45,7 @@ from raas.domain.documents import Chunk, Document, DocumentStatus, chunk_id, con
 from raas.domain.errors import GatewayTimeout, NotFound, PayloadTooLarge, ServiceUnavailable
 from raas.domain.events import DocumentFailed, DocumentIndexed
 from raas.domain.extraction import ExtractionBudget, ExtractionError, extract_text
-from raas.domain.ports import DocumentStore, Embedder, EventPublisher, ObjectStore, SearchIndex, TenantStore, UsageRecorder, VersionConflict
+from raas.domain.ports import DocumentStore, Embedder, EventPublisher, ObjectStore, SearchIndex, TenantStore, VersionConflict
 from raas.domain.tenants import Tenant, TenantStatus
 from raas.domain.usage import UsageEvent
 from raas.services.config import ConfigService
@@ -108,7 +110,6 @@ class IngestService:
         embedder: Embedder,
         configs: ConfigService,
         tenants: TenantStore,
-        usage: UsageRecorder,
         extract: Callable[[bytes, str, ExtractionBudget], str] = extract_text,
         events: EventPublisher | None = None,
     ):
@@ -122,7 +123,6 @@ class IngestService:
         self.embedder = embedder
         self.configs = configs
         self.tenants = tenants
-        self.usage = usage
 
     def ingest(self, tenant_id: str, document_id: str) -> Document | None:
         """One document: `ingest_batch` of one, its error raised."""
@@ -308,9 +308,9 @@ class IngestService:
         )
 
     def _mark_indexed(self, attempt: _Attempt) -> Document | None:
-        """Keeps the engine ids, marks the document `indexed` (`attempt.marked`), then removes its previous version's
-        other chunks, moves its source pointer and counts its usage. An error after the mark brings the event back,
-        which finds the document indexed; the document is then not announced."""
+        """Keeps the engine ids, marks the document `indexed` and counts its usage in one write (`attempt.marked`), then
+        removes its previous version's other chunks and moves its source pointer. An error after the mark brings the
+        event back, which finds the document indexed (and counted); the document is then not announced."""
         document, chunk_count = attempt.document, len(attempt.chunks)
         tenant_id, document_id = document.tenant_id, document.document_id
         try:
@@ -321,9 +321,17 @@ class IngestService:
             logger.exception("could not keep the engine ids", extra={"tenant_id": tenant_id, "document_id": document_id})
             reason = f"internal error while indexing ({type(exc).__name__})"
             return self._fail(document, attempt.token, chunk_count, reason, attempt.digest, attempt.engine_ids)
+        now = datetime.now(UTC)
+        counters = {"bytes_ingested": attempt.size, "documents_indexed": 1, "chunks_indexed": chunk_count}
         try:
-            indexed = self.documents.mark_indexed(
-                tenant_id, document_id, attempt.token, chunk_count=chunk_count, content_hash=attempt.digest, indexed_at=datetime.now(UTC)
+            indexed = self.documents.mark_indexed_and_count(
+                document,
+                attempt.token,
+                chunk_count=chunk_count,
+                content_hash=attempt.digest,
+                indexed_at=now,
+                # The id is the document's: counted once however often its event is delivered.
+                counted=UsageEvent(event_id=f"ingest-{document_id}", tenant_id=tenant_id, occurred_at=now, counters=counters),
             )
         except VersionConflict:
             return self._lost(document, chunk_count, attempt.engine_ids, attempt.digest)
@@ -332,14 +340,6 @@ class IngestService:
             self.remover.remove(tenant_id, attempt.previous.document_id)  # its chunks went in the same index call; now the rest
         if document.source_uri:
             self.documents.set_current_for_source(tenant_id, document.source_uri, document_id)
-        self.usage.record(
-            UsageEvent(
-                event_id=f"ingest-{document_id}",
-                tenant_id=tenant_id,
-                occurred_at=datetime.now(UTC),
-                counters={"bytes_ingested": attempt.size, "documents_indexed": 1, "chunks_indexed": chunk_count},
-            )
-        )
         return indexed
 
     def _not_claimable(self, tenant_id: str, document_id: str) -> Document | None:
