@@ -6,6 +6,11 @@ The baseline is what any Powertools API function pays before its own code: boto3
 Powertools' Logger, Metrics, Tracer and APIGatewayRestResolver, measured in the same run.
 The target is each function at most 1.3x the baseline. Each handler row also lists which heavy SDKs its import pulled in (it should be none:
 openai, anthropic, opensearch-py and sentence-transformers load lazily, where used).
+
+Then the first request's AWS clients: building the clients a document upload needs (DynamoDB, S3, KMS, SQS,
+EventBridge, STS), each in a session of its own as boto3 recommends, first each session with its own loader
+(boto3's default, and raas before the shared loader) and then through `raas.adapters.aws.new_client` (one loader a
+process), paired in fresh processes.
 """
 
 from __future__ import annotations
@@ -64,6 +69,16 @@ def measure(statement: str, runs: int) -> tuple[float, float, list[str]]:
     return statistics.median(samples), statistics.median(ratios), heavy
 
 
+FIRST_CLIENTS = ("dynamodb", "s3", "kms", "sqs", "events", "sts")
+CLIENTS_ALONE = f"import boto3\nfor service in {FIRST_CLIENTS!r}:\n    boto3.session.Session().client(service)"
+CLIENTS_SHARED = f"from raas.adapters.aws import new_client\nfor service in {FIRST_CLIENTS!r}:\n    new_client(service)"
+
+
+def _clients(statement: str) -> str:
+    """`statement` timed after boto3 is imported, so that only building the clients is measured."""
+    return f"import boto3, botocore.session\nstart = time.perf_counter()\n{statement}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
@@ -81,6 +96,12 @@ def main() -> None:
         worst = max(worst, ratio)
         print(f"{module:<32}{seconds:>18.3f}{ratio:>12.2f}  {', '.join(heavy) or 'none'}")
     print(f"worst function: {worst:.2f}x the baseline (target: at most 1.3x; each ratio the median of paired samples)")
+    alone, shared = [], []
+    for _ in range(args.runs):
+        alone.append(_sample(_clients(CLIENTS_ALONE))[0])
+        shared.append(_sample(_clients(CLIENTS_SHARED))[0])
+    print(f"building {len(FIRST_CLIENTS)} clients ({', '.join(FIRST_CLIENTS)}), median of {args.runs} fresh processes:")
+    print(f"  a loader a session (baseline): {statistics.median(alone):.3f} s; one loader a process: {statistics.median(shared):.3f} s")
     for sdk in ("openai", "anthropic"):
         seconds, ratio, _ = measure(f"import {sdk}", args.runs)
         print(f"{'(for scale) import ' + sdk:<32}{seconds:>18.3f}{ratio:>12.2f}")

@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from raas.adapters.aws import client_config
+from raas.adapters.aws import client_config, new_session
 from raas.adapters.dynamo import error_code
 from raas.adapters.dynamo_schema import KEY_HASH_INDEX, TENANTS
 from raas.adapters.registry import DynamoKeyStore
@@ -66,7 +65,7 @@ def connect(stage: str, region: str | None = None, dynamodb: Any | None = None) 
         raise OperatorKeyError(f"{stage!r} is not a raas stage name (lowercase letters, digits and '-', 2-16 characters)")
     try:
         if dynamodb is None:
-            session = boto3.session.Session(region_name=region)
+            session = new_session(region_name=region)
             region = session.region_name
             if not region:
                 raise OperatorKeyError("no AWS region: pass --region or set AWS_REGION (the region you deployed to)")

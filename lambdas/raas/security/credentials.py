@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from raas.adapters.aws import client_config
+from raas.adapters.aws import client_config, new_session
 from raas.domain import ids
 
 if TYPE_CHECKING:
@@ -61,9 +61,8 @@ class TenantSessions:
         )
         self.assumed += 1
         credentials = response["Credentials"]
-        import boto3  # the stores import this module at cold start; boto3 loads with the first session
-
-        session = boto3.session.Session(
+        # on the process's shared loader: a tenant's first client parses no service description again
+        session = new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
