@@ -130,7 +130,10 @@ def test_sigterm_refuses_new_requests_drains_and_keeps_every_acknowledged_docume
         number += 1
     assert first_refusal is not None, "the server never refused a request after SIGTERM"
     assert first_refusal - signalled_at < 3, "the server still acknowledged requests 3 s after SIGTERM"
-    assert server.process.wait(timeout=15) == 0
+    # The drain finishes the ingests the workers already took, which right after a start includes loading the
+    # embedder (the warm-up at start is still running): 10-12 s from SIGTERM to exit on the 2-core machine, where
+    # 15 s made this test fail one run in three. The timeout guards against a hang, not for a speed.
+    assert server.process.wait(timeout=60) == 0
     assert time.monotonic() - signalled_at < 15, "the process did not exit promptly after SIGTERM"
     kept_alive.close()
     with pytest.raises(httpx.TransportError):
