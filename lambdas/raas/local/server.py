@@ -350,8 +350,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     pump.start()
     scheduler = LocalScheduler()
     scheduler.start()
-    # Load the embedding model now rather than on the first upload or query.
-    threading.Thread(target=lambda: services.embedder.embed(["warm up"]), name="raas-warm-up", daemon=True).start()
+    warm_embedder(services)
     # The SPA PUTs presigned uploads to the S3 stand-in: its CSP names that bucket, as CloudFront's names S3's.
     upload_prefix = f"{os.environ['AWS_ENDPOINT_URL']}/{services.settings.documents_bucket}/"
     console = ConsoleSite.from_settings(services.settings.console_dir, upload_prefix)
@@ -362,6 +361,18 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     bound_port = http.server_address[1]
     url = f"http://{host}:{bound_port}"
     return LocalPlatform(url, operator_key, http, moto, state, pump, scheduler, scratch, authorizer_cache, console, services.search_index)
+
+
+def warm_embedder(services: Services) -> threading.Thread | None:
+    """Loads the local embedding model in the background now, rather than on the first upload or query.
+
+    Only the local model has anything to load: a provider's embedder (`RAAS_EMBEDDER=openai`) would make a
+    billed call to the provider at every start (and, without a key, print a traceback), so it is left alone."""
+    if services.settings.embedder != "local":
+        return None
+    thread = threading.Thread(target=lambda: services.embedder.embed(["warm up"]), name="raas-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _reprovision_tenants(services: Services) -> None:
