@@ -616,3 +616,45 @@ def test_the_front_answers_a_browsers_upload_preflight_from_the_buckets_cors_rul
         assert put.getheader("Access-Control-Allow-Origin") == "http://127.0.0.1:8080"
     finally:
         connection.close()
+
+
+def test_socket_directories_of_platforms_that_are_gone_are_removed_and_live_or_starting_ones_kept(tmp_path: Any) -> None:
+    """A platform killed with SIGKILL cannot remove its socket directory; the next start removes it. A live
+    platform's socket accepts, and a directory younger than a minute may be a platform starting beside this one."""
+    import os
+    import socket
+
+    from raas.local.signing_front import SOCKET_DIR_PREFIX, remove_abandoned_socket_dirs
+
+    def directory(name: str, *, listening: bool = False, bound: bool = False, age: float = 3600) -> Any:
+        made = tmp_path / f"{SOCKET_DIR_PREFIX}{name}"
+        made.mkdir(mode=0o700)
+        server = None
+        if listening or bound:
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.bind(str(made / "moto.sock"))
+            if listening:
+                server.listen(1)
+            else:
+                server.close()  # the socket file stays, nobody accepts: a killed platform's
+        old = os.stat(made).st_mtime - age
+        os.utime(made, (old, old))
+        return made, server
+
+    killed, _ = directory("k", bound=True)
+    empty, _ = directory("e")
+    live, listener = directory("l", listening=True)
+    starting, _ = directory("s", age=0)
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    try:
+        removed = remove_abandoned_socket_dirs(str(tmp_path))
+    finally:
+        assert listener is not None
+        listener.close()
+    assert sorted(removed) == sorted([str(killed), str(empty)])
+    assert not killed.exists()
+    assert not empty.exists()
+    assert live.exists()
+    assert starting.exists()
+    assert other.exists()

@@ -40,6 +40,7 @@ import socket
 import string
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1031,6 +1032,47 @@ class _RawBody(io.BytesIO):
             yield piece
 
 
+SOCKET_DIR_PREFIX = "raas-moto-"
+_STARTING_SECONDS = 60
+
+
+def remove_abandoned_socket_dirs(parent: str | None = None) -> list[str]:
+    """Removes the socket directories of platforms that are gone; returns them.
+
+    `stop` removes its own directory, but a platform killed (SIGKILL, a crash, a power cut) cannot, and each
+    start would leave one more in the temporary directory. A directory is abandoned when nothing accepts on
+    its socket: connecting is refused, or the socket is not there. Only this user's directories are looked at
+    (`mkdtemp` made them 0700), and a live platform's socket accepts, so it is kept; so is a directory changed
+    in the last minute, which may belong to a platform starting beside this one (between `mkdtemp` and moto's
+    `listen`, its socket is missing or refuses)."""
+    parent = parent or tempfile.gettempdir()
+    removed: list[str] = []
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(SOCKET_DIR_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        directory = os.path.join(parent, name)
+        try:
+            status = os.stat(directory)
+            if not os.path.isdir(directory) or status.st_uid != os.getuid() or time.time() - status.st_mtime < _STARTING_SECONDS:
+                continue
+        except OSError:
+            continue
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1)
+            probe.connect(os.path.join(directory, "moto.sock"))
+        except (FileNotFoundError, ConnectionRefusedError):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+        except OSError:
+            pass  # anything else (a timeout, permissions): not provably abandoned, so kept
+        finally:
+            probe.close()
+    return removed
+
+
 class SigningFront:
     """moto on a private Unix socket, and in front of it, on loopback, the SigV4 check (the endpoint clients use)."""
 
@@ -1045,7 +1087,8 @@ class SigningFront:
         from moto.server import ThreadedMotoServer  # local-only dependency
 
         self.credentials = credentials
-        self._socket_dir = tempfile.mkdtemp(prefix="raas-moto-")  # mode 0700: only this user reaches the socket
+        remove_abandoned_socket_dirs()
+        self._socket_dir = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)  # mode 0700: only this user reaches the socket
         socket_path = os.path.join(self._socket_dir, "moto.sock")
         self._moto = ThreadedMotoServer(ip_address=f"unix://{socket_path}", port=0, verbose=False)
         self._moto.start()
