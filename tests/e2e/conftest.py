@@ -85,8 +85,12 @@ def start_local(
     return LocalServer(process, url, key, output)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One `raas local` (with a state directory) per xdist worker, shared by the modules that talk to a running
+    platform. Per module, xdist's distribution started it up to twice a module, each start spending about 10 s of
+    CPU loading the embedder; every test makes its own tenants, so tests sharing a platform see none of each
+    other's data (which the isolation tests check over HTTP)."""
     server = start_local(tmp_path_factory.mktemp("state"))
     yield server
     server.stop()
