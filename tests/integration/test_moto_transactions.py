@@ -22,7 +22,7 @@ from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import Item
 
-from raas.local import moto_patches
+from raas.local import moto_patches, moto_sqs
 
 PAIRS = "pairs"  # hash + range key, a GSI, a stream
 SINGLES = "singles"  # hash key only, a GSI
@@ -435,7 +435,7 @@ def test_the_faster_sqs_clock_reads_the_same_milliseconds_as_moto_and_keeps_visi
     from moto.sqs import models as sqs_models
 
     moto_patches.install()
-    assert sqs_models.unix_time_millis is moto_patches._fast_unix_time_millis
+    assert sqs_models.unix_time_millis is moto_sqs.fast_unix_time_millis
     assert abs(sqs_models.unix_time_millis() - unix_time_millis()) < 1000
     when = datetime.datetime(2026, 12, 2, 12, 0, 0)
     assert sqs_models.unix_time_millis(when) == unix_time_millis(when)

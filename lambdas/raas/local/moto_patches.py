@@ -64,6 +64,10 @@
    - the handler class's method names are listed once per class instead of on every request, and moto's S3
      URL module is reloaded only when `MOTO_S3_CUSTOM_ENDPOINTS` changed (it was reloaded on every request).
 
+5. moto's SQS walked every queued message several times a request (counts for every attribute read, two
+   clock readings a message, two passes a delete): `raas.local.moto_sqs` says what changed and how the tests
+   hold it to moto's answers.
+
 `install()` is idempotent and refuses, loudly, a moto version it was not written for.
 Production code never imports this module (nor moto).
 """
@@ -74,13 +78,12 @@ import copy
 import functools
 import inspect
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from raas.local import moto_serializer
+from raas.local import moto_serializer, moto_sqs
 
 if TYPE_CHECKING:
     from moto.dynamodb.models import DynamoDBBackend
@@ -281,20 +284,21 @@ def _check_version() -> None:
 
 
 def install() -> None:
-    """Applies the patches above to moto's classes (server and in-process mock alike), and SQS's faster clock. Idempotent."""
+    """Applies the patches above to moto's classes (server and in-process mock alike), and SQS's
+    (`raas.local.moto_sqs`). Idempotent."""
     from moto.dynamodb.models import DynamoDBBackend
 
     with _install_lock:
+        _check_version()
+        moto_sqs.install()  # idempotent on its own, so a test that took SQS's patches off gets them back
         if getattr(DynamoDBBackend, "_raas_patched", False):
             return
-        _check_version()
         for name in _SERIALIZED_WRITES:
             _moto_originals[name] = getattr(DynamoDBBackend, name)
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         for name in _SERIALIZED_WRITES:
             setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
         DynamoDBBackend._raas_patched = True  # type: ignore[attr-defined]
-        _install_fast_sqs_clock()
         _install_partition_queries()
         _install_action_names_once()
         _install_parsed_expressions_once()
@@ -464,23 +468,6 @@ def _install_s3_urls_once() -> None:
         return last["module"]
 
     S3Backend._url_module = property(url_module)  # type: ignore[method-assign,assignment]
-
-
-def _fast_unix_time_millis(dt: Any = None) -> float:
-    """moto's `unix_time_millis()` without an argument, from `time.time()`: the same milliseconds since the
-    epoch, without building two datetimes. moto's SQS calls it twice for every message in the queue on every
-    receive (`Queue.messages` checks each message's `visible` and `delayed`), so with a few thousand
-    documents queued (a corpus uploaded at once) the datetimes were most of the local platform's CPU."""
-    if dt is not None:
-        return float(_moto_originals["unix_time_millis"](dt))
-    return time.time() * 1000.0
-
-
-def _install_fast_sqs_clock() -> None:
-    from moto.sqs import models as sqs_models
-
-    _moto_originals["unix_time_millis"] = sqs_models.unix_time_millis
-    sqs_models.unix_time_millis = _fast_unix_time_millis
 
 
 class _PartitionView:
