@@ -107,10 +107,6 @@ def queue_attributes(queue: Any, wanted: Collection[str] | None = None) -> dict[
     return result
 
 
-def _all_attributes(self: Any) -> dict[str, Any]:
-    return queue_attributes(self)
-
-
 def get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
     """moto's `SQSBackend.get_queue_attributes`: the same validation and answer, computing only what is asked."""
     from moto.sqs.exceptions import InvalidAttributeName
@@ -170,7 +166,8 @@ def install() -> None:
         _originals["Queue.delete_message"] = Queue.delete_message
         _originals["SQSBackend.get_queue_attributes"] = SQSBackend.get_queue_attributes
         sqs_models.unix_time_millis = fast_unix_time_millis
-        Queue.attributes = property(_all_attributes)  # type: ignore[assignment,method-assign]
+        # every attribute: `wanted` defaults to all
+        Queue.attributes = property(queue_attributes)  # type: ignore[assignment,method-assign]
         Queue.messages = property(_visible_messages)  # type: ignore[assignment,method-assign]
         Queue.delete_message = _delete_message  # type: ignore[method-assign]
         SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
