@@ -185,6 +185,7 @@ def ingest_corpus(
     from raas.services.documents import NewDocument
 
     service = services().document_service
+    already = services().document_store.stats(bench.tenant_id)["documents"]  # from earlier calls on the same tenant
     pump = QueuePump(bench.pump.queue_url, ingest.handler, wait_seconds=1) if workers else None
     started = time.perf_counter()
     if pump:
@@ -225,6 +226,6 @@ def ingest_corpus(
     seconds = time.perf_counter() - started
     stats = services().document_store.stats(bench.tenant_id)
     chunks = services().search_index.count(bench.tenant_id)  # type: ignore[attr-defined]
-    if stats["documents"] != len(documents):
-        raise RuntimeError(f"expected {len(documents)} documents, have {stats['documents']}")
+    if stats["documents"] != already + len(documents):
+        raise RuntimeError(f"expected {already + len(documents)} documents, have {stats['documents']}")
     return seconds, chunks

@@ -1,6 +1,6 @@
 """Load on the local platform over HTTP: many tenants at once, mixed traffic, bounded time.
 
-    python bench/load.py [--tenants 8] [--workers 8] [--seconds 30] [--documents 10000]
+    python bench/load.py [--tenants 8] [--workers 8] [--seconds 30] [--documents 10000 [--corpus DIR]]
 
 Starts `raas local` as its own process (moto, embedded search, offline MiniLM embedder and
 extractive answerer), creates the tenants, then runs two phases of the same length in the
@@ -11,8 +11,12 @@ queries the platform's own overhead: client latency minus the embedder's and the
 (the `timings` each answer reports).
 
 With `--documents N`, one more tenant first gets N short documents through the API (each one
-chunk), the server's resident memory is reported once they are indexed, and a third phase has
-one client query that tenant alone: the overhead of a query on a large tenant.
+chunk), the server's resident memory is reported as they are indexed (every 1,000) and once
+all are, and a third phase has one client query that tenant alone: the overhead of a query on a
+large tenant. With `--corpus DIR` (a BEIR dataset such as ../shared/eval/scifact) the documents
+are the corpus's own, in order, taken again with a copy number appended when N is larger than the
+corpus (SciFact has 5,183, so 10,000 takes most twice; the number keeps their content hashes
+apart, else raas would dedupe them), and the queries are the dataset's.
 """
 
 from __future__ import annotations
@@ -79,9 +83,35 @@ def resident_mib(pid: int) -> float:
     return float("nan")
 
 
-def preload(url: str, key: str, documents: int, in_flight: int = 300) -> float:
-    """Sends `documents` one-chunk documents to a tenant with 4 client threads and waits until every one
-    is indexed; returns the seconds it took. At most `in_flight` documents wait for indexing at a time:
+def synthetic_document(number: int) -> dict[str, str]:
+    """A one-chunk document of 31 words."""
+    return {"title": f"large {number}", "text": " ".join(random.Random(number).choices(WORDS, k=30)) + f" document {number}"}
+
+
+def corpus_documents(corpus: dict[str, tuple[str, str]]) -> Callable[[int], dict[str, str]]:
+    """The corpus's `number`th document, the corpus taken again (with a copy number) past its end."""
+    rows = list(corpus.values())
+
+    def document(number: int) -> dict[str, str]:
+        title, text = rows[number % len(rows)]
+        copy = number // len(rows)
+        return {"title": title, "text": f"{text}\n(copy {copy + 1})" if copy else text}
+
+    return document
+
+
+def preload(
+    url: str,
+    key: str,
+    documents: int,
+    in_flight: int = 300,
+    *,
+    document: Callable[[int], dict[str, str]] = synthetic_document,
+    pid: int = 0,
+) -> tuple[float, list[tuple[int, float]]]:
+    """Sends `documents` documents (`document(number)`) to a tenant with 4 client threads and waits until
+    every one is indexed; returns the seconds it took and the resident memory of process `pid` (MiB) after
+    every 1,000 indexed. At most `in_flight` documents wait for indexing at a time:
     accepting is far faster than indexing, and moto's SQS scans its whole queue on every call, so an
     unbounded backlog of thousands of messages slows ingestion down to a crawl (a client uploading a
     large corpus should pace itself the same way, or use raas's future bulk path)."""
@@ -107,9 +137,9 @@ def preload(url: str, key: str, documents: int, in_flight: int = 300) -> float:
                 if number < 0:
                     time.sleep(0.2)
                     continue
-                text = " ".join(random.Random(number).choices(WORDS, k=30)) + f" document {number}"
-                http.post("/v1/documents", json={"title": f"large {number}", "text": text}).raise_for_status()
+                http.post("/v1/documents", json=document(number)).raise_for_status()
 
+    memory: list[tuple[int, float]] = []
     threads = [threading.Thread(target=sender) for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -120,11 +150,13 @@ def preload(url: str, key: str, documents: int, in_flight: int = 300) -> float:
             done = http.get("/v1/usage").json().get("documents_indexed", 0)
             with lock:
                 progress["indexed"] = done
+            if pid and done >= 1000 * (len(memory) + 1):
+                memory.append((done, resident_mib(pid)))
             elapsed = time.monotonic() - started
             sys.stderr.write(f"\r  preloading: {done}/{documents} documents indexed, {elapsed:.0f} s ")
             time.sleep(1)
     sys.stderr.write("\n")
-    return time.monotonic() - started
+    return time.monotonic() - started, memory
 
 
 def _pending(http: httpx.Client) -> bool:
@@ -188,6 +220,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--documents", type=int, default=0, help="also measure one client on a tenant holding this many documents")
+    parser.add_argument("--corpus", type=Path, default=None, help="a BEIR dataset whose documents and queries the large tenant gets")
     args = parser.parse_args()
 
     process, url = start_platform()
@@ -246,12 +279,23 @@ def main() -> None:
         if args.documents:
             with httpx.Client(base_url=url, timeout=120) as http:
                 large = http.post("/v1/tenants", json={"name": "large", "tier": "enterprise"}, headers=operator).raise_for_status().json()
-            seconds = preload(url, large["api_key"], args.documents)
+            corpus = None
+            if args.corpus:
+                sys.path.insert(0, str(ROOT))
+                from bench.common import load_beir  # only here: it also sets the process up for in-process benchmarks
+
+                corpus = load_beir(args.corpus)
+            document = corpus_documents(corpus.documents) if corpus else synthetic_document
+            seconds, memory_curve = preload(url, large["api_key"], args.documents, document=document, pid=process.pid)
             memory = resident_mib(process.pid)
-            print(f"\n{args.documents} documents in one tenant, indexed in {seconds:.0f} s; raas local resident memory {memory:.0f} MiB")
+            kind = f"documents of {args.corpus.name}" if args.corpus else "one-chunk documents"
+            print(f"\n{args.documents} {kind} in one tenant, indexed in {seconds:.0f} s; raas local resident memory {memory:.0f} MiB")
+            print("  resident memory as they were indexed: " + ", ".join(f"{n:,}: {mib:.0f} MiB" for n, mib in memory_curve))
+            questions = list(corpus.queries.values()) if corpus else []
 
             def large_tenant_query(client: httpx.Client, _index: int, rng: random.Random, samples: Samples) -> None:
-                query = " ".join(rng.choices(WORDS, k=3)) + f" {rng.randrange(10**6)}"  # distinct: no cache hits
+                words = rng.choice(questions) if questions else " ".join(rng.choices(WORDS, k=3))
+                query = f"{words} {rng.randrange(10**6)}"  # distinct: no cache hits
                 started = time.perf_counter()
                 response = client.post(f"{url}/v1/query", json={"query": query}, headers={"Authorization": f"Bearer {large['api_key']}"})
                 elapsed = time.perf_counter() - started

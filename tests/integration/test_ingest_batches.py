@@ -199,3 +199,43 @@ def test_a_message_that_is_no_s3_notification_comes_back_and_the_rest_of_its_bat
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "garbled-1"}]}
     assert _status(tenant_a, document_id) is DocumentStatus.INDEXED
+
+
+def test_a_failed_read_after_the_writes_removes_the_chunks_and_fails_only_documents_on_their_last_delivery(
+    tenant_a: TenantHandle, pump: QueuePump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tenant-status read after a wave's writes fails (transient): no document is marked, so none may keep
+    chunks. A document whose event comes back writes them again later; one on its last delivery (the record's
+    ApproximateReceiveCount at the queue's maxReceiveCount) would go to the dead-letter queue, so it fails now."""
+    early, last = (_accept(tenant_a, f"Tides {i}", f"Spring tides come {i + 1} days after the moon.".encode()) for i in range(2))
+    tenants = services().ingest_service.tenants
+    tenant_status = tenants.tenant_status
+    reads = []
+
+    def fails_after_the_writes(tenant_id: str) -> Any:
+        reads.append(tenant_id)
+        if len(reads) == 2:
+            raise ServiceUnavailable("the registry is unavailable")
+        return tenant_status(tenant_id)
+
+    monkeypatch.setattr(tenants, "tenant_status", fails_after_the_writes)
+    messages = _received(pump, 2)
+    for message in messages:
+        count = ingest_service.MAX_DELIVERIES if _document_of(message) == last else 1
+        message["Attributes"]["ApproximateReceiveCount"] = str(count)
+    result = ingest.handler(pump._event(messages), lambda_context("raas-ingest"))
+
+    early_message = next(m["MessageId"] for m in messages if _document_of(m) == early)
+    assert result == {"batchItemFailures": [{"itemIdentifier": early_message}]}
+    assert _status(tenant_a, early) is DocumentStatus.PROCESSING  # it comes back
+    failed = services().document_store.get(tenant_a.tenant_id, last)
+    assert failed is not None
+    assert failed.status is DocumentStatus.FAILED
+    assert "registry is unavailable" in (failed.error or "")
+    assert services().search_index.count(tenant_a.tenant_id) == 0  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(tenants, "tenant_status", tenant_status)
+    again = [m for m in messages if m["MessageId"] == early_message]
+    assert ingest.handler(pump._event(again), lambda_context("raas-ingest")) == {"batchItemFailures": []}
+    assert _status(tenant_a, early) is DocumentStatus.INDEXED
+    assert services().search_index.count(tenant_a.tenant_id) == 1  # type: ignore[attr-defined]

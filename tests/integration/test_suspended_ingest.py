@@ -1,4 +1,5 @@
-"""A document queued while its tenant is suspended is indexed after the tenant is resumed (issue 12).
+"""A document queued while its tenant is suspended is indexed after the tenant is resumed (issue 12), and one
+whose every delivery meets a transient error fails on the last delivery instead of staying `processing`.
 
 The ingest queue here is the local one (moto), with the real handler; its visibility timeout is set to 0
 so a message the handler gives back is delivered again at once instead of after 30 seconds.
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from raas.adapters.aws import client
 from raas.bootstrap import services
+from raas.domain.errors import ServiceUnavailable
 from raas.local.events import INGEST_DLQ, MAX_RECEIVES, QueuePump
 from raas.services import ingest as ingest_service
 from tests.conftest import OPERATOR_KEY, TenantHandle
@@ -78,3 +82,52 @@ def test_a_suspension_longer_than_the_queue_retries_fails_the_document_instead_o
     assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 0
     dlq_url = client("sqs").get_queue_url(QueueName=INGEST_DLQ)["QueueUrl"]
     assert (messages_in(os.environ["RAAS_INGEST_QUEUE_URL"]), messages_in(dlq_url)) == (0, 0)
+
+
+class EmbedderDown:
+    """An embedding provider in an outage: every call fails with the transient error the adapters raise."""
+
+    name, dimension = "down", 384
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        raise ServiceUnavailable("the embedding provider is unavailable; try again", code="embedder_unavailable")
+
+
+def test_a_transient_error_on_every_delivery_fails_the_document_on_the_last_one_instead_of_leaving_it_processing(
+    api: ApiClient, tenant_a: TenantHandle, ingest_queue: QueuePump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the last delivery the event comes back (the outage may pass); on the last one, whose failure would
+    send the event to the dead-letter queue and leave the document `processing` for good with its quota held, the
+    document fails with the reason, holds no chunks and gives its quota back."""
+    max_deliveries = ingest_service.MAX_DELIVERIES
+    redeliver_at_once(ingest_queue)
+    down = EmbedderDown()
+    monkeypatch.setattr(services().ingest_service, "embedder", down)
+    document_id = add(api, tenant_a, "lichens grow slowly on the north face of granite boulders")
+
+    for _ in range(max_deliveries - 1):
+        assert ingest_queue.pump_once(wait_seconds=0) == 0  # given back: delivered again
+        waiting = services().document_service.get(tenant_a.tenant_id, document_id)
+        assert waiting.status == "processing"
+    assert ingest_queue.pump_once(wait_seconds=0) == 1  # the last delivery settles it
+    assert down.calls == max_deliveries
+
+    failed = expect(api.request("GET", f"/v1/documents/{document_id}", key=tenant_a.admin_key), 200)
+    assert failed["status"] == "failed"
+    assert f"each of {max_deliveries} deliveries" in failed["error"]
+    assert "embedding provider is unavailable" in failed["error"]
+    assert "upload it again" in failed["error"]
+    assert services().document_store.stats(tenant_a.tenant_id)["documents"] == 0
+    assert services().search_index.count(tenant_a.tenant_id) == 0  # type: ignore[attr-defined]
+    dlq_url = client("sqs").get_queue_url(QueueName=INGEST_DLQ)["QueueUrl"]
+    assert (messages_in(os.environ["RAAS_INGEST_QUEUE_URL"]), messages_in(dlq_url)) == (0, 0)
+
+    # The same text uploaded again once the provider is back is indexed: the failed one released its content hash.
+    monkeypatch.undo()
+    again = add(api, tenant_a, "lichens grow slowly on the north face of granite boulders")
+    ingest_queue.drain()
+    assert expect(api.request("GET", f"/v1/documents/{again}", key=tenant_a.admin_key), 200)["status"] == "indexed"

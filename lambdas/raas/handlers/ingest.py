@@ -7,6 +7,9 @@ The batch's documents are ingested together (`IngestService.ingest_batch`: one e
 tenant's wave); a record whose document met an error that should bring it back (transient, or a
 suspended tenant) is reported as a batch item failure, and SQS delivers only that one again:
 https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
+A record's `ApproximateReceiveCount` attribute (in every SQS record Lambda passes:
+https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html) tells its last delivery, the queue's
+maxReceiveCount (`MAX_DELIVERIES`): a transient error there fails the document instead.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from raas.adapters.objects import tenant_of_object_key
 from raas.bootstrap import services
 from raas.services.documents import document_of_object_key
+from raas.services.ingest import MAX_DELIVERIES
 
 logger = Logger(service="raas")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -50,17 +54,32 @@ def documents_of(body: str) -> list[tuple[str, str]]:
     return documents
 
 
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.thread_safe_clear_keys()
     wanted: dict[str, list[tuple[str, str]]] = {}
     errors: dict[str, Exception] = {}  # by message id: what brings the message back (Powertools reports it failed)
+    last: set[str] = set()  # message ids on their last delivery
     for record in event.get("Records") or []:
         try:
             wanted[record["messageId"]] = documents_of(record["body"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a body that is no S3 notification
             errors[record["messageId"]] = exc
-    outcomes = services().ingest_service.ingest_batch([document for documents in wanted.values() for document in documents])
+            continue
+        if _receive_count(record) >= MAX_DELIVERIES:
+            last.add(record["messageId"])
+    positions = [message_id for message_id, documents in wanted.items() for _ in documents]
+    outcomes = services().ingest_service.ingest_batch(
+        [document for documents in wanted.values() for document in documents],
+        last_deliveries={position for position, message_id in enumerate(positions) if message_id in last},
+    )
     position = 0
     for message_id, documents in wanted.items():
         for outcome in outcomes[position : position + len(documents)]:

@@ -3,7 +3,8 @@ app turns into rules. `rate(...)` schedules run at their rate; cron schedules (d
 monthly invoicing) run hourly here: their work is idempotent per day and per period, so
 running them more often than in AWS changes nothing but how soon their effect shows.
 The same thread runs DynamoDB's TTL expiry (raas.local.ttl_sweeper) and the documents bucket's
-export lifecycle rule (raas.local.export_expiry), which moto never does."""
+export lifecycle rule (raas.local.export_expiry), which moto never does, and hands the memory the
+process freed back to the operating system (raas.local.memory)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from raas.handlers.registry import SCHEDULES, load_event_handler
 from raas.local.aws import table_names
 from raas.local.export_expiry import ExportExpirySweeper
 from raas.local.invocation import lambda_context
+from raas.local.memory import FreeMemoryReturner
 from raas.local.ttl_sweeper import TtlSweeper
 
 logger = Logger(service="raas")
@@ -57,6 +59,8 @@ class LocalScheduler:
         self.ttl_sweeper = TtlSweeper(lambda: list(table_names()))
         # S3's: the documents bucket's lifecycle rule for export bundles (moto stores rules, never runs them)
         self.export_sweeper = local_export_sweeper()
+        # glibc's: free memory kept in malloc's arenas would otherwise grow the resident set with every document
+        self.memory = FreeMemoryReturner()
 
     def run_due(self, now: float | None = None) -> list[str]:
         """Runs every schedule that is due; returns their names."""
@@ -82,6 +86,7 @@ class LocalScheduler:
             self.run_due()
             self.ttl_sweeper.sweep_if_due()
             self.export_sweeper.sweep_if_due()
+            self.memory.trim_if_due()
 
     def stop(self) -> None:
         self._stop.set()

@@ -32,7 +32,7 @@ Ordering with deletions, which run in other Lambdas at the same time:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -90,6 +90,7 @@ class _Attempt:
     previous: Document | None = None
     engine_ids: tuple[str, ...] = ()
     marked: bool = False  # `indexed` by this attempt
+    last_delivery: bool = False  # the queue sends the event to its dead-letter queue if this attempt gives it back
 
 
 class WaitingForResume(Exception):
@@ -131,9 +132,11 @@ class IngestService:
             raise outcome
         return outcome
 
-    def ingest_batch(self, documents: Sequence[tuple[str, str]]) -> list[Outcome]:
+    def ingest_batch(self, documents: Sequence[tuple[str, str]], last_deliveries: Collection[int] = ()) -> list[Outcome]:
         """Each (tenant id, document id)'s outcome, in order: the document as it ends up (None when its tenant went),
         or the error that should bring its event back (transient, or a suspended tenant's `WaitingForResume`).
+        `last_deliveries` are the positions whose event the queue delivers for the last time: a transient error
+        there fails the claimed document with its reason instead (`_settle`), since no one reads the dead-letter queue.
 
         Each tenant's documents go through in waves: each is claimed, read, extracted and chunked on its own, then a
         wave's chunks are embedded in one call, written after one read of the tenant's status and checked by one read
@@ -146,13 +149,15 @@ class IngestService:
         for position, (tenant_id, document_id) in enumerate(documents):
             by_tenant.setdefault(tenant_id, []).append((position, document_id))
         for tenant_id, entries in by_tenant.items():
-            error = _outcome(self._ingest_tenant, tenant_id, entries, outcomes)
+            error = _outcome(self._ingest_tenant, tenant_id, entries, outcomes, last_deliveries)
             if isinstance(error, Exception):  # a read all of the tenant's documents needed: each event comes back
                 for position, _document_id in entries:
                     outcomes.setdefault(position, error)
         return [outcomes[position] for position in range(len(documents))]
 
-    def _ingest_tenant(self, tenant_id: str, entries: list[tuple[int, str]], outcomes: dict[int, Outcome]) -> None:
+    def _ingest_tenant(
+        self, tenant_id: str, entries: list[tuple[int, str]], outcomes: dict[int, Outcome], last_deliveries: Collection[int]
+    ) -> None:
         tenant = self.tenants.get_tenant(tenant_id)
         if tenant is not None and tenant.status.gone:
             # A redelivery after the tenant's deletion began: whatever an earlier attempt wrote goes with the index.
@@ -164,7 +169,7 @@ class IngestService:
             if tenant is not None and tenant.status is TenantStatus.SUSPENDED:
                 outcomes[position] = _outcome(self._wait_for_resume, tenant_id, document_id)
                 continue
-            prepared = _outcome(self._prepare, tenant, tenant_id, document_id, position)
+            prepared = _outcome(self._prepare, tenant, tenant_id, document_id, position, position in last_deliveries)
             if not isinstance(prepared, _Attempt):
                 outcomes[position] = prepared
                 continue
@@ -175,7 +180,9 @@ class IngestService:
         if wave:
             self._index_wave(tenant_id, wave, outcomes)
 
-    def _prepare(self, tenant: Tenant | None, tenant_id: str, document_id: str, position: int) -> _Attempt | Document | None:
+    def _prepare(
+        self, tenant: Tenant | None, tenant_id: str, document_id: str, position: int, last_delivery: bool = False
+    ) -> _Attempt | Document | None:
         """Claims one document, then reads, extracts and chunks it: the attempt, or the document's end if it ends here."""
         token = uuid.uuid4().hex
         try:
@@ -185,7 +192,7 @@ class IngestService:
             return self._not_claimable(tenant_id, document_id)
         if tenant is None or tenant.status is not TenantStatus.ACTIVE:
             return self._fail(document, token, 0, f"tenant is {tenant.status.value if tenant else 'gone'}")
-        attempt = _Attempt(position, document, token, document.content_hash)
+        attempt = _Attempt(position, document, token, document.content_hash, last_delivery=last_delivery)
         chunked = _outcome(self._chunk_upload, attempt, tenant)
         return self._settle(attempt, chunked) if isinstance(chunked, Exception) else chunked
 
@@ -207,10 +214,17 @@ class IngestService:
 
     def _settle(self, attempt: _Attempt, exc: Exception) -> Document | None:
         """An attempt that met `exc` before its document was marked: failed for good with a reason, or (transient)
-        its chunks removed and `exc` raised, so that the event comes back."""
+        its chunks removed and `exc` raised, so that the event comes back. On the event's last delivery a transient
+        error fails the document too: SQS would move the event to the dead-letter queue once its receive count
+        passes maxReceiveCount (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html)
+        and leave the document `processing` for good, holding its quota; failed, it says why and to upload it again."""
         document, chunk_count = attempt.document, len(attempt.chunks)
         if isinstance(exc, (ExtractionError, PayloadTooLarge)):
             reason = str(exc.args[0] if exc.args else exc)
+            return self._fail(document, attempt.token, chunk_count, reason, attempt.digest, attempt.engine_ids)
+        if isinstance(exc, TRANSIENT) and attempt.last_delivery:
+            logger.warning("transient error on the last delivery", exc_info=exc, extra={"tenant_id": document.tenant_id})
+            reason = f"indexing failed on each of {MAX_DELIVERIES} deliveries ({exc}); upload it again"
             return self._fail(document, attempt.token, chunk_count, reason, attempt.digest, attempt.engine_ids)
         if isinstance(exc, TRANSIENT):
             self._remove_chunks(document, chunk_count, attempt.engine_ids)
@@ -275,10 +289,12 @@ class IngestService:
                 written.append(attempt)
         if not written:
             return
-        # Nothing is marked yet: if this read fails, each event comes back and its attempt writes again.
+        # Nothing is marked yet: if this read fails, each attempt is settled as a failed write is (its chunks go, and
+        # its event comes back to write them again, or on its last delivery the document fails).
         still_live = _outcome(self._still_live, tenant_id)
         if still_live is not True:
-            outcomes.update((attempt.position, None if still_live is False else still_live) for attempt in written)
+            for attempt in written:
+                outcomes[attempt.position] = None if still_live is False else _outcome(self._settle, attempt, still_live)
             return
         for attempt in written:
             outcomes[attempt.position] = _outcome(self._mark_indexed, attempt)
