@@ -26,7 +26,6 @@ import math
 import sqlite3
 import threading
 from dataclasses import dataclass
-from itertools import groupby
 
 import numpy as np
 
@@ -77,27 +76,46 @@ _NOTHING = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def read_postings(db: sqlite3.Connection, table: str, weights: dict[str, float], version: int) -> Postings:
-    """The postings of FTS5 table `table` (external content `chunks`), column weights as given to bm25()."""
+    """The postings of FTS5 table `table` (external content `chunks`), column weights as given to bm25().
+
+    The instance table lists every token of the index ordered by term, then row, then column, so SQLite
+    groups it by term as it goes (grouping by term and row made it sort 1.3 million instances in a temporary
+    B-tree: 3.2 s at SciFact's 9,257 chunks). Each term's instances come as one string of `row * columns +
+    column` codes; every term's string is parsed in one go and the runs of equal codes are counted with numpy
+    (5.2 s -> about 1.3 s in all)."""
     db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_instances USING fts5vocab(main, {table}, instance)")
     documents = db.execute("SELECT rowid, chunk_id FROM chunks ORDER BY rowid").fetchall()
     rowids = np.fromiter((r[0] for r in documents), dtype=np.int64, count=len(documents))
     id_rank = np.empty(len(documents), dtype=np.int64)
     id_rank[np.argsort(np.array([r[1] for r in documents], dtype=object))] = np.arange(len(documents))
-    # per term and row: occurrences per column (the instance table is ordered by term, then row)
     columns = sorted(weights)
-    counts = ", ".join(f"sum(col = '{c}')" for c in columns)
-    rows = db.execute(f"SELECT term, doc, {counts} FROM temp.{table}_instances GROUP BY term, doc ORDER BY term, doc").fetchall()  # noqa: S608 - names are ours
+    column_code = "CASE col " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(columns)) + " END"
+    by_term = db.execute(
+        f"SELECT term, count(*), group_concat(doc * {len(columns)} + {column_code}, ',') FROM temp.{table}_instances GROUP BY term"  # noqa: S608 - names are ours
+    ).fetchall()
     lengths = np.zeros(len(documents), dtype=np.int64)
     terms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for term, group in groupby(rows, key=lambda r: r[0]):
-        members = list(group)
-        positions = np.searchsorted(rowids, np.fromiter((r[1] for r in members), dtype=np.int64, count=len(members)))
-        per_column = np.array([r[2:] for r in members], dtype=np.float64).reshape(len(members), len(columns))
-        freq = np.zeros(len(members))
-        for i, column in enumerate(columns):  # exact: small counts times 0.5 or 1.0
+    if by_term:
+        codes = np.array(",".join(r[2] for r in by_term).split(","), dtype=np.int64)  # term by term, each ordered by row, column
+        term_of = np.repeat(np.arange(len(by_term)), [r[1] for r in by_term])
+        # runs of one (term, row, column): where the term or the code changes
+        starts = np.flatnonzero(np.concatenate(([True], (codes[1:] != codes[:-1]) | (term_of[1:] != term_of[:-1]))))
+        run_counts = np.diff(np.append(starts, len(codes)))
+        run_term, run_row, run_column = term_of[starts], codes[starts] // len(columns), codes[starts] % len(columns)
+        # one entry per (term, row): per column occurrences, added up with the weights in column order
+        pair_starts = np.flatnonzero(np.concatenate(([True], (run_row[1:] != run_row[:-1]) | (run_term[1:] != run_term[:-1]))))
+        pair_index = np.repeat(np.arange(len(pair_starts)), np.diff(np.append(pair_starts, len(run_row))))
+        per_column = np.zeros((len(pair_starts), len(columns)))
+        per_column[pair_index, run_column] = run_counts
+        freq = np.zeros(len(pair_starts))
+        for i, column in enumerate(columns):  # exact: small counts times 0.5 or 1.0, in FTS5's order
             freq += weights[column] * per_column[:, i]
+        positions = np.searchsorted(rowids, run_row[pair_starts])
         np.add.at(lengths, positions, per_column.sum(axis=1).astype(np.int64))
-        terms[term] = (positions, freq)
+        pair_term = run_term[pair_starts]
+        bounds = np.searchsorted(pair_term, np.arange(len(by_term) + 1))
+        for index, (term, _count, _codes) in enumerate(by_term):
+            terms[term] = (positions[bounds[index] : bounds[index + 1]], freq[bounds[index] : bounds[index + 1]])
     average = float(lengths.sum()) / len(documents) if len(documents) else 1.0
     norms = K1 * ((1 - B) + (B * lengths.astype(np.float64)) / average)
     return Postings(version, rowids, id_rank, norms, terms)

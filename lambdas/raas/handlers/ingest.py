@@ -66,20 +66,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.thread_safe_clear_keys()
     wanted: dict[str, list[tuple[str, str]]] = {}
     errors: dict[str, Exception] = {}  # by message id: what brings the message back (Powertools reports it failed)
-    last: set[str] = set()  # message ids on their last delivery
+    batch: list[tuple[str, str]] = []
+    last_deliveries: set[int] = set()  # positions in `batch` of documents whose message is on its last delivery
     for record in event.get("Records") or []:
         try:
-            wanted[record["messageId"]] = documents_of(record["body"])
+            documents = wanted[record["messageId"]] = documents_of(record["body"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a body that is no S3 notification
             errors[record["messageId"]] = exc
             continue
         if _receive_count(record) >= MAX_DELIVERIES:
-            last.add(record["messageId"])
-    positions = [message_id for message_id, documents in wanted.items() for _ in documents]
-    outcomes = services().ingest_service.ingest_batch(
-        [document for documents in wanted.values() for document in documents],
-        last_deliveries={position for position, message_id in enumerate(positions) if message_id in last},
-    )
+            last_deliveries.update(range(len(batch), len(batch) + len(documents)))
+        batch += documents
+    outcomes = services().ingest_service.ingest_batch(batch, last_deliveries)
     position = 0
     for message_id, documents in wanted.items():
         for outcome in outcomes[position : position + len(documents)]:
