@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ingest_corpus, load_beir, platform  # also isolates from real AWS and puts lambdas/ on the path
-from bench.ingest_scaling import TrivialEmbedder
+from bench.ingest_scaling import TrivialEmbedder, resident_mib
 
 
 class _MallInfo2(ctypes.Structure):
@@ -42,13 +42,6 @@ def _mallinfo2() -> _MallInfo2 | None:
         return None
     function.restype = _MallInfo2
     return function()
-
-
-def resident_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def malloc_figures() -> str:
