@@ -119,6 +119,11 @@ class _Lexicon:
     reader: threading.Thread | None = None
 
 
+def _index_version(db: sqlite3.Connection) -> int:
+    """The index's version: every write adds one."""
+    return int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+
+
 _KEPT_CHANGES = 100_000  # change-log rows kept; a reader further behind reads every vector again
 _INCREMENTAL_ROWS = 10_000  # more changed rows than this (or than SQLite's bound parameters allow): read everything
 _MATRIX_ROWS = "SELECT chunk_id, document_id, title, position, metadata, text, vector, rowid FROM chunks"
@@ -343,7 +348,7 @@ class EmbeddedSearch:
         ski rental). An index that changes between every two queries is never read; a stable one is read once.
         The reading runs on a thread of its own, never in a request: at 10,000 SciFact abstracts (18,000 chunks)
         it took 7.5 s, which the one query that happened to trigger it used to wait for."""
-        version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        version = _index_version(db)
         lexicon = self._lexicon(tenant_id)
         current = lexicon.postings
         if current is not None and current.version == version:
@@ -365,7 +370,7 @@ class EmbeddedSearch:
             started = time.perf_counter()
             with self._connect(tenant_id) as db:
                 db.execute("BEGIN")  # the version and its postings from one snapshot
-                version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+                version = _index_version(db)
                 postings = read_postings(db, "chunks_fts", _WEIGHTS, version)
             lexicon.read_seconds = time.perf_counter() - started
             lexicon.postings = postings
@@ -409,7 +414,7 @@ class EmbeddedSearch:
         every query that follows a write otherwise); a reader the log no longer covers reads everything."""
         with self._connect(tenant_id) as db:
             db.execute("BEGIN")  # one snapshot: the version, the log and the rows agree
-            version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+            version = _index_version(db)
             cached = self._matrices.get(tenant_id)
             if cached and cached.version == version:
                 return cached
