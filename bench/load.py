@@ -22,6 +22,7 @@ apart, else raas would dedupe them), and the queries are the dataset's.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -60,11 +61,12 @@ class Samples:
                 self.overhead_ms.append(overhead_ms)
 
 
-def start_platform() -> tuple[subprocess.Popen[str], str]:
+def start_platform(state_dir: Path | None = None) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"RAAS_OPERATOR_KEY": OPERATOR_KEY, "RAAS_LOCAL_ACCESS_LOG": "0", "POWERTOOLS_LOG_LEVEL": "ERROR"})
     env.update({"POWERTOOLS_METRICS_DISABLED": "true", "RAAS_LOCAL_RATE_LIMITS": "false"})  # load, not throttling, is measured
-    command = [sys.executable, "-m", "raas.cli", "local", "--port", "0", "--state-dir", tempfile.mkdtemp(prefix="raas-load-")]
+    state = str(state_dir) if state_dir else tempfile.mkdtemp(prefix="raas-load-")
+    command = [sys.executable, "-m", "raas.cli", "local", "--port", "0", "--state-dir", state]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)  # noqa: S603
     assert process.stdout is not None
     for line in process.stdout:
@@ -174,6 +176,23 @@ def _pending(http: httpx.Client) -> bool:
     return False
 
 
+LARGE_TENANT_FILE = "bench-load-large-tenant.json"
+
+
+def reused_large_tenant(state_dir: Path | None, documents: int, kind: str) -> dict[str, Any] | None:
+    """The large tenant an earlier run preloaded into `state_dir` with the same documents, if any."""
+    kept = state_dir / LARGE_TENANT_FILE if state_dir else None
+    if kept is None or not kept.exists():
+        return None
+    record = json.loads(kept.read_text())
+    return record["tenant"] if (record["documents"], record["kind"]) == (documents, kind) else None
+
+
+def keep_large_tenant(state_dir: Path | None, documents: int, kind: str, tenant: dict[str, Any]) -> None:
+    if state_dir:
+        (state_dir / LARGE_TENANT_FILE).write_text(json.dumps({"documents": documents, "kind": kind, "tenant": tenant}))
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -221,9 +240,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--documents", type=int, default=0, help="also measure one client on a tenant holding this many documents")
     parser.add_argument("--corpus", type=Path, default=None, help="a BEIR dataset whose documents and queries the large tenant gets")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="raas local's state directory, kept: a later run with the same --documents and --corpus reuses its large tenant",
+    )
     args = parser.parse_args()
 
-    process, url = start_platform()
+    process, url = start_platform(args.state_dir)
     try:
         with httpx.Client(base_url=url, timeout=120) as http:
             operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
@@ -277,8 +302,6 @@ def main() -> None:
         report("baseline GET /v1/health", baseline, baseline_elapsed)
         report("mixed traffic", mix, mix_elapsed)
         if args.documents:
-            with httpx.Client(base_url=url, timeout=120) as http:
-                large = http.post("/v1/tenants", json={"name": "large", "tier": "enterprise"}, headers=operator).raise_for_status().json()
             corpus = None
             if args.corpus:
                 sys.path.insert(0, str(ROOT))
@@ -286,11 +309,18 @@ def main() -> None:
 
                 corpus = load_beir(args.corpus)
             document = corpus_documents(corpus.documents) if corpus else synthetic_document
-            seconds, memory_curve = preload(url, large["api_key"], args.documents, document=document, pid=process.pid)
-            memory = resident_mib(process.pid)
             kind = f"documents of {args.corpus.name}" if args.corpus else "one-chunk documents"
-            print(f"\n{args.documents} {kind} in one tenant, indexed in {seconds:.0f} s; raas local resident memory {memory:.0f} MiB")
-            print("  resident memory as they were indexed: " + ", ".join(f"{n:,}: {mib:.0f} MiB" for n, mib in memory_curve))
+            large = reused_large_tenant(args.state_dir, args.documents, kind)
+            if large:
+                print(f"\n{args.documents} {kind} in one tenant, kept in {args.state_dir} by an earlier run")
+            else:
+                with httpx.Client(base_url=url, timeout=120, headers=operator) as http:
+                    large = http.post("/v1/tenants", json={"name": "large", "tier": "enterprise"}).raise_for_status().json()
+                seconds, memory_curve = preload(url, large["api_key"], args.documents, document=document, pid=process.pid)
+                keep_large_tenant(args.state_dir, args.documents, kind, large)
+                memory = resident_mib(process.pid)
+                print(f"\n{args.documents} {kind} in one tenant, indexed in {seconds:.0f} s; raas local resident memory {memory:.0f} MiB")
+                print("  resident memory as they were indexed: " + ", ".join(f"{n:,}: {mib:.0f} MiB" for n, mib in memory_curve))
             questions = list(corpus.queries.values()) if corpus else []
 
             def large_tenant_query(client: httpx.Client, _index: int, rng: random.Random, samples: Samples) -> None:

@@ -76,7 +76,8 @@ def find_injection(text: str) -> str | None:
     look-alike letters, accents and case cannot hide a phrase the model would still read.
     """
     screened = normalise_for_screening(text)
-    variants = (screened, split_glued_keywords(screened))
+    glued = split_glued_keywords(screened)
+    variants = (screened,) if glued == screened else (screened, glued)  # most text has no glued words: one pass
     for name, pattern in _INJECTION_PATTERNS:
         if any(pattern.search(variant) for variant in variants):
             return name
@@ -100,13 +101,18 @@ _SCREEN_WORDS = frozenset(
 )
 _LONGEST_SCREEN_WORD = max(map(len, _SCREEN_WORDS))
 _MAX_GLUED_TOKEN = 200  # a run of screen words longer than this is not a phrase a pattern matches anyway
-_WORD = re.compile(r"\w+")
+_ANY_SCREEN_WORD = "|".join(sorted(_SCREEN_WORDS, key=len, reverse=True))
+# The only tokens (maximal runs of \w, as `\w+` finds them) that can be two or more screen words glued
+# together: those that start with one and end with one. Matching them in C spares a Python call for
+# every other word of a chunk. Backtracking is bounded: \w* backs off once per character of the token,
+# trying the alternatives at each position.
+_GLUED_CANDIDATE = re.compile(rf"\b(?:{_ANY_SCREEN_WORD})\w*(?:{_ANY_SCREEN_WORD})\b")
 
 
 def split_glued_keywords(screened: str) -> str:
     """`screened` (already normalised) with each token made entirely of screen words written as those
     words, space-separated: `ignoreprevious` -> `ignore previous`; `ignored` stays, as `d` is no word."""
-    return _WORD.sub(lambda match: _segment(match.group()) or match.group(), screened)
+    return _GLUED_CANDIDATE.sub(lambda match: _segment(match.group()) or match.group(), screened)
 
 
 def _segment(token: str) -> str | None:
