@@ -6,8 +6,8 @@ moments, so a process killed between the two leaves them apart:
   lost), or knows as failed or deleting: removed (deleting ones are finished by `DocumentRemover`, as a
   repeated DELETE would);
 - a document the registry calls `indexed` whose chunks are missing: queued again when its source object
-  is there (the restored object's S3 event re-delivers it; ingest takes `queued` documents), else failed
-  with a reason;
+  is there (its creation event is fired again: objects of finished documents are restored without one,
+  see `unfinished_uploads`; ingest takes `queued` documents), else failed with a reason;
 - an inline document (its bytes came with the request) still `queued` whose source object was lost:
   failed with a reason, since no S3 event will ever come for it. A presigned upload still `queued` is
   waiting for its client, and is left alone.
@@ -17,11 +17,13 @@ Tenants being deleted lose their index entirely. Runs before the ingest pump and
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from raas.adapters.objects import tenant_object_key
 from raas.domain.documents import Document, DocumentStatus
-from raas.domain.paging import all_items
+from raas.domain.paging import Page, all_items
 from raas.services.documents import DocumentRemover, object_key
 from raas.services.metering import all_tenants
 
@@ -44,9 +46,28 @@ class Reconciliation:
     failed: int = 0
 
 
-def reconcile_at_start(services: Services) -> Reconciliation:
-    """Brings the search index and the registry of `services` back into agreement after a crash."""
-    return reconcile_search_index(services.tenant_store, services.document_store, services.object_store, services.search_index)
+def reconcile_at_start(services: Services, redeliver: Callable[[str], bool] | None = None) -> Reconciliation:
+    """Brings the search index and the registry of `services` back into agreement after a crash; `redeliver(key)`
+    fires the creation event of a requeued document's source object again."""
+    return reconcile_search_index(
+        services.tenant_store, services.document_store, services.object_store, services.search_index, redeliver=redeliver
+    )
+
+
+def unfinished_uploads(services: Services) -> set[str]:
+    """The bucket keys of the source objects of documents whose ingestion had not finished (queued or processing):
+    at a restore only their creation events need to fire again."""
+    keys: set[str] = set()
+    for tenant in all_tenants(services.tenant_store):
+        if tenant.status.gone:
+            continue
+        for status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING):
+
+            def page(cursor: str | None, tenant_id: str = tenant.tenant_id, wanted: DocumentStatus = status) -> Page[Document]:
+                return services.document_store.list(tenant_id, wanted, 100, cursor)
+
+            keys.update(tenant_object_key(tenant.tenant_id, object_key(d.document_id)) for d in all_items(page))
+    return keys
 
 
 def _all_documents(documents: Any, tenant_id: str) -> list[Document]:
@@ -56,7 +77,9 @@ def _all_documents(documents: Any, tenant_id: str) -> list[Document]:
     return list(all_items(page))
 
 
-def reconcile_search_index(tenants: Any, documents: Any, objects: Any, search: Any) -> Reconciliation:
+def reconcile_search_index(
+    tenants: Any, documents: Any, objects: Any, search: Any, *, redeliver: Callable[[str], bool] | None = None
+) -> Reconciliation:
     result = Reconciliation()
     indexed_ids = getattr(search, "document_ids", None)
     if indexed_ids is None:  # an engine that cannot list its documents (OpenSearch): nothing to compare
@@ -81,6 +104,8 @@ def reconcile_search_index(tenants: Any, documents: Any, objects: Any, search: A
             elif document.status is DocumentStatus.INDEXED and document.chunk_count > 0 and document.document_id not in in_index:
                 if objects.size(tenant_id, object_key(document.document_id)) is not None:
                     documents.update(tenant_id, document.document_id, status=DocumentStatus.QUEUED.value)
+                    if redeliver is not None:  # its object was restored without an event: it was indexed then
+                        redeliver(tenant_object_key(tenant_id, object_key(document.document_id)))
                     result.requeued += 1
                 else:
                     documents.update(tenant_id, document.document_id, status=DocumentStatus.FAILED.value, error=LOST_CHUNKS)

@@ -3,8 +3,8 @@ app turns into rules. `rate(...)` schedules run at their rate; cron schedules (d
 monthly invoicing) run hourly here: their work is idempotent per day and per period, so
 running them more often than in AWS changes nothing but how soon their effect shows.
 The same thread runs DynamoDB's TTL expiry (raas.local.ttl_sweeper) and the documents bucket's
-export lifecycle rule (raas.local.export_expiry), which moto never does, and hands the memory the
-process freed back to the operating system (raas.local.memory)."""
+export lifecycle rule (raas.local.export_expiry), which moto never does, hands the memory the
+process freed back to the operating system and keeps full garbage collections off requests (raas.local.memory)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ class LocalScheduler:
         self.ttl_sweeper = TtlSweeper(lambda: list(table_names()))
         # S3's: the documents bucket's lifecycle rule for export bundles (moto stores rules, never runs them)
         self.export_sweeper = local_export_sweeper()
-        # glibc's: free memory kept in malloc's arenas would otherwise grow the resident set with every document
+        # glibc's: free memory kept in malloc's arenas would otherwise grow the resident set with every document;
+        # and CPython's: surviving objects frozen, so a full collection does not walk moto's whole state inside a request
         self.memory = FreeMemoryReturner()
 
     def run_due(self, now: float | None = None) -> list[str]:

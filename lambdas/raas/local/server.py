@@ -23,7 +23,7 @@ from raas.local.bus import LocalEventBus
 from raas.local.console import ConsoleSite, is_console_path
 from raas.local.events import QueuePump
 from raas.local.gateway import GatewayResponse, LocalGateway, gateway_error, payload_too_large
-from raas.local.reconcile import reconcile_at_start
+from raas.local.reconcile import reconcile_at_start, unfinished_uploads
 from raas.local.schedules import LocalScheduler
 from raas.settings import Settings
 
@@ -335,9 +335,9 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()
     services = install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus()))
     if state:
-        state.restore()
+        state.restore(redeliver=lambda: unfinished_uploads(services))  # finished documents' objects come back without events
         _reprovision_tenants(services)
-        reconcile_at_start(services)  # crash consistency: the search index against the registry
+        reconcile_at_start(services, redeliver=state.redeliver_object)  # crash consistency: the search index against the registry
     operator_key = _operator_key(state_dir)
     services.key_service.create_operator_key("local operator", secret=operator_key)
     # API Gateway's authorizer cache, with the deployed TTL; any write to the tenants table forgets it
