@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from raas.adapters.feedback import DynamoFeedbackStore
     from raas.adapters.objects import KmsKeyring, S3ObjectStore
     from raas.adapters.purge import AwsTenantPurger
-    from raas.adapters.queries import DynamoQueryLog, DynamoResponseCache
+    from raas.adapters.queries import DynamoAnswerJournal, DynamoQueryLog, DynamoResponseCache
     from raas.adapters.registry import DynamoKeyStore, DynamoTenantStore
     from raas.adapters.usage import BufferedUsageRecorder, DynamoUsageRecorder, QuotaLedger
     from raas.adapters.usage_plans import UsagePlanKeys
@@ -622,11 +622,16 @@ class Services:
             self.chat_model,
             self.document_store.generation,
             self.response_cache,
-            self.query_log,
+            self.answer_journal,
             self.request_usage,
             self.quota_guard,
-            answers=self.feedback_store,
         )
+
+    @provided
+    def answer_journal(self) -> DynamoAnswerJournal:
+        from raas.adapters.queries import DynamoAnswerJournal
+
+        return DynamoAnswerJournal(self.query_log, self.response_cache, self.feedback_store)
 
     # --- feedback and conversations (in the queries table, retention by the tier's TTL) -------
 

@@ -101,3 +101,34 @@ def test_a_batch_of_documents_shares_the_tenant_reads_and_the_generation_bump(
         ("dynamodb", "Query", tenants): 5,  # each announcement's webhook endpoints
     }
     assert {services().document_store.get(tenant_a.tenant_id, d).status.value for d in document_ids} == {"indexed"}  # type: ignore[union-attr]
+
+
+def test_an_answer_costs_these_requests_and_no_more(
+    tenant_a: TenantHandle, ingest_queue: QueuePump, requests: Counter[tuple[str, str, str]]
+) -> None:
+    from raas.services.query import QueryRequest
+
+    _accept(tenant_a, "Refunds are paid within 30 days of a return.")
+    ingest_queue.drain()
+    query = services().query_service
+    query.answer(tenant_a.tenant_id, Tier(tenant_a.tier), QueryRequest(query="warm up: the config is read once a container"))
+    requests.clear()
+
+    answer = query.answer(tenant_a.tenant_id, Tier(tenant_a.tier), QueryRequest(query="when are refunds paid?"))
+
+    settings = services().settings
+    assert not answer.cached
+    assert dict(requests) == {
+        ("dynamodb", "GetItem", settings.documents_table): 1,  # the answer generation, in the cache key
+        ("dynamodb", "GetItem", settings.queries_table): 1,  # the response cache
+        ("dynamodb", "UpdateItem", settings.usage_table): 1,  # the quota reservation
+        ("dynamodb", "TransactWriteItems", settings.usage_table): 1,  # the usage event's marker, month and day
+        # its history line, its feedback record and version counter, and the cached copy: one request, not three
+        ("dynamodb", "TransactWriteItems", settings.queries_table): 1,
+    }
+    history = services().query_log.list(tenant_a.tenant_id, 10, None)[0]
+    assert answer.query_id in [entry.query_id for entry in history]
+    assert services().feedback_store.answer_version(tenant_a.tenant_id, answer.query_id) == answer.config_version
+    again = query.answer(tenant_a.tenant_id, Tier(tenant_a.tier), QueryRequest(query="when are refunds paid?"))
+    assert again.cached
+    assert again.answer == answer.answer

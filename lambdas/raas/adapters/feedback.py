@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,8 +47,9 @@ class DynamoFeedbackStore:
         self._now = clock
 
     # --- answers (written by the query service when it logs an answer) --------------------------
-    def record(self, tenant_id: str, response: QueryResponse, retention_days: int) -> None:
-        """Remembers which config version produced the answer `response.query_id` and counts it."""
+    def record(self, tenant_id: str, response: QueryResponse, retention_days: int, *, also_put: Sequence[dict[str, Any]] = ()) -> None:
+        """Remembers which config version produced the answer `response.query_id` and counts it; `also_put` are more
+        items of this table written in the same transaction (DynamoAnswerJournal: the history line, the cached answer)."""
         expires = int(self._now()) + retention_days * DAY
         pk = tenant_pk(tenant_id)
         answer = {
@@ -69,6 +71,7 @@ class DynamoFeedbackStore:
                         "ExpressionAttributeValues": to_item({":one": 1, ":v": response.config_version, ":exp": expires}),
                     }
                 },
+                *({"Put": {"TableName": self.table, "Item": item}} for item in also_put),
             ],
             "the answer log",
         )

@@ -55,13 +55,10 @@ class Plan:
     filters: dict[str, Any]
 
 
-class QueryLog(Protocol):
-    def append(self, tenant_id: str, entry: QueryHistoryEntry, retention_days: int) -> None: ...
-
-
-class AnswerLog(Protocol):
-    def record(self, tenant_id: str, response: QueryResponse, retention_days: int) -> None:
-        """Remembers the answer's config version under its query_id (what feedback is given on)."""
+class AnswerJournal(Protocol):
+    def keep(self, tenant_id: str, entry: QueryHistoryEntry, response: QueryResponse, retention_days: int, cache_key: str | None) -> None:
+        """Writes together what an answer leaves: its history line, its config version under its query_id (what
+        feedback is given on) and, with `cache_key`, the answer for the response cache."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +89,6 @@ class FollowUp(Protocol):
 class ResponseCache(Protocol):
     def get(self, tenant_id: str, key: str) -> QueryResponse | None: ...
 
-    def put(self, tenant_id: str, key: str, response: QueryResponse) -> None: ...
-
 
 def plan(config: TenantConfig, tier: Tier, request: QueryRequest) -> Plan:
     """The tenant's settings with the request's overrides, refused beyond the tier's bounds."""
@@ -121,12 +116,10 @@ class QueryService:
         chat_for: Callable[[ModelInfo], ChatModel],
         generation_of: Callable[[str], int],
         cache: ResponseCache,
-        log: QueryLog,
+        journal: AnswerJournal,
         usage: UsageRecorder,
         quota: QuotaGuard,
-        answers: AnswerLog | None = None,
     ):
-        self.answers = answers
         self.quota = quota
         self.configs = configs
         self.search = search
@@ -135,7 +128,7 @@ class QueryService:
         self.chat_for = chat_for
         self.generation_of = generation_of
         self.cache = cache
-        self.log = log
+        self.journal = journal
         self.usage = usage
 
     # --- retrieval ----------------------------------------------------------------------------
@@ -343,8 +336,6 @@ class QueryService:
             latency_ms=round((time.perf_counter() - p.started) * 1000, 1),
             timings=Timings(**p.timings),  # what the embedder and the LLM took of latency_ms
         )
-        if complete:
-            self.cache.put(p.tenant_id, p.cache_key, answer)
         self._record(
             p.tenant_id,
             p.query_id,
@@ -356,7 +347,7 @@ class QueryService:
             }
             | _rewrite_counters(p.rewritten, generation.prompt_tokens, generation.completion_tokens, cost),
         )
-        self._log(p.tenant_id, p.tier, p.request, answer)
+        self._log(p.tenant_id, p.tier, p.request, answer, cache_key=p.cache_key if complete else None)
         return answer
 
     def _rewrite(
@@ -401,18 +392,13 @@ class QueryService:
     def _record(self, tenant_id: str, event_id: str, counters: dict[str, int]) -> None:
         self.usage.record(UsageEvent(event_id=event_id, tenant_id=tenant_id, occurred_at=datetime.now(UTC), counters=counters))
 
-    def _log(self, tenant_id: str, tier: Tier, request: QueryRequest, response: QueryResponse) -> None:
+    def _log(self, tenant_id: str, tier: Tier, request: QueryRequest, response: QueryResponse, *, cache_key: str | None = None) -> None:
+        """History, the feedback record and (with `cache_key`, a fresh complete answer) the cached copy, in one write."""
         entry = QueryHistoryEntry.of(datetime.now(UTC).isoformat(), request.query, response)
         try:
-            self.log.append(tenant_id, entry, catalog.tier_limits(tier).query_history_days)
-        except Exception:  # history is best effort; the answer is already paid for
-            logger.exception("could not record query history", extra={"tenant_id": tenant_id})
-        if self.answers is None:
-            return
-        try:
-            self.answers.record(tenant_id, response, catalog.tier_limits(tier).query_history_days)
-        except Exception:  # as history: without it, feedback on this answer is a 404
-            logger.exception("could not record the answer for feedback", extra={"tenant_id": tenant_id})
+            self.journal.keep(tenant_id, entry, response, catalog.tier_limits(tier).query_history_days, cache_key)
+        except Exception:  # best effort: the answer is already paid for (without it, feedback on it is a 404 and it is not cached)
+            logger.exception("could not record the answer (history, feedback, cache)", extra={"tenant_id": tenant_id})
 
 
 def _context_budget(config: TenantConfig, model: ModelInfo) -> int:
