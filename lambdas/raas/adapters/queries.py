@@ -110,7 +110,7 @@ class DynamoAnswerJournal:
     answer, the cached copy. One request instead of three on every query: with `raas local` each request
     through botocore and moto costs 1.5-4 ms of CPU, in AWS each is a round trip. A transaction writes
     each item at twice the write units of a plain write
-    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-capacity-handling);
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html, "Capacity management for transactions");
     for these few small items, at on-demand prices, that is a fraction of a cent per thousand queries."""
 
     def __init__(self, log: DynamoQueryLog, cache: DynamoResponseCache, answers: DynamoFeedbackStore):
