@@ -1,6 +1,7 @@
-"""A restart of `raas local` with a state dir fires the bucket's creation events only for documents that still need
-ingesting: the objects of finished documents come back quietly (10,000 of them used to re-run ingestion's first
-steps for minutes), and a document the start-up reconciliation queues again gets its event back."""
+"""A restart of `raas local` with a state dir fires the bucket's creation events for every object but those of finished
+(indexed or failed) documents: those come back quietly (10,000 of them used to re-run ingestion's first
+steps for minutes), and a document the start-up reconciliation queues again gets its event back. And the larger indexes
+are read ahead at start, so that a restarted tenant's first queries do not compete with their reading."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from raas.adapters.aws import client
 from raas.domain.catalog import Tier
 from raas.domain.documents import DocumentStatus
 from raas.local.aws import StateDir
-from raas.local.reconcile import reconcile_at_start, unfinished_uploads
+from raas.local.reconcile import finished_uploads, reconcile_at_start
 from raas.services.documents import NewDocument
 
 
@@ -58,13 +59,15 @@ def test_only_unfinished_documents_get_their_creation_event_at_a_restore(aws: An
     indexed = _document(aws, tenant.tenant_id, "indexed")
     ingest_queue.drain()
     queued = _document(aws, tenant.tenant_id, "queued")  # its event is never taken before the stop
-    state = _saved_then_lost(aws, tmp_path)
     s3, bucket = client("s3"), aws.settings.documents_bucket
+    orphan = _source_key(tenant.tenant_id, "deleted-before-its-removal-was-saved")  # bytes of a document with no record
+    s3.put_object(Bucket=bucket, Key=orphan, Body=b"deleted")
+    state = _saved_then_lost(aws, tmp_path)
     notifications = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
 
-    state.restore(redeliver=lambda: unfinished_uploads(aws))
+    state.restore(quiet=lambda: finished_uploads(aws))
 
-    assert _queued_keys() == [_source_key(tenant.tenant_id, queued)]
+    assert _queued_keys() == sorted([_source_key(tenant.tenant_id, queued), orphan])  # the ingest removes the orphan
     for document_id in (indexed, queued):  # both objects are back
         assert s3.head_object(Bucket=bucket, Key=_source_key(tenant.tenant_id, document_id))["ContentLength"] > 0
     assert s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"] == notifications
@@ -87,7 +90,7 @@ def test_a_document_queued_again_by_the_reconciliation_gets_its_event_back(aws: 
     ingest_queue.drain()
     chunks = aws.document_store.get(tenant.tenant_id, document_id).chunk_count
     state = _saved_then_lost(aws, tmp_path)
-    state.restore(redeliver=lambda: unfinished_uploads(aws))
+    state.restore(quiet=lambda: finished_uploads(aws))
     assert _queued_keys() == []  # indexed at the stop: restored quietly
     aws.search_index.delete_document(tenant.tenant_id, document_id, chunks)  # a crash lost its chunks
 
@@ -97,3 +100,25 @@ def test_a_document_queued_again_by_the_reconciliation_gets_its_event_back(aws: 
     ingest_queue.drain()
     assert aws.document_store.get(tenant.tenant_id, document_id).status is DocumentStatus.INDEXED
     assert aws.search_index.document_ids(tenant.tenant_id) == {document_id}
+
+
+def test_the_larger_indexes_are_read_ahead_at_start(aws: Any, ingest_queue: Any, monkeypatch: Any) -> None:
+    """A restarted tenant's first queries find its vectors and BM25 postings in memory (raas.local.server.warm_search_indexes)."""
+    from raas.local import server
+
+    large, _key, _secret = aws.tenant_service.create("large", Tier.ENTERPRISE)
+    small, _key, _secret = aws.tenant_service.create("small", Tier.ENTERPRISE)
+    for n in range(3):
+        _document(aws, large.tenant_id, f"large {n}")
+    _document(aws, small.tenant_id, "small")
+    ingest_queue.drain()
+    monkeypatch.setattr(server, "WARM_INDEX_MIN_CHUNKS", 2)  # what counts as larger, at this test's scale
+
+    thread = server.warm_search_indexes(aws)
+    assert thread is not None
+    thread.join(30)
+
+    lexicons = aws.search_index._lexicons
+    assert lexicons[large.tenant_id].postings is not None
+    assert large.tenant_id in aws.search_index._matrices
+    assert small.tenant_id not in lexicons or lexicons[small.tenant_id].postings is None

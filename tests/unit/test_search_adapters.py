@@ -332,6 +332,22 @@ def test_the_postings_are_read_on_a_thread_of_their_own_while_fts5_answers_the_q
     assert search._lexicons[tenant].postings is not None
 
 
+def test_warming_reads_the_postings_and_vectors_so_the_first_query_scores_in_memory(tmp_path: object) -> None:
+    """`raas local` warms its larger indexes at start: a restarted tenant's first queries are not served from FTS5
+    while a reading competes with them (the first 15 s after a restart at 10,000 SciFact abstracts: p99 154 ms)."""
+    search, tenant = _varied_index(tmp_path, documents=30)
+    fresh = type(search)(search.directory, search.dimension)  # a restarted process: the same files, nothing in memory
+    assert fresh.warm(tenant) is True
+    assert fresh._lexicons[tenant].postings is not None
+    assert tenant in fresh._matrices
+    hits = [(h.chunk_id, h.score) for h in fresh.lexical(tenant, "kelp tide", 5, [])]  # the first query: in memory
+    assert fresh._lexicons[tenant].fts5_seconds == 0.0
+    with fresh._connect(tenant) as db:
+        assert hits == db.execute(_FULL_RANKING, (fts_query("kelp tide"), 5)).fetchall()
+    assert fresh.warm("tenant0000000002") is False
+    assert not fresh._path("tenant0000000002").exists()  # warming never creates an index
+
+
 def test_a_term_the_tokenizer_splits_is_left_to_fts5s_phrase_query(tmp_path: object) -> None:
     from raas.adapters.fts5_bm25 import QueryTokens
 

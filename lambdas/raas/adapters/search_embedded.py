@@ -379,6 +379,18 @@ class EmbeddedSearch:
         finally:
             lexicon.reading.release()
 
+    def warm(self, tenant_id: str) -> bool:
+        """Reads, on the calling thread, what a tenant's first queries would otherwise wait for or compete with: its
+        vectors and its BM25 postings. `raas local` calls it for its larger indexes from a thread at start, as it
+        loads the embedder; whether there was an index to read."""
+        if not self._path(tenant_id).exists():
+            return False
+        self._matrix(tenant_id)
+        lexicon = self._lexicon(tenant_id)
+        if lexicon.reading.acquire(blocking=False):  # else a query's reading is under way
+            self._read_postings(tenant_id, lexicon)
+        return True
+
     def wait_for_postings(self, tenant_id: str, timeout: float | None = None) -> None:
         """Returns once no reading of the tenant's postings is under way (tests, shutdown)."""
         reader = self._lexicon(tenant_id).reader

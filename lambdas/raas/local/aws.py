@@ -197,9 +197,9 @@ class StateDir:
     def search_dir(self) -> Path:
         return self.path / "search"
 
-    def restore(self, redeliver: Callable[[], Collection[str]] | None = None) -> int:
-        """Puts the tables and the objects back. `redeliver`, called once the tables are back, names the objects whose
-        bucket notifications must fire again (their documents' ingestion had not finished); without it, all do."""
+    def restore(self, quiet: Callable[[], Collection[str]] | None = None) -> int:
+        """Puts the tables and the objects back. `quiet`, called once the tables are back, names the objects whose
+        bucket notifications need not fire again (their documents were finished); without it, all fire."""
         dynamodb = client("dynamodb")
         restored = 0
         for name in table_names():
@@ -215,36 +215,36 @@ class StateDir:
             restored += len(items)
         restored += self.journal.replay()  # the writes after the last snapshot
         self.journal.open()  # from here on every write is journalled
-        restored += self._restore_objects(redeliver() if redeliver else None)
+        restored += self._restore_objects(quiet() if quiet else ())
         return restored
 
     def sync(self) -> None:
         """Makes every DynamoDB write so far durable (the server calls it before acknowledging a mutation)."""
         self.journal.sync()
 
-    def _restore_objects(self, redeliver: Collection[str] | None = None) -> int:
+    def _restore_objects(self, quiet: Collection[str] = ()) -> int:
         """Puts saved objects back. The bucket notifies the ingest queue of every object created, as S3 does, and
         ingestion skips a document already indexed, but only after claiming it: with 10,000 documents a restart spent
-        minutes of both cores on events that changed nothing. So with `redeliver`, the other objects are put while the
-        bucket's notification configuration is empty (and it is put back after them, also when a put fails)."""
+        minutes of both cores on events that changed nothing. So the `quiet` objects are put while the bucket's
+        notification configuration is empty (and it is put back after them, also when a put fails)."""
         index = self.objects_dir / "index.json"
         if not index.exists():
             return 0
         s3 = client("s3")
         bucket = Settings.from_env().documents_bucket
         entries = json.loads(index.read_text(encoding="utf-8"))
-        quiet = [e for e in entries if redeliver is not None and e["key"] not in redeliver]
-        if quiet:
+        silent = [e for e in entries if e["key"] in quiet]
+        if silent:
             configuration = s3.get_bucket_notification_configuration(Bucket=bucket)
             configuration.pop("ResponseMetadata", None)
             s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
             try:
-                for entry in quiet:
+                for entry in silent:
                     self._put_saved(s3, bucket, entry)
             finally:
                 s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=configuration)
         for entry in entries:
-            if redeliver is None or entry["key"] in redeliver:
+            if entry["key"] not in quiet:
                 self._put_saved(s3, bucket, entry)
         return len(entries)
 

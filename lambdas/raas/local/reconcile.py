@@ -7,7 +7,7 @@ moments, so a process killed between the two leaves them apart:
   repeated DELETE would);
 - a document the registry calls `indexed` whose chunks are missing: queued again when its source object
   is there (its creation event is fired again: objects of finished documents are restored without one,
-  see `unfinished_uploads`; ingest takes `queued` documents), else failed with a reason;
+  see `finished_uploads`; ingest takes `queued` documents), else failed with a reason;
 - an inline document (its bytes came with the request) still `queued` whose source object was lost:
   failed with a reason, since no S3 event will ever come for it. A presigned upload still `queued` is
   waiting for its client, and is left alone.
@@ -54,14 +54,16 @@ def reconcile_at_start(services: Services, redeliver: Callable[[str], bool] | No
     )
 
 
-def unfinished_uploads(services: Services) -> set[str]:
-    """The bucket keys of the source objects of documents whose ingestion had not finished (queued or processing):
-    at a restore only their creation events need to fire again."""
+def finished_uploads(services: Services) -> set[str]:
+    """The bucket keys of the source objects of documents that were `indexed` or `failed` at the stop: at a restore
+    their creation events need not fire again. Every other object's does: a queued or processing document is
+    ingested, and the object of a document deleted in the last second before a crash is removed by the ingest
+    that finds no record for it."""
     keys: set[str] = set()
     for tenant in all_tenants(services.tenant_store):
         if tenant.status.gone:
             continue
-        for status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING):
+        for status in (DocumentStatus.INDEXED, DocumentStatus.FAILED):
 
             def page(cursor: str | None, tenant_id: str = tenant.tenant_id, wanted: DocumentStatus = status) -> Page[Document]:
                 return services.document_store.list(tenant_id, wanted, 100, cursor)
@@ -104,7 +106,7 @@ def reconcile_search_index(
             elif document.status is DocumentStatus.INDEXED and document.chunk_count > 0 and document.document_id not in in_index:
                 if objects.size(tenant_id, object_key(document.document_id)) is not None:
                     documents.update(tenant_id, document.document_id, status=DocumentStatus.QUEUED.value)
-                    if redeliver is not None:  # its object was restored without an event: it was indexed then
+                    if redeliver is not None:  # its object was restored without an event (`finished_uploads`)
                         redeliver(tenant_object_key(tenant_id, object_key(document.document_id)))
                     result.requeued += 1
                 else:
