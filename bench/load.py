@@ -23,6 +23,7 @@ apart, else raas would dedupe them), and the queries are the dataset's.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +45,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_KEY = "raasop_bench_operator_key_0123456789"
+# Appended to every query: distinct across phases and across runs on a kept --state-dir, whose response cache (600 s)
+# would otherwise answer a rerun's queries (each phase's clients draw the same words from the same seeds).
+RUN, SERIAL = uuid.uuid4().hex[:8], itertools.count()  # next() on a count is atomic under the GIL; a generator is not
 WORDS = ["otter", "river", "kelp", "tide", "estuary", "salmon", "heron", "marsh", "delta", "reed", "current", "pebble"]
 
 
@@ -277,7 +282,7 @@ def main() -> None:
             key = keys[(index + rng.randrange(len(keys))) % len(keys)]
             headers = {"Authorization": f"Bearer {key}"}
             roll = rng.random()
-            query = " ".join(rng.choices(WORDS, k=3)) + f" {rng.randrange(10**6)}"  # distinct: no cache hits
+            query = " ".join(rng.choices(WORDS, k=3)) + f" {RUN}-{next(SERIAL)}"  # distinct: no cache hits
             request: tuple[str, str, dict[str, Any] | None]
             if roll < 0.60:
                 kind, request = "query", ("POST", "/v1/query", {"query": query})
@@ -328,7 +333,7 @@ def main() -> None:
 
             def large_tenant_query(client: httpx.Client, _index: int, rng: random.Random, samples: Samples) -> None:
                 words = rng.choice(questions) if questions else " ".join(rng.choices(WORDS, k=3))
-                query = f"{words} {rng.randrange(10**6)}"  # distinct: no cache hits
+                query = f"{words} {RUN}-{next(SERIAL)}"  # distinct: no cache hits
                 started = time.perf_counter()
                 response = client.post(f"{url}/v1/query", json={"query": query}, headers={"Authorization": f"Bearer {large['api_key']}"})
                 elapsed = time.perf_counter() - started
