@@ -215,14 +215,14 @@ class StateDir:
             restored += len(items)
         restored += self.journal.replay()  # the writes after the last snapshot
         self.journal.open()  # from here on every write is journalled
-        restored += self._restore_objects(quiet() if quiet else ())
+        restored += self._restore_objects(frozenset(quiet()) if quiet else frozenset())
         return restored
 
     def sync(self) -> None:
         """Makes every DynamoDB write so far durable (the server calls it before acknowledging a mutation)."""
         self.journal.sync()
 
-    def _restore_objects(self, quiet: Collection[str] = ()) -> int:
+    def _restore_objects(self, quiet: frozenset[str] = frozenset()) -> int:
         """Puts saved objects back. The bucket notifies the ingest queue of every object created, as S3 does, and
         ingestion skips a document already indexed, but only after claiming it: with 10,000 documents a restart spent
         minutes of both cores on events that changed nothing. So the `quiet` objects are put while the bucket's
