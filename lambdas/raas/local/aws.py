@@ -226,7 +226,9 @@ class StateDir:
         """Puts saved objects back. The bucket notifies the ingest queue of every object created, as S3 does, and
         ingestion skips a document already indexed, but only after claiming it: with 10,000 documents a restart spent
         minutes of both cores on events that changed nothing. So the `quiet` objects are put while the bucket's
-        notification configuration is empty (and it is put back after them, also when a put fails)."""
+        notification configuration is empty (and it is put back after them, also when a put fails). "You can disable
+        notifications by adding the empty NotificationConfiguration element":
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketNotificationConfiguration.html"""
         index = self.objects_dir / "index.json"
         if not index.exists():
             return 0
