@@ -64,17 +64,14 @@ def finished_uploads(services: Services) -> set[str]:
         if tenant.status.gone:
             continue
         for status in (DocumentStatus.INDEXED, DocumentStatus.FAILED):
-
-            def page(cursor: str | None, tenant_id: str = tenant.tenant_id, wanted: DocumentStatus = status) -> Page[Document]:
-                return services.document_store.list(tenant_id, wanted, 100, cursor)
-
-            keys.update(tenant_object_key(tenant.tenant_id, object_key(d.document_id)) for d in all_items(page))
+            documents = _all_documents(services.document_store, tenant.tenant_id, status)
+            keys.update(tenant_object_key(tenant.tenant_id, object_key(d.document_id)) for d in documents)
     return keys
 
 
-def _all_documents(documents: Any, tenant_id: str) -> list[Document]:
-    def page(cursor: str | None) -> tuple[list[Document], str | None]:
-        return documents.list(tenant_id, None, 100, cursor)
+def _all_documents(documents: Any, tenant_id: str, status: DocumentStatus | None = None) -> list[Document]:
+    def page(cursor: str | None) -> Page[Document]:
+        return documents.list(tenant_id, status, 100, cursor)
 
     return list(all_items(page))
 
