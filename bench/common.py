@@ -180,7 +180,6 @@ def ingest_corpus(
     from raas.bootstrap import services
     from raas.domain.documents import DocumentStatus
     from raas.handlers import ingest
-    from raas.local.aws import release_moto_tracking
     from raas.local.events import QueuePump
     from raas.services.documents import NewDocument
 
@@ -197,7 +196,6 @@ def ingest_corpus(
         if pending >= batch:
             if not pump:
                 bench.pump.drain()
-                release_moto_tracking()
             pending = 0
             ingested += batch
             elapsed = time.perf_counter() - started

@@ -180,7 +180,7 @@ def main() -> None:
             accept_ms.append((t1 - t0) * 1000)
             ingest_ms.append((t2 - t1) * 1000)
             if number % 50 == 0:
-                release_moto_tracking()  # as the local server does after every write
+                release_moto_tracking()  # moto as is tracks every instance (the patches stop that)
             if number % 10 == 0 or number == total:
                 progress(number, total, started)
             if number == WINDOW or number in checkpoints:

@@ -67,8 +67,10 @@ class Samples:
                 self.overhead_ms.append(overhead_ms)
 
 
-def start_platform(state_dir: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+def start_platform(state_dir: Path | None = None, snapshot_after_writes: int | None = None) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    if snapshot_after_writes:
+        env["RAAS_LOCAL_SNAPSHOT_AFTER_WRITES"] = str(snapshot_after_writes)
     env.update({"RAAS_OPERATOR_KEY": OPERATOR_KEY, "RAAS_LOCAL_ACCESS_LOG": "0", "POWERTOOLS_LOG_LEVEL": "ERROR"})
     env.update({"POWERTOOLS_METRICS_DISABLED": "true", "RAAS_LOCAL_RATE_LIMITS": "false"})  # load, not throttling, is measured
     state = str(state_dir) if state_dir else tempfile.mkdtemp(prefix="raas-load-")
@@ -252,10 +254,17 @@ def main() -> None:
         default=None,
         help="raas local's state directory, kept: a later run with the same --documents and --corpus reuses its large tenant",
     )
+    parser.add_argument(
+        "--snapshot-after-writes",
+        type=int,
+        default=None,
+        help="raas local takes a table snapshot after this many journalled writes (default: its own, 20,000): a small number "
+        "puts several snapshots inside each phase, to measure what the requests served beside them pay",
+    )
     args = parser.parse_args()
 
     starting = time.monotonic()
-    process, url = start_platform(args.state_dir)
+    process, url = start_platform(args.state_dir, args.snapshot_after_writes)
     print(f"raas local listening {time.monotonic() - starting:.1f} s after it was started", flush=True)
     try:
         with httpx.Client(base_url=url, timeout=120) as http:

@@ -8,13 +8,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from raas.adapters.aws import client, reset_clients
 from raas.adapters.dynamo_schema import ALL_TABLES, TableSpec
 from raas.adapters.objects import UPLOAD_CORS_RULES
+from raas.local import moto_reads
 from raas.local.signing_front import PlatformCredentials, SigningFront
 from raas.settings import Settings
 
@@ -22,12 +23,12 @@ LOCAL_REGION = "us-east-1"
 
 
 def release_moto_tracking() -> None:
-    """Drops moto's dashboard references to every model instance it ever made.
+    """Drops moto's dashboard references to every model instance it made, for a moto without
+    raas.local.moto_patches (which stops the tracking itself: `bench/ingest_scaling.py --moto-as-is`).
 
     moto keeps each instance (every DynamoDB item it ever built, including the copies each
-    write and transaction takes) for its /moto-api dashboard, so a long-running local platform
-    would grow without bound. The references serve nothing else; state lives in the backends
-    and is untouched.
+    write and transaction takes) for its /moto-api dashboard, so a long-running process
+    would grow without bound. The references serve nothing else; state lives in the backends.
     """
     from moto.core.model_instances import reset_model_data
 
@@ -142,11 +143,24 @@ def _decode(value: Any) -> Any:
 _state_log = logging.getLogger("raas.local.state")
 
 
-def _write_durably(target: Path, data: bytes) -> None:
-    """Replaces `target` atomically with `data`, on disk before the new name is."""
+def _json_array(slices: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
+    """A JSON array of the items, written a slice at a time (one `json.dumps` of a whole table held the
+    interpreter for as long as it took)."""
+    yield b"["
+    first = True
+    for piece in slices:
+        if piece:
+            yield (b"" if first else b",") + json.dumps([_encode(item) for item in piece])[1:-1].encode()
+            first = False
+    yield b"]"
+
+
+def _write_durably(target: Path, data: bytes | Iterable[bytes]) -> None:
+    """Replaces `target` atomically with `data` (or its pieces, in order), on disk before the new name is."""
     tmp = target.with_name(target.name + ".tmp")
     with tmp.open("wb") as out:
-        out.write(data)
+        for piece in [data] if isinstance(data, bytes) else data:
+            out.write(piece)
         out.flush()
         os.fsync(out.fileno())
     tmp.replace(target)
@@ -200,19 +214,11 @@ class StateDir:
     def restore(self, quiet: Callable[[], Collection[str]] | None = None) -> int:
         """Puts the tables and the objects back. `quiet`, called once the tables are back, names the objects whose
         bucket notifications need not fire again (their documents were finished); without it, all fire."""
-        dynamodb = client("dynamodb")
         restored = 0
         for name in table_names():
             snapshot = self.tables_dir / f"{name}.json"
-            if not snapshot.exists():
-                continue
-            items = [_decode(item) for item in json.loads(snapshot.read_text(encoding="utf-8"))]
-            for start in range(0, len(items), 25):
-                batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-                unprocessed: dict[str, Any] = {name: batch}
-                while unprocessed:
-                    unprocessed = dynamodb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems") or {}
-            restored += len(items)
+            if snapshot.exists():
+                restored += moto_reads.put_items(name, (_decode(item) for item in json.loads(snapshot.read_text(encoding="utf-8"))))
         restored += self.journal.replay()  # the writes after the last snapshot
         self.journal.open()  # from here on every write is journalled
         restored += self._restore_objects(frozenset(quiet()) if quiet else frozenset())
@@ -284,8 +290,7 @@ class StateDir:
         with self._changes_lock:
             changed, self._changed_objects = self._changed_objects, set()
         if everything:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            listed = {obj["Key"]: obj["ETag"] for page in pages for obj in page.get("Contents", [])}
+            listed = moto_reads.object_etags(bucket)  # what ListObjectsV2 lists, without its pages (moto_reads says why)
             for key, etag in listed.items():
                 saved = self._objects.get(key)
                 if not saved or saved.get("etag") != etag or not (self.objects_dir / saved["file"]).exists():
@@ -314,23 +319,21 @@ class StateDir:
                 if stale_path.name not in keep:
                     stale_path.unlink()
 
-    def save(self, *, tables: bool = True) -> None:
-        """A snapshot of the tables (with `tables`) and of every object; else only the objects that changed."""
+    def save(self, *, tables: bool = True, every_object: bool = True, pacer: moto_reads.Pacer = moto_reads.UNPACED) -> None:
+        """A snapshot of the tables (with `tables`) and the objects that changed, or (`every_object`) every
+        object that differs from its saved copy. The periodic snapshots save only the changed ones (the object
+        hooks report every put and delete), and read the tables at the `pacer`'s pace: they run beside requests."""
         with self._lock:
             self._dirty.clear()
             if not tables:
-                self._save_objects(everything=False)
+                self._save_objects(everything=every_object)
                 return
-            covered = self.journal.rotate()  # writes from here on may be missed by the scan: keep their journal
+            covered = self.journal.rotate()  # writes from here on may be missed by the read: keep their journal
             self.tables_dir.mkdir(parents=True, exist_ok=True)
-            dynamodb = client("dynamodb")
             for name in table_names():
-                items: list[dict[str, Any]] = []
-                for page in dynamodb.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
-                    items.extend(page.get("Items", []))
                 # on disk before the journal it replaces is deleted
-                _write_durably(self.tables_dir / f"{name}.json", json.dumps([_encode(i) for i in items]).encode())
-            self._save_objects(everything=True)
+                _write_durably(self.tables_dir / f"{name}.json", _json_array(moto_reads.item_slices(name, pacer=pacer)))
+            self._save_objects(everything=every_object)
             self.journal.discard(covered)
             self.snapshots += 1
 
@@ -350,7 +353,10 @@ class StateDir:
             journal_full = self.journal.lines_since_rotation >= self.snapshot_after_writes  # ingest writes mark nothing dirty
             if (self._dirty.wait(timeout=0.5) or journal_full) and not self._stop.wait(self.flush_interval):
                 try:
-                    self.save(tables=self.journal.lines_since_rotation >= self.snapshot_after_writes)
+                    # beside requests: paced, and the rests end at a stop (whose own snapshot waits for this one)
+                    pacer = moto_reads.Pacer(sleep=self._stop.wait)
+                    tables = self.journal.lines_since_rotation >= self.snapshot_after_writes
+                    self.save(tables=tables, every_object=False, pacer=pacer)
                 except Exception:  # noqa: BLE001 - a failed snapshot keeps its journal; the next turn tries again
                     _state_log.exception("state snapshot failed; retrying")
                     self._dirty.set()

@@ -24,7 +24,6 @@ from botocore.exceptions import ClientError
 from raas.adapters.aws import client
 from raas.adapters.objects import tenant_of_object_key
 from raas.domain.documents import SOURCE_OBJECT_SUFFIX
-from raas.local.aws import release_moto_tracking
 from raas.local.containers import FunctionPool, default_tenant_share, env_int
 from raas.local.invocation import lambda_context
 from raas.services.ingest import INGEST_BATCH_SIZE
@@ -264,7 +263,6 @@ class QueuePump:
         except Exception:  # the whole batch failed: every message returns after its visibility timeout
             logger.exception("ingest batch failed")
             return 0
-        release_moto_tracking()
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

@@ -13,7 +13,8 @@ https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-expire-general-c
 - S3 leaves a delete marker that is the current version alone, and so does this sweep.
 
 Then it gives back the storage of expired bundles (raas.services.export) for every tenant.
-It talks to S3 through the ordinary API, so it works against moto's server and the in-process mock alike.
+It reads the versions from moto's bucket directly (raas.local.moto_reads says why) and tags and deletes them
+through the ordinary API, so it works against moto's server and the in-process mock alike.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from aws_lambda_powertools import Logger
 from raas.adapters.aws import client
 from raas.adapters.objects import tenant_of_object_key
 from raas.domain.export_retention import EXPORT_TAG_KEY, EXPORT_TAG_VALUE, EXPORTS_PREFIX, export_expires_at, noncurrent_expires_at
+from raas.local import moto_reads
 
 logger = Logger(service="raas")
 
@@ -65,7 +67,7 @@ class ExportExpirySweeper:
         s3 = client("s3")
         bucket = self.bucket()
         result = SweepResult()
-        for key, entries in _export_keys(s3, bucket).items():
+        for key, entries in _export_keys(bucket).items():
             newest_first = sorted(entries, key=lambda e: e["LastModified"], reverse=True)
             for position, entry in enumerate(newest_first):
                 if entry.get("IsDeleteMarker") or not _tagged(s3, bucket, key, entry["VersionId"]):
@@ -85,15 +87,10 @@ class ExportExpirySweeper:
         return result
 
 
-def _export_keys(s3: Any, bucket: str) -> dict[str, list[dict[str, Any]]]:
-    """Every version and delete marker under `tenants/<id>/exports/`, by key."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="tenants/"):
-        for entry in page.get("Versions", []):
-            found.setdefault(entry["Key"], []).append(entry)
-        for marker in page.get("DeleteMarkers", []):
-            found.setdefault(marker["Key"], []).append({**marker, "IsDeleteMarker": True})
-    return {key: entries for key, entries in found.items() if _is_export(key)}
+def _export_keys(bucket: str) -> dict[str, list[dict[str, Any]]]:
+    """Every version and delete marker under `tenants/<id>/exports/`, by key, read from moto's bucket
+    (raas.local.moto_reads: moto's ListObjectVersions deep-copies every object of the bucket on each call)."""
+    return {key: entries for key, entries in moto_reads.object_versions(bucket, prefix="tenants/").items() if _is_export(key)}
 
 
 def _is_export(key: str) -> bool:

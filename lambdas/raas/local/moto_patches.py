@@ -68,6 +68,15 @@
    clock readings a message, two passes a delete): `raas.local.moto_sqs` says what changed and how the tests
    hold it to moto's answers.
 
+6. moto keeps every model instance it ever makes (every item, every S3 key and each deep copy of it) in a
+   list per class for its dashboard (`BaseModel.__new__`, `instances_tracked`). The local platform used to
+   drop those lists after each mutating request (`reset_model_data`), which freed thousands of copies at once
+   on a request thread, their finalizers closing spooled temporary files, while another thread was making new
+   copies (moto's `list_object_versions` deep-copies every key of the bucket). `raas local` segfaulted
+   there: faulthandler showed both threads inside `tempfile`'s `__del__`, three times in four starts on a
+   restored state of 10,000 documents. Instances are now never tracked (`_install_untracked_models`): each is
+   freed when moto itself lets go of it.
+
 `install()` is idempotent and refuses, loudly, a moto version it was not written for.
 Production code never imports this module (nor moto).
 """
@@ -80,6 +89,7 @@ import inspect
 import threading
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -303,7 +313,21 @@ def install() -> None:
         _install_action_names_once()
         _install_parsed_expressions_once()
         _install_s3_urls_once()
+        _install_untracked_models()
         moto_serializer.install()
+
+
+def _install_untracked_models() -> None:
+    """moto's `BaseModel.__new__` without the line that appends each instance to its class's dashboard list
+    (nothing but moto's /moto-api dashboard reads those lists). The lists already filled are emptied once."""
+    from moto.core.common_models import BaseModel
+    from moto.core.model_instances import reset_model_data
+
+    def untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+
+    BaseModel.__new__ = staticmethod(untracked_new)  # type: ignore[method-assign]
+    reset_model_data()
 
 
 def _install_action_names_once() -> None:
@@ -571,6 +595,12 @@ def _install_partition_queries() -> None:
 WriteListener = Callable[[Any, str, tuple[Any, ...], dict[str, Any]], None]
 _write_listeners: list[WriteListener] = []
 _write_depth = threading.local()
+
+
+def hold_writes() -> AbstractContextManager[Any]:
+    """The lock every DynamoDB write of moto holds while it applies (re-entrant): a reader that walks a table's
+    dicts (raas.local.moto_reads) holds it so that no write changes them meanwhile."""
+    return _write_lock
 
 
 def add_write_listener(listener: WriteListener) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from raas.bootstrap import Services, bootstrap, install
 from raas.domain.streaming import ClientGone
 from raas.local.authorizer_cache import AuthorizerCache
-from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, release_moto_tracking, start_moto_server
+from raas.local.aws import StateDir, ensure_resources, isolate_from_real_aws, start_moto_server
 from raas.local.bus import LocalEventBus
 from raas.local.console import ConsoleSite, is_console_path
 from raas.local.events import QueuePump
@@ -231,11 +231,9 @@ def _make_handler(
                 return
             query = parse_qs(url.query, keep_blank_values=True)
             response = gateway.handle(self.command, url.path, query, headers, body, self.client_address[0], stream=_SocketStream(self))
-            if self.command in MUTATING:
-                release_moto_tracking()
-                if state and response.status < 500:
-                    state.mark_dirty()
-                    state.sync()  # the request's DynamoDB writes are on disk before it is acknowledged
+            if self.command in MUTATING and state and response.status < 500:
+                state.mark_dirty()
+                state.sync()  # the request's DynamoDB writes are on disk before it is acknowledged
             self._send(response, close=_admission(self.server).closed)  # shutdown began meanwhile: no next request on this connection
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:

@@ -17,8 +17,9 @@ https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-tt
 - an item updated in the meantime to a later expiry is not deleted: each delete is conditional
   on the attribute still being expired.
 
-It talks to the tables through the ordinary DynamoDB API, so it works against moto's server and
-the in-process mock alike.
+It finds expired items by reading moto's tables directly (raas.local.moto_reads says why) and
+deletes them through the ordinary DynamoDB API, so it works against moto's server and the
+in-process mock alike.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from raas.adapters.aws import client
+from raas.local import moto_reads
 
 logger = Logger(service="raas")
 
@@ -69,19 +71,15 @@ class TtlSweeper:
 
     def _sweep_table(self, dynamodb: Any, table: str, attribute: str, now: int) -> int:
         key_names = [k["AttributeName"] for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]]
-        names = {f"#k{i}": name for i, name in enumerate(key_names)}
         oldest = now - FIVE_YEARS_SECONDS
-        expired: list[dict[str, Any]] = []
-        for page in dynamodb.get_paginator("scan").paginate(
-            TableName=table,
-            ConsistentRead=True,
-            ProjectionExpression=", ".join([*names, "#ttl"]),
-            FilterExpression="attribute_exists(#ttl)",
-            ExpressionAttributeNames={**names, "#ttl": attribute},
-        ):
-            # The type and range checks are made here, not in the filter: moto raises on `<`
-            # between a String attribute and a Number, where DynamoDB would just not match.
-            expired.extend(item for item in page.get("Items", []) if oldest <= _epoch_seconds(item[attribute], default=now) < now)
+        # Found by reading moto's table directly and at a background pace (raas.local.moto_reads: a Scan of a
+        # large table cost seconds of the interpreter), deleted through the API under the TTL condition, as AWS's
+        # process does.
+        expired = [
+            item
+            for item in moto_reads.items(table, attributes=[*key_names, attribute], pacer=moto_reads.Pacer())
+            if attribute in item and oldest <= _epoch_seconds(item[attribute], default=now) < now
+        ]
         deleted = 0
         for item in expired:
             try:
