@@ -68,8 +68,9 @@ def test_only_unfinished_documents_get_their_creation_event_at_a_restore(aws: An
     state.restore(quiet=lambda: finished_uploads(aws))
 
     assert _queued_keys() == sorted([_source_key(tenant.tenant_id, queued), orphan])  # the ingest removes the orphan
-    for document_id in (indexed, queued):  # both objects are back
-        assert s3.head_object(Bucket=bucket, Key=_source_key(tenant.tenant_id, document_id))["ContentLength"] > 0
+    for document_id, title in ((indexed, "indexed"), (queued, "queued")):  # both objects are back, as they were
+        restored = s3.get_object(Bucket=bucket, Key=_source_key(tenant.tenant_id, document_id))
+        assert (restored["Body"].read(), restored["ContentType"]) == (f"{title} text".encode(), "text/plain")
     assert s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"] == notifications
     s3.put_object(Bucket=bucket, Key=_source_key(tenant.tenant_id, "after"), Body=b"x")  # and the bucket notifies again
     assert _queued_keys() == [_source_key(tenant.tenant_id, "after")]

@@ -106,14 +106,31 @@ def put_items(table_name: str, entries: Iterable[dict[str, Any]]) -> int:
     return count
 
 
+def _bucket(bucket_name: str) -> tuple[Any, Any]:
+    from moto.s3.models import s3_backends
+
+    partition, account = s3_backends.bucket_accounts[bucket_name]
+    backend = s3_backends[account][partition]
+    return backend, backend.buckets[bucket_name]
+
+
+def put_object_quietly(bucket_name: str, key: str, body: bytes, content_type: str) -> None:
+    """Puts an object without the bucket's notifications firing (moto's `disable_notification`; S3 itself
+    has no such switch, only an empty notification configuration for the whole bucket meanwhile:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketNotificationConfiguration.html). Nothing
+    is notified, so nothing can read the object before its Content-Type is set."""
+    backend, _ = _bucket(bucket_name)
+    stored = backend.put_object(bucket_name, key, body, disable_notification=True)
+    stored.set_metadata({"Content-Type": content_type})
+
+
 def object_etags(bucket_name: str) -> dict[str, str]:
     """Every object ListObjectsV2 would list, with its ETag: the latest version of each key, unless that is a
     delete marker ("If the current version is a delete marker, Amazon S3 behaves as if the object was
     deleted": https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html)."""
-    from moto.s3.models import FakeKey, s3_backends
+    from moto.s3.models import FakeKey
 
-    partition, account = s3_backends.bucket_accounts[bucket_name]
-    bucket = s3_backends[account][partition].buckets[bucket_name]
+    _, bucket = _bucket(bucket_name)
     listed = {}
     for key, value in bucket.keys.items():
         if isinstance(value, FakeKey):
@@ -127,10 +144,9 @@ def object_versions(bucket_name: str, prefix: str = "") -> dict[str, list[dict[s
     sweep reads from ListObjectVersions: `VersionId`, `LastModified` (UTC, to the second, as the API gives
     it), `IsLatest`, and `IsDeleteMarker` on markers. moto's `list_object_versions` deep-copies every key of
     the bucket, bytes included, on every call, whatever the prefix."""
-    from moto.s3.models import FakeDeleteMarker, s3_backends
+    from moto.s3.models import FakeDeleteMarker
 
-    partition, account = s3_backends.bucket_accounts[bucket_name]
-    bucket = s3_backends[account][partition].buckets[bucket_name]
+    _, bucket = _bucket(bucket_name)
     found: dict[str, list[dict[str, Any]]] = {}
     for key, versions in bucket.keys.iterlists():
         if not key.startswith(prefix):
