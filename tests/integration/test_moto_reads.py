@@ -161,6 +161,45 @@ def test_object_versions_are_what_list_object_versions_lists(dynamodb: Any) -> N
     assert s3.get_object(Bucket="versioned", Key="tenants/t-1/exports/a.zip", VersionId=newest["VersionId"])["Body"].read() == b"3"
 
 
+def _version_pages(s3: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    fields = ("Versions", "DeleteMarkers", "CommonPrefixes", "NextKeyMarker", "NextVersionIdMarker", "IsTruncated")
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket="listed", PaginationConfig={"PageSize": 2}, **kwargs)
+    return [{field: page.get(field) for field in fields} for page in pages]
+
+
+def test_a_version_listing_under_a_prefix_pages_as_moto_does(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.s3.models import FakeKey, S3Backend
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="listed")
+    s3.put_bucket_versioning(Bucket="listed", VersioningConfiguration={"Status": "Enabled"})
+    for key in ("a/1", "tenants/t-1/x", "tenants/t-1/y", "tenants/t-1/sub/z", "tenants/t-10/x", "tenants/t-2/x", "u"):
+        for body in (b"first", b"second"):
+            s3.put_object(Bucket="listed", Key=key, Body=body)
+    s3.delete_object(Bucket="listed", Key="tenants/t-1/y")
+    queries: list[dict[str, Any]] = [
+        {"Prefix": "tenants/t-1/"},
+        {"Prefix": "tenants/t-1"},
+        {"Prefix": "tenants/t-1/", "Delimiter": "/"},
+        {},
+    ]
+    copied: list[str] = []
+    getstate = FakeKey.__getstate__  # moto's deep copy of a key goes through it
+
+    def counting(self: Any) -> Any:
+        copied.append(self.name)
+        return getstate(self)
+
+    monkeypatch.setattr(FakeKey, "__getstate__", counting)
+    s3.list_object_versions(Bucket="listed", Prefix="tenants/t-2/")
+    assert set(copied) == {"tenants/t-2/x"}  # only what the prefix names (moto copied all seven keys)
+
+    patched = [_version_pages(s3, **query) for query in queries]
+    monkeypatch.setattr(S3Backend, "list_object_versions", moto_patches.original("S3Backend.list_object_versions"))
+    monkeypatch.setattr(S3Backend, "get_bucket", moto_patches.original("S3Backend.get_bucket"))
+    assert patched == [_version_pages(s3, **query) for query in queries]  # moto's own pages, page by page
+
+
 def test_moto_keeps_no_list_of_every_instance_it_made(dynamodb: Any) -> None:
     # what raas local used to drop after every write, freeing thousands of copies at once on a request thread
     from moto.dynamodb.models.dynamo_type import Item

@@ -77,6 +77,10 @@
    restored state of 10,000 documents. Instances are now never tracked (`_install_untracked_models`): each is
    freed when moto itself lets go of it.
 
+7. moto's ListObjectVersions deep-copies every object of the bucket on every page, whatever the prefix; the
+   listing now sees only the keys under its prefix (`_install_version_listing_under_prefix`), so purging one
+   tenant no longer copies every other tenant's documents.
+
 `install()` is idempotent and refuses, loudly, a moto version it was not written for.
 Production code never imports this module (nor moto).
 """
@@ -314,7 +318,61 @@ def install() -> None:
         _install_parsed_expressions_once()
         _install_s3_urls_once()
         _install_untracked_models()
+        _install_version_listing_under_prefix()
         moto_serializer.install()
+
+
+_listing_prefix = threading.local()
+
+
+class _KeysUnderPrefix:
+    def __init__(self, keys: Any, prefix: str):
+        self._keys, self._prefix = keys, prefix
+
+    def iterlists(self) -> Any:
+        return ((name, versions) for name, versions in self._keys.iterlists() if name.startswith(self._prefix))
+
+
+class _BucketUnderPrefix:
+    """A bucket whose `keys.iterlists()` yields only the keys under a prefix; everything else is the bucket's."""
+
+    def __init__(self, bucket: Any, prefix: str):
+        self._bucket, self.keys = bucket, _KeysUnderPrefix(bucket.keys, prefix)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bucket, name)
+
+
+def _install_version_listing_under_prefix() -> None:
+    """moto's `S3Backend.list_object_versions` deep-copies every version of every key in the bucket (bytes
+    included), then sorts them and skips those outside the prefix, on every page. The tenant purge lists a
+    tenant's prefix page by page, so each page copied every tenant's documents. Here the listing sees only the
+    keys under its prefix (through `get_bucket`, for the duration of the call on its thread). The answer is
+    the same: keys outside the prefix are never listed, are sorted after or before all of those under it, and
+    the page markers are keys under it (`tests/integration/test_moto_reads.py` compares pages with moto's)."""
+    from moto.s3.models import S3Backend
+
+    listing, get_bucket = S3Backend.list_object_versions, S3Backend.get_bucket
+    _moto_originals["S3Backend.list_object_versions"], _moto_originals["S3Backend.get_bucket"] = listing, get_bucket
+
+    def bucket_seen_by_listing(self: Any, bucket_name: str) -> Any:
+        bucket = get_bucket(self, bucket_name)
+        prefix = getattr(_listing_prefix, "value", "")
+        return _BucketUnderPrefix(bucket, prefix) if prefix else bucket
+
+    signature = inspect.signature(listing)
+
+    @functools.wraps(listing)
+    def list_object_versions(self: Any, bucket_name: str, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, bucket_name, *args, **kwargs)
+        _listing_prefix.value = bound.arguments.get("prefix") or ""
+        try:
+            return listing(self, bucket_name, *args, **kwargs)
+        finally:
+            _listing_prefix.value = ""
+
+    S3Backend.get_bucket = bucket_seen_by_listing  # type: ignore[method-assign]
+    S3Backend.list_object_versions = list_object_versions  # type: ignore[method-assign]
 
 
 def _install_untracked_models() -> None:
