@@ -242,15 +242,18 @@ def _varied_index(tmp_path: object, documents: int = 400) -> tuple[Any, str]:
     return _index(tmp_path, [(title, " ".join(rng.choices(words, k=rng.randint(1, 40)))) for title in titles])
 
 
-def test_in_memory_bm25_scores_are_fts5s_own_numbers(tmp_path: object) -> None:
+@pytest.mark.parametrize("batch_terms", [200, 3])  # the codes parsed in one batch, or in batches of 3 terms
+def test_in_memory_bm25_scores_are_fts5s_own_numbers(tmp_path: object, batch_terms: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Scored from the postings in memory, every query answers exactly FTS5's full ranking: the same chunks,
     the same order (ties by chunk id) and bit-identical scores, with stems that merge two query terms into
     one token counted twice, accents folded, terms nowhere in the index, and several k."""
     import random
 
+    from raas.adapters import fts5_bm25
     from raas.adapters.fts5_bm25 import QueryTokens, read_postings
     from raas.adapters.search_embedded import _WEIGHTS, query_terms
 
+    monkeypatch.setattr(fts5_bm25, "PARSE_BATCH_TERMS", batch_terms)
     search, tenant = _varied_index(tmp_path)
     tokens = QueryTokens()
     with search._connect(tenant) as db:
