@@ -89,7 +89,8 @@ class ExportExpirySweeper:
 
 def _export_keys(bucket: str) -> dict[str, list[dict[str, Any]]]:
     """Every version and delete marker under `tenants/<id>/exports/`, by key, read from moto's bucket
-    (raas.local.moto_reads: moto's ListObjectVersions deep-copies every object of the bucket on each call)."""
+    (raas.local.moto_reads: moto's ListObjectVersions deep-copies every version under `tenants/`, every
+    tenant's documents included, on each page)."""
     return {key: entries for key, entries in moto_reads.object_versions(bucket, prefix="tenants/").items() if _is_export(key)}
 
 

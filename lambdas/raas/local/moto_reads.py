@@ -142,8 +142,9 @@ def object_etags(bucket_name: str) -> dict[str, str]:
 def object_versions(bucket_name: str, prefix: str = "") -> dict[str, list[dict[str, Any]]]:
     """Every version and delete marker of the keys under `prefix`, newest first, with the fields the lifecycle
     sweep reads from ListObjectVersions: `VersionId`, `LastModified` (UTC, to the second, as the API gives
-    it), `IsLatest`, and `IsDeleteMarker` on markers. moto's `list_object_versions` deep-copies every key of
-    the bucket, bytes included, on every call, whatever the prefix."""
+    it), `IsLatest`, and `IsDeleteMarker` on markers. moto's `list_object_versions` deep-copies every version
+    under its prefix, bytes included, on every page (`moto_patches` item 7), and the export sweep's prefix,
+    `tenants/`, holds every document."""
     from moto.s3.models import FakeDeleteMarker
 
     _, bucket = _bucket(bucket_name)
