@@ -56,7 +56,9 @@ class Samples:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     overhead_ms: list[float] = field(default_factory=list)
+    overhead_at: list[float] = field(default_factory=list)  # when each overhead's request ended, seconds into the phase
     lock: threading.Lock = field(default_factory=threading.Lock)
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, kind: str, seconds: float, ok: bool, overhead_ms: float | None = None) -> None:
         with self.lock:
@@ -65,6 +67,7 @@ class Samples:
                 self.errors[kind] += 1
             if overhead_ms is not None:
                 self.overhead_ms.append(overhead_ms)
+                self.overhead_at.append(time.monotonic() - self.started)
 
 
 def start_platform(state_dir: Path | None = None, snapshot_after_writes: int | None = None) -> tuple[subprocess.Popen[str], str]:
@@ -239,6 +242,8 @@ def report(title: str, samples: Samples, elapsed: float) -> None:
             f"  query platform overhead (latency - embedding - LLM): p50 {percentile(samples.overhead_ms, 0.5):.1f} ms, "
             f"p99 {percentile(samples.overhead_ms, 0.99):.1f} ms, mean {statistics.fmean(samples.overhead_ms):.1f} ms"
         )
+        slowest = sorted(zip(samples.overhead_ms, samples.overhead_at, strict=True), reverse=True)[:5]
+        print("  slowest overheads: " + ", ".join(f"{ms:.0f} ms ({at:.1f} s in)" for ms, at in slowest))
 
 
 def main() -> None:

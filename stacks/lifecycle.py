@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from raas.domain.events import SOURCE
-from raas.handlers.registry import SCHEDULES, routes_by_function
+from raas.handlers.registry import QUEUED_FUNCTIONS, SCHEDULES, routes_by_function
 from stacks.queues import dead_letter_queue
 
 # Lambda's own retries of a failed async invocation (EventBridge -> Lambda is asynchronous);
@@ -36,7 +36,7 @@ MAX_EVENT_AGE = Duration.hours(6)
 # our SSRF checks at send time, and sign with a connection's static credential, not a per-endpoint
 # rotating HMAC secret. The queue absorbs bursts and gives partial batch retries; the function's own
 # retry schedule covers the 24 hours of backoff.
-QUEUED_FUNCTIONS: dict[str, int] = {"webhook_delivery": 10}  # function -> SQS batch size
+# QUEUED_FUNCTIONS (function -> SQS batch size) lives in raas.handlers.registry: the local bus batches the same way.
 QUEUE_MAX_RECEIVES = 5
 
 

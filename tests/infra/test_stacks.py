@@ -8,12 +8,19 @@ from typing import Any
 
 import pytest
 from stacks.api import api_routes
-from stacks.lifecycle import QUEUED_FUNCTIONS
 from stacks.streaming import STREAMING_ROUTES
 
 from raas.adapters.dynamo_schema import ALL_TABLES
 from raas.domain import catalog
-from raas.handlers.registry import API_HANDLERS, EVENT_HANDLERS, EVENT_ROUTES, PUBLIC_ROUTES, SCHEDULES, routes_by_function
+from raas.handlers.registry import (
+    API_HANDLERS,
+    EVENT_HANDLERS,
+    EVENT_ROUTES,
+    PUBLIC_ROUTES,
+    QUEUED_FUNCTIONS,
+    SCHEDULES,
+    routes_by_function,
+)
 from tests.infra.conftest import resources, synth
 from tests.infra.test_cloud_conformance import _assert_domain_admits_only_search_roles
 

@@ -260,11 +260,11 @@ def test_queued_targets_never_hold_up_the_publisher(monkeypatch: pytest.MonkeyPa
     from raas.domain.events import ConfigChanged
     from raas.local.bus import LocalEventBus
 
-    released, seen = threading.Event(), []
+    released, seen = threading.Event(), list[str]()
 
-    def slow_delivery(envelope: dict[str, Any], _context: Any) -> None:
+    def slow_delivery(event: dict[str, Any], _context: Any) -> None:
         released.wait(10)
-        seen.append(envelope["detail"]["tenant_id"])
+        seen.extend(json.loads(record["body"])["detail"]["tenant_id"] for record in event["Records"])  # an SQS batch, as in AWS
 
     monkeypatch.setattr("raas.local.bus.load_event_handler", lambda function: slow_delivery)
     bus = LocalEventBus()  # as `raas local` makes it: webhook delivery queued
@@ -276,6 +276,39 @@ def test_queued_targets_never_hold_up_the_publisher(monkeypatch: pytest.MonkeyPa
     assert bus.wait_idle(timeout=10)
     assert seen == ["t000000000000001"]
     assert bus.delivered == [("webhook_delivery", "ConfigChanged")]
+
+
+def test_queued_targets_get_what_queued_up_as_one_batch_and_only_failed_records_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the queue's event source: events published while the function was busy come as one SQS batch; a record the
+    function reports failed (partial batch response) comes back alone, and one that keeps failing is dead-lettered."""
+    import threading
+
+    from raas.domain.events import ConfigChanged
+    from raas.local.bus import LocalEventBus
+
+    busy, release, batches = threading.Event(), threading.Event(), list[list[int]]()
+
+    def delivery(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        versions = {record["messageId"]: json.loads(record["body"])["detail"]["config_version"] for record in event["Records"]}
+        batches.append(sorted(versions.values()))
+        busy.set()
+        release.wait(10)
+        failing = [m for m, version in versions.items() if version == 4 or (version == 3 and len(batches) < 4)]
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in failing]}
+
+    monkeypatch.setattr("raas.local.bus.load_event_handler", lambda function: delivery)
+    bus = LocalEventBus()
+    event = lambda version: ConfigChanged(tenant_id="t000000000000001", config_version=version, mode="merge", changed_fields=["top_k"])  # noqa: E731
+    bus.publish(event(1))
+    assert busy.wait(5)  # the first event is being delivered alone; the next four queue up meanwhile
+    for version in (2, 3, 4, 5):
+        bus.publish(event(version))
+    release.set()
+    assert bus.wait_idle(timeout=10)
+    # 1 alone; 2-5 together; 3 and 4 again (failed); 3 succeeds at its third attempt, 4 never does
+    assert batches == [[1], [2, 3, 4, 5], [3, 4], [3, 4]]
+    assert sorted(e for _f, e in bus.delivered) == ["ConfigChanged"] * 4
+    assert [(d.function, d.envelope["detail"]["config_version"]) for d in bus.dead_letters] == [("webhook_delivery", 4)]
 
 
 def test_an_event_for_queued_targets_never_waits_behind_another_events_synchronous_delivery(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -667,3 +667,54 @@ def test_sqs_batches_report_only_the_failed_record(
     result = load_event_handler("webhook_delivery")(batch, lambda_context("raas-webhook_delivery"))
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
     assert [b["id"] for b in receiver.bodies()] == [f"evt_{good['id']}"]
+
+
+def test_an_sqs_batch_reads_each_tenants_endpoints_once(
+    api: ApiClient, tenant_a: TenantHandle, tenant_b: TenantHandle, loopback: None, receiver: LoopbackReceiver
+) -> None:
+    """Ten events of a batch are mostly one tenant's ingests: one endpoints query a tenant, not one an event, and
+    each event still goes to its own tenant's endpoints only."""
+    from raas.bootstrap import services
+    from raas.local.invocation import QueuedMessage, sqs_event
+
+    create_endpoint(api, tenant_a, receiver.url, ["config.changed"], "a")
+    create_endpoint(api, tenant_b, receiver.url, ["config.changed"], "b")
+    events = [config_event(tenant_a, version) for version in (2, 3, 4)] + [config_event(tenant_b, version) for version in (5, 6)]
+    envelopes = [eventbridge_envelope(event, "raas-prod-platform") for event in events]
+    store = services().webhook_dispatcher.store
+    real_list, listed = store.list_endpoints, []
+
+    def counting(tenant_id: str) -> Any:
+        listed.append(tenant_id)
+        return real_list(tenant_id)
+
+    batch = sqs_event("raas-webhook_delivery", [QueuedMessage(f"m{i}", json.dumps(e)) for i, e in enumerate(envelopes)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "list_endpoints", counting)
+        result = load_event_handler("webhook_delivery")(batch, lambda_context("raas-webhook_delivery"))
+    assert result == {"batchItemFailures": []}
+    assert sorted(listed) == sorted([tenant_a.tenant_id, tenant_b.tenant_id])
+    assert sorted(b["id"] for b in receiver.bodies()) == sorted(f"evt_{e.event_id}" for e in events)
+    by_tenant = {t.tenant_id: {b["id"] for b in receiver.bodies() if b["tenant_id"] == t.tenant_id} for t in (tenant_a, tenant_b)}
+    assert by_tenant == {t.tenant_id: {f"evt_{e.event_id}" for e in events if e.tenant_id == t.tenant_id} for t in (tenant_a, tenant_b)}
+
+
+def test_a_failed_endpoints_read_is_not_kept_for_the_rest_of_the_batch(tenant_a: TenantHandle) -> None:
+    from raas.bootstrap import services
+
+    dispatcher_ = services().webhook_dispatcher
+    calls: list[str] = []
+
+    def flaky(tenant_id: str) -> Any:
+        calls.append(tenant_id)
+        if len(calls) == 1:
+            raise ConnectionError("throttled")
+        return []
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dispatcher_.store, "list_endpoints", flaky)
+        read = dispatcher_.batch_reader()
+        with pytest.raises(ConnectionError):
+            read(tenant_a.tenant_id)
+        assert read(tenant_a.tenant_id) == [] == read(tenant_a.tenant_id)
+    assert calls == [tenant_a.tenant_id] * 2

@@ -32,6 +32,10 @@ EVENT_HANDLERS: dict[str, str] = {
     "webhook_delivery": "raas.handlers.webhook_delivery",  # platform bus (through SQS in AWS) + retry schedule
 }
 
+# Functions the platform bus reaches through an SQS queue (rule -> queue -> function), with the event source's
+# batch size: stacks/lifecycle.py says why webhooks go this way; the local bus hands them over in batches as well.
+QUEUED_FUNCTIONS: dict[str, int] = {"webhook_delivery": 10}
+
 # The one routing table of the platform bus: event type -> the functions that take it.
 # The CDK app generates one rule per (function, its event types) from this, and the local
 # platform dispatches through it, so the two cannot drift. TenantDeleted has no function

@@ -8,28 +8,33 @@ list an operator can inspect, as the deployed targets' DLQs keep it.
 Targets that the deployed rules reach through an SQS queue (`QUEUED_TARGETS`: webhook delivery)
 are asynchronous to whoever published, as in AWS: a background thread delivers them, so a slow
 receiver (10 s timeout per endpoint) never holds up the API request or the ingest that published
-the event. Tests that want to see deliveries at once pass `queued_targets=frozenset()`.
+the event. As the queue's event source does, it hands the function what has queued up in batches
+(up to the batch size of `QUEUED_FUNCTIONS`, as an SQS event whose bodies are the envelopes), and only
+the records the function reports failed are tried again. Tests that want to see deliveries at once
+pass `queued_targets=frozenset()`.
 """
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from raas.domain.events import PlatformEvent, eventbridge_envelope
-from raas.handlers.registry import EVENT_ROUTES, load_event_handler
-from raas.local.invocation import lambda_context
+from raas.handlers.registry import EVENT_ROUTES, QUEUED_FUNCTIONS, load_event_handler
+from raas.local.invocation import QueuedMessage, lambda_context, sqs_event
 
 logger = Logger(service="raas")
 
 BUS_NAME = "raas-local"
 # In AWS: rule -> SQS -> function (stacks/lifecycle.py); the publisher never waits for these.
-QUEUED_TARGETS = frozenset({"webhook_delivery"})
+QUEUED_TARGETS = frozenset(QUEUED_FUNCTIONS)
 
 
 @dataclass
@@ -80,13 +85,44 @@ class LocalEventBus:
 
     def _drain_queue(self) -> None:
         while True:
-            function, envelope = self._queue.get()
-            try:
-                self.deliver(function, envelope)
-            except Exception:  # deliver() already retries and dead-letters; the worker must live on
-                logger.exception("queued event delivery failed", extra={"function": function})
-            finally:
+            taken = [self._queue.get()]
+            while len(taken) < max(QUEUED_FUNCTIONS.values()):  # what else has queued up meanwhile, as SQS batches it
+                try:
+                    taken.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for function in dict.fromkeys(function for function, _ in taken):
+                envelopes = [envelope for named, envelope in taken if named == function]
+                for start in range(0, len(envelopes), QUEUED_FUNCTIONS.get(function, 1)):
+                    try:
+                        self.deliver_batch(function, envelopes[start : start + QUEUED_FUNCTIONS.get(function, 1)])
+                    except Exception:  # deliver_batch() already retries and dead-letters; the worker must live on
+                        logger.exception("queued event delivery failed", extra={"function": function})
+            for _ in taken:
                 self._queue.task_done()
+
+    def deliver_batch(self, function: str, envelopes: list[dict[str, Any]]) -> None:
+        """Invokes `function` with the envelopes as one SQS batch; what it reports failed (`batchItemFailures`), or
+        the whole batch when it raises, is tried again, up to `attempts` times, then dead-lettered one by one."""
+        handler = load_event_handler(function)
+        pending = {uuid.uuid4().hex: envelope for envelope in envelopes}
+        error = ""
+        for attempt in range(1, self.attempts + 1):
+            event = sqs_event(f"raas-{function}", [QueuedMessage(message_id, json.dumps(e)) for message_id, e in pending.items()])
+            try:
+                result = handler(event, lambda_context(f"raas-{function}"))
+                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                error = "the function reported the record failed"
+            except Exception as exc:  # noqa: BLE001 - the whole batch failed: every record comes back
+                failed, error = set(pending), f"{type(exc).__name__}: {exc}"
+            for message_id in [m for m in pending if m not in failed]:
+                self.delivered.append((function, pending.pop(message_id)["detail-type"]))
+            if not pending:
+                return
+            logger.warning("event target failed", extra={"function": function, "attempt": attempt, "error": error, "records": len(pending)})
+        for envelope in pending.values():
+            logger.error("event dead-lettered", extra={"function": function, "detail_type": envelope["detail-type"], "error": error})
+            self.dead_letters.append(DeadLetter(function, envelope, error))
 
     def deliver(self, function: str, envelope: dict[str, Any]) -> bool:
         handler = load_event_handler(function)

@@ -25,7 +25,7 @@ from raas.adapters.aws import client
 from raas.adapters.objects import tenant_of_object_key
 from raas.domain.documents import SOURCE_OBJECT_SUFFIX
 from raas.local.containers import FunctionPool, default_tenant_share, env_int
-from raas.local.invocation import lambda_context
+from raas.local.invocation import QueuedMessage, lambda_context, sqs_event
 from raas.services.ingest import INGEST_BATCH_SIZE
 
 logger = Logger(service="raas")
@@ -230,22 +230,13 @@ class QueuePump:
         self._threads: list[threading.Thread] = []
 
     def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m.get("MD5OfBody", ""),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": f"arn:aws:sqs:us-east-1:000000000000:{INGEST_QUEUE}",
-                    "awsRegion": "us-east-1",
-                }
+        return sqs_event(
+            INGEST_QUEUE,
+            [
+                QueuedMessage(m["MessageId"], m["Body"], m["ReceiptHandle"], m.get("Attributes", {}), m.get("MD5OfBody", ""))
                 for m in messages
-            ]
-        }
+            ],
+        )
 
     def _receive(self, wait_seconds: int, most: int = 10) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = (

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -32,6 +34,38 @@ class LocalLambdaContext(LambdaContext):
 
     def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # Powertools declares it static
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One SQS message as an event source mapping hands it to a function."""
+
+    message_id: str
+    body: str
+    receipt_handle: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    md5_of_body: str = ""
+
+
+def sqs_event(queue: str, messages: list[QueuedMessage]) -> dict[str, Any]:
+    """The event Lambda's SQS event source passes a function for a batch of messages
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, "Example standard queue message event")."""
+    return {
+        "Records": [
+            {
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": m.attributes,
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}",
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
 
 
 def lambda_context(function_name: str, request_id: str | None = None) -> LambdaContext:

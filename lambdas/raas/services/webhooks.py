@@ -41,6 +41,7 @@ from raas.domain.webhooks import (
 
 logger = Logger(service="raas")
 Clock = Callable[[], datetime]
+EndpointReader = Callable[[str], list[StoredEndpoint]]  # tenant id -> that tenant's endpoints
 WRITE_ATTEMPTS = 5
 LEASE = timedelta(seconds=60)  # how long a fresh delivery waits for its first attempt before the retry schedule takes it
 
@@ -153,13 +154,15 @@ class WebhookDispatcher:
 
     # --- from the bus ------------------------------------------------------------------------
 
-    def dispatch(self, event: PlatformEvent) -> list[WebhookDelivery]:
-        """Creates and attempts one delivery per matching endpoint of the event's tenant (never another's)."""
+    def dispatch(self, event: PlatformEvent, endpoints: EndpointReader | None = None) -> list[WebhookDelivery]:
+        """Creates and attempts one delivery per matching endpoint of the event's tenant (never another's).
+        `endpoints` reads a tenant's endpoints (default: the store, every time; a batch passes `batch_reader()`)."""
         webhook = wh.to_webhook(event)
         if webhook is None:
             return []
         # The endpoints first: most tenants subscribe to no event, and then the tier is not read at all.
-        subscribed = [s for s in self.store.list_endpoints(event.tenant_id) if s.endpoint.enabled and webhook.type in s.endpoint.events]
+        listed = (endpoints or self.store.list_endpoints)(event.tenant_id)
+        subscribed = [s for s in listed if s.endpoint.enabled and webhook.type in s.endpoint.events]
         if not subscribed:
             return []
         tier = self.tier_of(event.tenant_id)
@@ -175,6 +178,20 @@ class WebhookDispatcher:
                 continue  # handed over before: that delivery (and the retry schedule) own it
             sent.append(self.attempt(event.tenant_id, delivery, body, stored))
         return sent
+
+    def batch_reader(self) -> EndpointReader:
+        """Reads each tenant's endpoints once, for the events of one batch (the queue hands over up to ten, most of
+        them one tenant's ingests): one query a tenant instead of one an event. The events of a batch were published
+        moments apart, so an endpoint created in between is no likelier to be missed than by the event before it.
+        A read that fails is not kept: the next event of the batch reads again."""
+        read: dict[str, list[StoredEndpoint]] = {}
+
+        def endpoints(tenant_id: str) -> list[StoredEndpoint]:
+            if tenant_id not in read:
+                read[tenant_id] = self.store.list_endpoints(tenant_id)
+            return read[tenant_id]
+
+        return endpoints
 
     def _new_delivery(self, endpoint_id: str, webhook: wh.WebhookEvent, replay_of: str | None = None) -> WebhookDelivery:
         now = self._now()
