@@ -271,7 +271,8 @@ def test_in_memory_bm25_scores_are_fts5s_own_numbers(tmp_path: object, batch_ter
 
 def test_the_embedded_engine_reads_postings_for_a_stable_index_and_never_answers_from_old_ones(tmp_path: object) -> None:
     """A new index version is answered by FTS5 first; the postings are read once the version is stable and
-    FTS5 has spent what reading them cost; a write makes the next answer FTS5's again, with the write in it."""
+    FTS5 has spent what reading them cost; a write that only adds chunks is applied to them at once; any other
+    write makes the answers FTS5's again, with the write in them, until reading everything is worth it."""
     search, tenant = _varied_index(tmp_path, documents=60)
     lexicons = search._lexicons
 
@@ -292,16 +293,101 @@ def test_the_embedded_engine_reads_postings_for_a_stable_index_and_never_answers
 
     added = Chunk(chunk_id="new0000000000001:0", document_id="new0000000000001", title="", text="kelp kelp kelp", position=0)
     search.replace(tenant, [added], [[0.0, 1.0]], [])
+    lexicons[tenant].read_seconds = 3600.0  # reading everything is dear now, extending is not
+    assert answer("kelp", 1)[0][0] == "new0000000000001:0"  # FTS5, while the added chunk is applied
+    search.wait_for_postings(tenant)
+    extended = lexicons[tenant].postings
+    assert extended is not None
+    assert extended.version == read_once.version + 1
     assert answer("kelp", 1)[0][0] == "new0000000000001:0"
-    lexicons[tenant].read_seconds = 3600.0  # reading is now dear: FTS5 keeps answering until it has spent as much
+    assert lexicons[tenant].postings is extended  # from memory, with the added chunk in it
+
+    search.delete_document(tenant, "doc0003", 1)  # a chunk the postings hold is gone: extending cannot tell
     answer("kelp")
     answer("kelp tide")
-    assert lexicons[tenant].postings is read_once
+    search.wait_for_postings(tenant)
+    assert lexicons[tenant].postings is extended  # FTS5 keeps answering until it has spent what a reading costs
     lexicons[tenant].read_seconds = 0.0
     answer("kelp")
     search.wait_for_postings(tenant)
-    assert lexicons[tenant].postings is not read_once
-    assert lexicons[tenant].postings.version == read_once.version + 1
+    assert lexicons[tenant].postings is not extended
+    assert lexicons[tenant].postings.version == extended.version + 1
+
+
+def test_postings_extended_by_added_chunks_are_the_numbers_a_full_reading_gives(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks added in several writes (stems, accents, titles, a document of three chunks, an empty write) extend the
+    postings in memory without reading the index again, and the result is bit for bit what reading it gives: rows,
+    chunk id ranks, lengths, norms (the mean length moved), every term's rows and frequencies; the answers are
+    FTS5's full ranking."""
+    import random
+
+    from raas.adapters import search_embedded
+    from raas.adapters.fts5_bm25 import QueryTokens, read_postings
+    from raas.adapters.search_embedded import _WEIGHTS, query_terms
+
+    search, tenant = _varied_index(tmp_path, documents=120)
+    search.warm(tenant)
+    full_readings: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        full_readings.append(1)
+        return read_postings(*args)
+
+    monkeypatch.setattr(search_embedded, "read_postings", counted)
+    words = ["run", "runs", "running", "café", "cafe", "Otter", "river", "kelp", "tide", "naïve", "2024", "x", "newword", "Zebra"]
+    rng = random.Random(5)  # noqa: S311 - test data
+    for write in range(6):
+        chunks = [
+            Chunk(
+                chunk_id=f"add{write:02d}{n:010d}:{position}",
+                document_id=f"add{write:02d}{n:010d}",
+                title=" ".join(rng.choices(words, k=rng.randint(0, 3))),
+                text=" ".join(rng.choices(words, k=rng.randint(1, 30))),
+                position=position,
+            )
+            for n in range(write)  # the first write adds nothing
+            for position in range(3 if n == 1 else 1)
+        ]
+        search.replace(tenant, chunks, [[1.0, 0.0]] * len(chunks), [])
+        search.lexical(tenant, "kelp", 5, [])
+        search.wait_for_postings(tenant)
+    assert full_readings == []
+    ours = search._lexicons[tenant].postings
+    tokens = QueryTokens()
+    with search._connect(tenant) as db:
+        version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        seq = int(db.execute("SELECT max(seq) FROM changes").fetchone()[0])
+        theirs = read_postings(db, "chunks_fts", _WEIGHTS, version, seq)
+        assert (ours.version, ours.seq) == (theirs.version, theirs.seq)
+        for name in ("rowids", "id_rank", "lengths", "norms", "chunk_ids"):
+            assert getattr(ours, name).tolist() == getattr(theirs, name).tolist(), name
+        assert sorted(ours.terms) == sorted(theirs.terms)
+        for term, (positions, freq) in theirs.terms.items():
+            assert (ours.terms[term][0].tolist(), ours.terms[term][1].tolist()) == (positions.tolist(), freq.tolist()), term
+        chunk_of = dict(db.execute("SELECT rowid, chunk_id FROM chunks"))
+        for query in ["running newword", "zebra café", "x", *(" ".join(rng.choices(words, k=rng.randint(1, 4))) for _ in range(30))]:
+            phrases = [t[0] for t in tokens.of(query_terms(query))]
+            for k in (1, 10, 500):
+                expected = db.execute(_FULL_RANKING, (fts_query(query), k)).fetchall()
+                assert [(chunk_of[rowid], score) for rowid, score in ours.top(phrases, k)] == expected, (query, k)
+
+
+def test_postings_of_another_index_in_the_same_file_are_never_extended(tmp_path: object) -> None:
+    """The change log restarts with a new index: postings whose last row is not in the file any more (or is another
+    chunk) are read again, not extended."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from raas.adapters.search_embedded import _only_appended
+
+    search, tenant = _varied_index(tmp_path, documents=10)
+    search.warm(tenant)
+    postings = search._lexicons[tenant].postings
+    with search._connect(tenant) as db:
+        assert _only_appended(db, postings)
+        assert not _only_appended(db, replace(postings, chunk_ids=np.append(postings.chunk_ids[:-1], "other:0")))
+        assert not _only_appended(db, replace(postings, rowids=postings.rowids + 100))
 
 
 def test_the_postings_are_read_on_a_thread_of_their_own_while_fts5_answers_the_queries(

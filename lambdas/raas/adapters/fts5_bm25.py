@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class Postings:
     id_rank: np.ndarray  # each row's place in chunk id order (ties are broken by chunk id)
     norms: np.ndarray  # k1 * (1 - b + b * D / avgdl), per row
     terms: dict[str, tuple[np.ndarray, np.ndarray]]  # term -> (row positions, weighted frequency)
+    chunk_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # per row, for `extended`
+    lengths: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # D per row, for `extended`
+    seq: int = 0  # the index's last change-log entry these postings include (`extended` reads the rows after it)
 
     @property
     def size(self) -> int:
@@ -90,7 +93,7 @@ def _parse_codes(per_term: list[str]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
-def read_postings(db: sqlite3.Connection, table: str, weights: dict[str, float], version: int) -> Postings:
+def read_postings(db: sqlite3.Connection, table: str, weights: dict[str, float], version: int, seq: int = 0) -> Postings:
     """The postings of FTS5 table `table` (external content `chunks`), column weights as given to bm25().
 
     The instance table lists every token of the index ordered by term, then row, then column, so SQLite
@@ -101,14 +104,34 @@ def read_postings(db: sqlite3.Connection, table: str, weights: dict[str, float],
     db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_instances USING fts5vocab(main, {table}, instance)")
     documents = db.execute("SELECT rowid, chunk_id FROM chunks ORDER BY rowid").fetchall()
     rowids = np.fromiter((r[0] for r in documents), dtype=np.int64, count=len(documents))
-    id_rank = np.empty(len(documents), dtype=np.int64)
-    id_rank[np.argsort(np.array([r[1] for r in documents], dtype=object))] = np.arange(len(documents))
+    chunk_ids = np.array([r[1] for r in documents], dtype=object)
+    terms, lengths = _count_instances(db, f"temp.{table}_instances", weights, rowids)
+    return _postings(version, seq, rowids, chunk_ids, lengths, terms)
+
+
+def _postings(
+    version: int, seq: int, rowids: np.ndarray, chunk_ids: np.ndarray, lengths: np.ndarray, terms: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> Postings:
+    """The per-row numbers FTS5's bm25() derives from the whole index: each row's rank in chunk id order, and its
+    length norm against the index's mean length (which every added row changes)."""
+    id_rank = np.empty(len(rowids), dtype=np.int64)
+    id_rank[np.argsort(chunk_ids)] = np.arange(len(rowids))
+    average = float(lengths.sum()) / len(rowids) if len(rowids) else 1.0
+    norms = K1 * ((1 - B) + (B * lengths.astype(np.float64)) / average)
+    return Postings(version, rowids, id_rank, norms, terms, chunk_ids, lengths, seq)
+
+
+def _count_instances(
+    db: sqlite3.Connection, instances: str, weights: dict[str, float], rowids: np.ndarray
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Per term, the positions in `rowids` of the rows holding it and its weighted frequency in each, and each row's
+    length in tokens, from an fts5vocab instance table whose rows are exactly `rowids`."""
     columns = sorted(weights)
     column_code = "CASE col " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(columns)) + " END"
     by_term = db.execute(
-        f"SELECT term, count(*), group_concat(doc * {len(columns)} + {column_code}, ',') FROM temp.{table}_instances GROUP BY term"  # noqa: S608 - names are ours
+        f"SELECT term, count(*), group_concat(doc * {len(columns)} + {column_code}, ',') FROM {instances} GROUP BY term"  # noqa: S608 - names are ours
     ).fetchall()
-    lengths = np.zeros(len(documents), dtype=np.int64)
+    lengths = np.zeros(len(rowids), dtype=np.int64)
     terms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if by_term:
         codes = _parse_codes([r[2] for r in by_term])  # term by term, each ordered by row, column
@@ -131,9 +154,41 @@ def read_postings(db: sqlite3.Connection, table: str, weights: dict[str, float],
         bounds = np.searchsorted(pair_term, np.arange(len(by_term) + 1))
         for index, (term, _count, _codes) in enumerate(by_term):
             terms[term] = (positions[bounds[index] : bounds[index + 1]], freq[bounds[index] : bounds[index + 1]])
-    average = float(lengths.sum()) / len(documents) if len(documents) else 1.0
-    norms = K1 * ((1 - B) + (B * lengths.astype(np.float64)) / average)
-    return Postings(version, rowids, id_rank, norms, terms)
+    return terms, lengths
+
+
+def extended(postings: Postings, rows: list[tuple[int, str, str, str]], weights: dict[str, float], version: int, seq: int) -> Postings:
+    """`postings` with rows appended (rowid, chunk_id, title, text), every rowid past the last one `postings` holds:
+    what a write that only added chunks changed, without reading the whole index again (1.4 s at 20,000 SciFact
+    chunks; the rows of a batch of documents take milliseconds). The rows are tokenized by an FTS5 table of the
+    same columns and tokenizer in memory, and counted by the very code that counts the index's own instances, so
+    the numbers are the ones a full reading would give (tests compare them exactly)."""
+    if rows and postings.size and rows[0][0] <= postings.rowids[-1]:
+        raise ValueError("only rows after the last one can be appended")
+    if set(weights) != {"title", "text"}:
+        raise ValueError("the rows carry a title and a text")
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.execute(f"CREATE VIRTUAL TABLE added USING fts5(title, text, tokenize='{TOKENIZER}')")
+        scratch.execute("CREATE VIRTUAL TABLE added_instances USING fts5vocab(added, instance)")
+        scratch.executemany("INSERT INTO added(rowid, title, text) VALUES (?, ?, ?)", [(r[0], r[2], r[3]) for r in rows])
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        added, lengths = _count_instances(scratch, "added_instances", weights, rowids)
+    finally:
+        scratch.close()
+    offset = postings.size
+    terms = dict(postings.terms)
+    for term, (positions, freq) in added.items():
+        had = terms.get(term)
+        terms[term] = (np.concatenate((had[0], positions + offset)), np.concatenate((had[1], freq))) if had else (positions + offset, freq)
+    return _postings(
+        version,
+        seq,
+        np.concatenate((postings.rowids, rowids)),
+        np.concatenate((postings.chunk_ids, np.array([r[1] for r in rows], dtype=object))),
+        np.concatenate((postings.lengths, lengths)),
+        terms,
+    )
 
 
 class QueryTokens:
