@@ -151,8 +151,18 @@ class _Matrix:
 
     def changed(self, version: int, seq: int, touched: set[int], fresh: list[tuple[Any, ...]], dimension: int) -> _Matrix:
         """These vectors without the rows a write touched, plus those rows as they are now (`fresh`)."""
-        keep = [i for i, rowid in enumerate(self.rowids) if rowid not in touched]
         added = _Matrix.of(version, seq, fresh, dimension)
+        if not touched or min(touched) > max(self.rowids, default=-1):  # only rows after these were added (an ingest)
+            return _Matrix(
+                version,
+                seq,
+                self.ids + added.ids,
+                self.rows + added.rows,
+                self.texts + added.texts,
+                np.concatenate([self.vectors, added.vectors]),
+                self.rowids + added.rowids,
+            )
+        keep = [i for i, rowid in enumerate(self.rowids) if rowid not in touched]
         return _Matrix(
             version,
             seq,
