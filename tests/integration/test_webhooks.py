@@ -718,3 +718,20 @@ def test_a_failed_endpoints_read_is_not_kept_for_the_rest_of_the_batch(tenant_a:
             read(tenant_a.tenant_id)
         assert read(tenant_a.tenant_id) == [] == read(tenant_a.tenant_id)
     assert calls == [tenant_a.tenant_id] * 2
+
+
+def test_a_batch_never_sends_to_an_endpoint_disabled_after_its_list_was_read(
+    api: ApiClient, tenant_a: TenantHandle, loopback: None, receiver: LoopbackReceiver
+) -> None:
+    """The batch's endpoint list is read once; each attempt reads its endpoint again, so one disabled in between gets a
+    cancelled delivery, not a POST."""
+    from raas.bootstrap import services
+
+    endpoint_id, _secret = create_endpoint(api, tenant_a, receiver.url, ["config.changed"])
+    dispatcher_ = services().webhook_dispatcher
+    read = dispatcher_.batch_reader()
+    assert [s.endpoint.endpoint_id for s in read(tenant_a.tenant_id)] == [endpoint_id]
+    expect(api.request("PATCH", f"/v1/webhooks/{endpoint_id}", key=tenant_a.admin_key, json_body={"enabled": False}), 200)
+    [delivery] = dispatcher_.dispatch(config_event(tenant_a), read)
+    assert delivery.status is DeliveryStatus.CANCELLED
+    assert receiver.received == []

@@ -176,7 +176,9 @@ class WebhookDispatcher:
             delivery = self._new_delivery(endpoint.endpoint_id, webhook)
             if not self.store.create_delivery(event.tenant_id, delivery, body, retention, dedupe=True):
                 continue  # handed over before: that delivery (and the retry schedule) own it
-            sent.append(self.attempt(event.tenant_id, delivery, body, stored))
+            # A batch's list may be moments old: its attempts read the endpoint again, so one disabled or re-keyed
+            # since is cancelled or signed with the new secret, as a retry would be.
+            sent.append(self.attempt(event.tenant_id, delivery, body, stored if endpoints is None else None))
         return sent
 
     def batch_reader(self) -> EndpointReader:
