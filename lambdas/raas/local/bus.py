@@ -93,9 +93,10 @@ class LocalEventBus:
                     break
             for function in dict.fromkeys(function for function, _ in taken):
                 envelopes = [envelope for named, envelope in taken if named == function]
-                for start in range(0, len(envelopes), QUEUED_FUNCTIONS.get(function, 1)):
+                size = QUEUED_FUNCTIONS.get(function, 1)
+                for start in range(0, len(envelopes), size):
                     try:
-                        self.deliver_batch(function, envelopes[start : start + QUEUED_FUNCTIONS.get(function, 1)])
+                        self.deliver_batch(function, envelopes[start : start + size])
                     except Exception:  # deliver_batch() already retries and dead-letters; the worker must live on
                         logger.exception("queued event delivery failed", extra={"function": function})
             for _ in taken:
@@ -112,7 +113,7 @@ class LocalEventBus:
             try:
                 result = handler(event, lambda_context(f"raas-{function}"))
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                error = "the function reported the record failed"
+                error = "the function reported the record failed" if failed else ""
             except Exception as exc:  # noqa: BLE001 - the whole batch failed: every record comes back
                 failed, error = set(pending), f"{type(exc).__name__}: {exc}"
             for message_id in [m for m in pending if m not in failed]:
