@@ -93,7 +93,9 @@ def _run_transformer_traced(model: Any) -> None:
     The graph replaces the model's `forward` on that instance only, so sentence-transformers still
     tokenizes, pools and normalizes. A trace records the path its example took; the example is a padded
     batch, and the check below compares whole embeddings, truncated, unpadded and padded, with the eager
-    model's before the graph is kept."""
+    model's before the graph is kept. TorchScript is deprecated in favour of torch.export
+    (https://docs.pytorch.org/docs/stable/jit.html), whose programs run operator by operator from Python
+    again; torch is pinned (pyproject.toml), and a torch that can no longer trace leaves the model eager."""
     import numpy as np
     import torch
 
