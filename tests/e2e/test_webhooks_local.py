@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,17 @@ def webhook_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
     server.stop()
 
 
+def settled_deliveries(api: HttpClient, key: str, endpoint_id: str, timeout: float = 15) -> list[dict[str, Any]]:
+    """The endpoint's delivery log once none of it is pending: the delivery records its outcome after the receiver
+    has answered, so the receiver can hold the request while the log still says `pending`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log: list[dict[str, Any]] = expect(api.request("GET", f"/v1/webhooks/{endpoint_id}/deliveries", key=key), 200)["deliveries"]
+        if all(d["status"] != "pending" for d in log) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.1)
+
+
 def test_raas_local_delivers_a_signed_config_change_to_a_loopback_receiver(webhook_server: LocalServer) -> None:
     api = HttpClient(webhook_server.url)
     tenant = create_tenant(api, "hooks", "smb", operator_key=webhook_server.operator_key)
@@ -34,7 +47,7 @@ def test_raas_local_delivers_a_signed_config_change_to_a_loopback_receiver(webho
         receiver.verify(got, secret)
         assert got.json()["type"] == "config.changed"
         assert got.json()["tenant_id"] == tenant.tenant_id
-        log = expect(api.request("GET", f"/v1/webhooks/{endpoint_id}/deliveries", key=tenant.admin_key), 200)["deliveries"]
+        log = settled_deliveries(api, tenant.admin_key, endpoint_id)
         assert [d["status"] for d in log] == ["succeeded"]
         assert log[0]["event_id"] == got.json()["id"]
         assert log[0]["attempts"][0]["status_code"] == 200
