@@ -182,3 +182,69 @@ def test_the_state_dir_saves_changed_objects_each_turn_and_snapshots_tables_only
         assert state.journal.lines_since_rotation == 0
     finally:
         state.stop()
+
+
+def test_a_line_is_written_after_moto_lets_its_write_lock_go_and_before_the_write_returns(
+    dynamodb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `write(2)` lets the interpreter lock go; made under moto's write lock, the thread could wait a switch interval
+    to take the interpreter lock back while every other write of the platform waited for moto's lock."""
+    import os
+    import threading
+
+    journal = WriteJournal(tmp_path)
+    journal.open()
+    others_could_write: list[bool] = []
+    write = os.write
+
+    def watched_write(fd: int, data: bytes) -> int:
+        def try_to_write() -> None:
+            acquired = moto_patches.hold_writes().acquire(timeout=2)  # type: ignore[attr-defined]
+            others_could_write.append(acquired)
+            if acquired:
+                moto_patches.hold_writes().release()  # type: ignore[attr-defined]
+
+        other = threading.Thread(target=try_to_write)
+        other.start()
+        other.join()
+        return write(fd, data)
+
+    try:
+        monkeypatch.setattr(os, "write", watched_write)
+        dynamodb.put_item(TableName=TABLE, Item={**key("a"), "v": {"S": "1"}})
+        monkeypatch.setattr(os, "write", write)
+        assert others_could_write == [True]
+        assert lines(tmp_path) == 1  # in the file (not yet synced) when the write returned
+    finally:
+        journal.close()
+
+
+def test_writes_from_many_threads_are_journalled_in_the_order_moto_applied_them(dynamodb: Any, tmp_path: Path) -> None:
+    """Lines are composed under moto's write lock and queued in that order; whichever thread writes the queue out, the
+    file keeps it. Every line holds its item's final state, so one line out of order would replay a stale counter."""
+    import threading
+
+    journal = WriteJournal(tmp_path)
+    journal.open()
+    one = {":one": {"N": "1"}}
+
+    def add(times: int, own: str) -> None:
+        for n in range(times):
+            dynamodb.update_item(TableName=TABLE, Key=key("counter"), UpdateExpression="ADD n :one", ExpressionAttributeValues=one)
+            dynamodb.put_item(TableName=TABLE, Item={**key(own, str(n)), "v": {"N": str(n)}})
+
+    try:
+        threads = [threading.Thread(target=add, args=(40, f"thread{i}")) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        expected = everything(dynamodb)
+    finally:
+        journal.close()
+    assert next(item for item in expected if item["PK"]["S"] == "counter")["n"] == {"N": "320"}
+
+    dynamodb.delete_table(TableName=TABLE)
+    make_table(dynamodb)
+    assert WriteJournal(tmp_path).replay() == lines(tmp_path) == 640
+    assert everything(dynamodb) == expected

@@ -32,3 +32,23 @@ def test_a_providers_embedder_is_not_called_at_start() -> None:
     embedder = RecordingEmbedder()
     assert warm_embedder(bootstrap(Settings.from_env({"RAAS_EMBEDDER": "openai"}), embedder=embedder)) is None
     assert embedder.asked == []
+
+
+def test_raas_local_leaves_numpys_matrix_products_one_blas_thread() -> None:
+    """OpenBLAS's threads busy-wait between calls: each semantic search took two cores, and searches of several
+    requests queued for them (bench/search_concurrency.py)."""
+    import numpy  # noqa: F401 - loads the BLAS whose threads are limited
+    from threadpoolctl import ThreadpoolController
+
+    from raas.local.server import limit_blas_threads
+
+    controller = ThreadpoolController()
+    blas = controller.select(user_api="blas")
+    assert blas.lib_controllers, "numpy's BLAS is loaded"
+    original = [pool.num_threads for pool in blas.lib_controllers]
+    try:
+        limit_blas_threads()
+        assert [pool.num_threads for pool in ThreadpoolController().select(user_api="blas").lib_controllers] == [1] * len(original)
+    finally:
+        for pool, threads in zip(blas.lib_controllers, original, strict=True):
+            pool.set_num_threads(threads)

@@ -533,3 +533,134 @@ def test_the_embedded_engine_keeps_each_index_file_open_so_a_write_is_no_checkpo
     other_process.close()
     assert not wal.exists()  # the last close checkpointed it into the database
     assert other_process.count(tenant) == 2
+
+
+def _open_files(path: object) -> int:
+    """How many of this process's descriptors point at `path` (Linux: /proc/self/fd)."""
+    import os
+
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+        except OSError:  # the descriptor listing itself, closed meanwhile
+            continue
+    return count
+
+
+def test_a_thread_keeps_one_connection_per_index_and_its_reads_see_every_later_write(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection per operation cost a dozen system calls twice a query, each one a hand-over of the interpreter
+    lock under load. A thread's connection is kept between uses, and no use leaves it inside a read snapshot: a
+    write made since, on another thread, is seen at once."""
+    import sqlite3
+    import threading
+
+    search, tenant = _index(tmp_path, [("Refunds", "within thirty days")])
+    opened_by: list[str] = []
+    connect = sqlite3.connect
+
+    def recorded(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened_by.append(threading.current_thread().name)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", recorded)
+    me = threading.current_thread().name
+    for _ in range(5):
+        assert [hit.chunk_id for hit in search.lexical(tenant, "refunds", 5, [])] == ["doc0000:0"]
+        assert [hit.chunk_id for hit in search.semantic(tenant, [1.0, 0.0], 5, [])] == ["doc0000:0"]
+        assert search.count(tenant) == 1
+    search.wait_for_postings(tenant)  # a reading of the postings runs on a thread of its own, with its own connection
+    assert me not in opened_by  # the thread that wrote the index reads through the connection it wrote with
+
+    shipping = Chunk(chunk_id="doc0001:0", document_id="doc0001", title="Shipping", text="refunds ship in 5 days", position=0, metadata={})
+    writer = threading.Thread(target=search.replace, args=(tenant, [shipping], [[0.0, 1.0]], []), name="writer")
+    writer.start()
+    writer.join()
+    assert opened_by.count("writer") == 1
+    assert {hit.chunk_id for hit in search.lexical(tenant, "refunds", 5, [])} == {"doc0000:0", "doc0001:0"}
+    assert [hit.chunk_id for hit in search.semantic(tenant, [0.0, 1.0], 1, [])] == ["doc0001:0"]
+    assert search.count(tenant) == 2
+    search.wait_for_postings(tenant)
+    assert me not in opened_by
+
+
+def test_a_dropped_index_is_never_read_through_a_connection_kept_from_before(tmp_path: object) -> None:
+    """A new file at the same path may get the dropped one's inode; the drop itself retires every kept connection."""
+    search, tenant = _index(tmp_path, [("Refunds", "within thirty days")])
+    assert search.count(tenant) == 1
+    search.drop_index(tenant)
+    assert search.count(tenant) == 0
+    chunk = Chunk(chunk_id="doc0009:0", document_id="doc0009", title="Shipping", text="five days", position=0, metadata={})
+    search.replace(tenant, [chunk], [[0.0, 1.0]], [])
+    assert search.lexical(tenant, "refunds", 5, []) == []
+    assert [hit.chunk_id for hit in search.lexical(tenant, "shipping", 5, [])] == ["doc0009:0"]
+    assert search.count(tenant) == 1
+
+
+def test_a_use_that_raises_gives_its_connection_up_and_the_next_one_works(tmp_path: object) -> None:
+    search, tenant = _index(tmp_path, [("Refunds", "within thirty days")])
+
+    def fail_inside_a_use() -> None:
+        with search._connect(tenant) as db:
+            db.execute("BEGIN")
+            raise RuntimeError("a failure inside a use")
+
+    with pytest.raises(RuntimeError):
+        fail_inside_a_use()
+    assert search.count(tenant) == 1
+    assert [hit.chunk_id for hit in search.lexical(tenant, "refunds", 5, [])] == ["doc0000:0"]
+
+
+def test_the_connections_of_finished_threads_close_and_close_closes_the_others(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Request threads come and go (one per HTTP connection): what a finished thread kept must not stay open. (SQLite
+    itself may park a closed connection's descriptor while others of the process hold the file, so the connections
+    are watched, not the descriptors; once the engine closes, no descriptor is left.)"""
+    import gc
+    import sqlite3
+    import threading
+    import weakref
+    from pathlib import Path
+
+    search, tenant = _index(tmp_path, [("Refunds", "within thirty days")])
+    path = Path(str(tmp_path)) / f"{index_name(tenant)}.sqlite"
+    opened: list[weakref.ref[sqlite3.Connection]] = []
+    connect = sqlite3.connect
+
+    class Watched(sqlite3.Connection):  # a subclass can be referred to weakly; sqlite3.Connection itself cannot
+        pass
+
+    def watched(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs, factory=Watched)
+        opened.append(weakref.ref(connection))
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", watched)
+    for _ in range(20):
+        reader = threading.Thread(target=search.count, args=(tenant,))
+        reader.start()
+        reader.join()
+    gc.collect()
+    assert len(opened) == 20
+    assert [ref for ref in opened if ref() is not None] == []  # each finished thread's connection was let go
+
+    ready, parked = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        search.count(tenant)
+        ready.set()
+        parked.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()  # a thread still alive at close, holding its kept connection
+    try:
+        assert ready.wait(10)
+        search.close()
+        assert _open_files(path) == 0
+        assert not Path(f"{path}-wal").exists()  # the last close checkpointed the WAL into the database
+    finally:
+        parked.set()
+        holder.join()
+    assert search.count(tenant) == 1  # usable again after a close: a closed connection is replaced

@@ -33,6 +33,9 @@ class LocalMiniLMEmbedder:
 
     @classmethod
     def model(cls) -> Any:
+        model = cls._model
+        if model is not None:  # loaded: no lock for every call to wait on beside the others
+            return model
         with cls._lock:
             if cls._model is None:
                 cls._model = load_minilm()

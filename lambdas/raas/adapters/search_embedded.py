@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -196,6 +197,31 @@ def _rows_after(db: sqlite3.Connection, postings: Postings) -> list[tuple[int, s
     ).fetchall()
 
 
+@dataclass(eq=False)
+class _Reused:
+    """A connection a thread keeps to one index file: the file's inode and how many drops of the index this process
+    had made when it was opened tell whether it still reaches the current index."""
+
+    connection: sqlite3.Connection
+    inode: int
+    drops: int
+    busy: bool = False
+    closed: bool = False  # by `EmbeddedSearch.close`, from another thread
+
+    def current(self, path: Path, drops: int) -> bool:
+        if self.closed or drops != self.drops:
+            return False
+        try:
+            return os.stat(path).st_ino == self.inode
+        except FileNotFoundError:
+            return False
+
+
+class _ThreadConnections(threading.local):
+    def __init__(self) -> None:
+        self.by_tenant: dict[str, _Reused] = {}
+
+
 class EmbeddedSearch:
     visible_at_once = True  # one SQLite transaction per write; readers see it when it commits
 
@@ -211,6 +237,10 @@ class EmbeddedSearch:
         self._query_tokens = QueryTokens()
         # One idle connection held open per index file this process uses (see `_keep_open`): tenant -> (connection, inode).
         self._keepers: dict[str, tuple[sqlite3.Connection, int]] = {}
+        self._threads_connections = _ThreadConnections()
+        # Every thread's, for `close`; weak, so that a thread's connections close when it ends (its cache is freed).
+        self._every_connection: weakref.WeakSet[_Reused] = weakref.WeakSet()
+        self._drops: dict[str, int] = {}  # tenant -> indexes of it this process dropped: a cached connection of an older one is stale
 
     # --- plumbing ---------------------------------------------------------------------------
     def _path(self, tenant_id: str) -> Path:
@@ -223,18 +253,64 @@ class EmbeddedSearch:
 
     @contextmanager
     def _connect(self, tenant_id: str) -> Iterator[sqlite3.Connection]:
+        """A connection to the tenant's index file (created if missing), this thread's own, kept open between uses.
+
+        Opening one per operation cost two connections a query: each open, with its stats, locks, fchown and
+        page reads into an empty cache, is a dozen system calls, and every one of them lets the interpreter lock
+        go. With 8 clients that lock changes hands about 150 times a request, and each hand-over waits for the next
+        thread to be woken (docs/performance.md, "8 clients against 1, like for like"). A connection serves one
+        thread (sqlite3's default), so a thread's cache needs no lock. A use leaves no transaction open, so a
+        kept connection holds no snapshot (it would see no later write and block checkpoints). A connection
+        whose file was dropped since, by this process or another (a different inode), is closed and replaced; a
+        use that raised closes its connection rather than keep one in an unknown state."""
         path = self._path(tenant_id)
-        connection = sqlite3.connect(path, timeout=30)
+        mine = self._threads_connections.by_tenant
+        cached = mine.get(tenant_id)
+        if cached is not None and not cached.busy and not cached.current(path, self._drops.get(tenant_id, 0)):
+            self._forget(tenant_id, cached)
+            cached = None
+        keep = cached is None or not cached.busy  # a use nested in another of the same thread gets a connection of its own
+        reused = cached if cached is not None and not cached.busy else self._open(tenant_id, path)
+        if keep:
+            mine[tenant_id] = reused
+        reused.busy = True
+        try:
+            yield reused.connection
+        except BaseException:
+            reused.busy = False
+            self._forget(tenant_id, reused)
+            raise
+        reused.busy = False
+        if reused.connection.in_transaction:  # a read's BEGIN: end its snapshot
+            reused.connection.rollback()
+        if not keep:
+            self._forget(tenant_id, reused)
+
+    def _open(self, tenant_id: str, path: Path) -> _Reused:
+        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)  # `close` may close it from another thread
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             if tenant_id not in self._schema_applied:  # an index an earlier version wrote gains the change log before any read
                 connection.executescript(_SCHEMA)
                 self._schema_applied.add(tenant_id)
-            self._keep_open(tenant_id, path)
             connection.create_function("raas_matches", 2, _sql_matches, deterministic=True)
-            yield connection
-        finally:
+            inode = os.stat(path).st_ino
+        except BaseException:
             connection.close()
+            raise
+        self._keep_open(tenant_id, path)
+        reused = _Reused(connection, inode, self._drops.get(tenant_id, 0))
+        with self._locks_guard:
+            self._every_connection.add(reused)
+        return reused
+
+    def _forget(self, tenant_id: str, reused: _Reused) -> None:
+        mine = self._threads_connections.by_tenant
+        if mine.get(tenant_id) is reused:
+            del mine[tenant_id]
+        with self._locks_guard:
+            self._every_connection.discard(reused)
+        reused.connection.close()
 
     def _keep_open(self, tenant_id: str, path: Path) -> None:
         """Holds one idle connection to the index file, so that closing the others is cheap. When the last connection
@@ -270,6 +346,11 @@ class EmbeddedSearch:
         WAL into its database)."""
         for tenant_id in list(self._lexicons):
             self.wait_for_postings(tenant_id)
+        with self._locks_guard:
+            kept, self._every_connection = list(self._every_connection), weakref.WeakSet()
+        for reused in kept:  # the threads' own connections, idle once requests have drained
+            reused.closed = True
+            reused.connection.close()
         for tenant_id in list(self._keepers):
             self._let_go(tenant_id)
 
@@ -320,6 +401,7 @@ class EmbeddedSearch:
 
     def drop_index(self, tenant_id: str) -> None:
         with self._lock(tenant_id):
+            self._drops[tenant_id] = self._drops.get(tenant_id, 0) + 1  # a new file may reuse the inode: no cached connection survives
             self._let_go(tenant_id)
             for suffix in ("", "-wal", "-shm"):
                 Path(str(self._path(tenant_id)) + suffix).unlink(missing_ok=True)

@@ -3,9 +3,12 @@
 The snapshots (`StateDir.save`) are taken about a second after a change; a process killed in between would
 lose what the last second wrote: a revoked key would work again, a deleted document come back. The journal
 closes that gap. After every write moto applies (hooked in `moto_patches.add_write_listener`, under moto's
-write lock, so lines are in the order the writes were applied) it appends one line per item the write
+write lock, so lines are in the order the writes were applied) it composes one line per item the write
 touched, holding the item's *final* state (or its absence): a transaction's conditions, update expressions
-and rollbacks are then already resolved, and replaying a line is idempotent. The HTTP server fsyncs the
+and rollbacks are then already resolved, and replaying a line is idempotent. The lines are queued in that
+order and written once the write lock is released, before the write returns (`moto_patches.add_after_write`):
+a `write(2)` lets the interpreter lock go, and a thread holding moto's lock that waits to take it back held up
+every other write of the platform. The HTTP server fsyncs the
 journal before it answers a mutating request (`sync`), so an acknowledged write survives `kill -9` and a
 power cut alike. Each append is one `write(2)` on an O_APPEND descriptor, so a killed process leaves whole
 lines, except possibly a torn last one after a power cut, which replay skips.
@@ -23,6 +26,7 @@ import json
 import logging
 import os
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,8 @@ class WriteJournal:
         self._sequence = 0
         self.lines_since_rotation = 0  # how much a restart would replay; bounds the time between snapshots
         self._signatures: dict[str, inspect.Signature] = {}
+        # Composed under moto's write lock, in the order the writes were applied; written under `_lock` by `_write_queued`.
+        self._queued: deque[bytes] = deque()
 
     # --- files --------------------------------------------------------------------------------
     def _files(self) -> list[tuple[int, Path]]:
@@ -70,10 +76,13 @@ class WriteJournal:
             self._sequence = files[-1][0] if files else 0
             self._open_next()
         moto_patches.add_write_listener(self._on_write)
+        moto_patches.add_after_write(self._write_queued)
 
     def close(self) -> None:
         moto_patches.remove_write_listener(self._on_write)
+        moto_patches.remove_after_write(self._write_queued)
         with self._lock:
+            self._drain()
             if self._fd is not None:
                 os.fsync(self._fd)
                 os.close(self._fd)
@@ -86,6 +95,7 @@ class WriteJournal:
         ingestion go on appending meanwhile instead of queueing behind the disk (a duplicate shares the
         open file, so the fsync covers every write made before it; `rotate` may close the original)."""
         with self._lock:
+            self._drain()
             if self._fd is None:
                 return
             fd = os.dup(self._fd)
@@ -97,6 +107,7 @@ class WriteJournal:
     def rotate(self) -> int | None:
         """Starts a new file; returns the number of the last file a snapshot begun after this call covers."""
         with self._lock:
+            self._drain()  # writes applied before the rotation go to the file the snapshot will cover
             if self._fd is None:
                 return None
             os.fsync(self._fd)
@@ -133,10 +144,22 @@ class WriteJournal:
             lines.append(json.dumps(entry, separators=(",", ":"), default=_encode_bytes) + "\n")
         if not lines:
             return
+        self._queued.append("".join(lines).encode())  # deque.append is atomic: no lock that a writer could be holding
+        self.lines_since_rotation += len(lines)
+
+    def _write_queued(self) -> None:
+        """Writes every queued line, oldest first (after each write, on the writing thread). A thread that finds the
+        queue written by another meanwhile returns once that one has finished: its lines are in the file either way."""
         with self._lock:
-            if self._fd is not None:
-                os.write(self._fd, "".join(lines).encode())
-                self.lines_since_rotation += len(lines)
+            self._drain()
+
+    def _drain(self) -> None:
+        """Called with `_lock` held: one `write(2)` for all that is queued (one O_APPEND write keeps lines whole)."""
+        pieces = []
+        while self._queued:
+            pieces.append(self._queued.popleft())
+        if pieces and self._fd is not None:
+            os.write(self._fd, b"".join(pieces))
 
     def _bind(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         signature = self._signatures.get(method)

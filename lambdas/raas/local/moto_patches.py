@@ -674,6 +674,22 @@ def remove_write_listener(listener: WriteListener) -> None:
         _write_listeners.remove(listener)
 
 
+_after_writes: list[Callable[[], None]] = []
+
+
+def add_after_write(callback: Callable[[], None]) -> None:
+    """Calls `callback()` after each outermost write that succeeded, once the write lock is released, on the
+    writing thread, before the write returns. A listener keeps its slow part (system calls) for here: a call
+    that lets the interpreter lock go while moto's write lock is held can wait a whole switch interval to take
+    the interpreter lock back, and every other write of the platform waits behind it."""
+    _after_writes.append(callback)
+
+
+def remove_after_write(callback: Callable[[], None]) -> None:
+    if callback in _after_writes:
+        _after_writes.remove(callback)
+
+
 def _serialized(method: Any) -> Any:
     def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _write_lock:
@@ -686,7 +702,10 @@ def _serialized(method: Any) -> Any:
             if depth == 0:
                 for listener in list(_write_listeners):
                     listener(self, method.__name__, args, kwargs)
-            return result
+        if depth == 0:
+            for callback in list(_after_writes):
+                callback()
+        return result
 
     locked.__name__ = method.__name__
     locked.__doc__ = method.__doc__

@@ -323,9 +323,25 @@ def _admission(server: Any) -> Admission:
     return admission
 
 
+def limit_blas_threads() -> None:
+    """One BLAS thread for numpy's matrix products (the embedded engine's vector scores), for the rest of the process.
+
+    OpenBLAS splits a matrix-vector product past a few thousand elements (a tenant past a few dozen chunks) over
+    every core, and its threads busy-wait for the next call: each semantic search then took two cores for the time
+    of one, and searches on several request threads at once queued for OpenBLAS's threads while spinning
+    (`python bench/search_concurrency.py ../shared/eval/scifact`, 2,000 abstracts: with 8 threads at once 5.7-6.8 ms
+    and 11-13 ms of CPU a query; with one BLAS thread 1.3-1.5 ms and 1.6-2.0 ms; alone, the CPU a query halves).
+    Requests, not one product, are what run in parallel here.
+    torch keeps its own threads (raas.adapters.embedders)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # called, not entered: the limit stays
+
+
 def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = None) -> LocalPlatform:
     """Starts moto, the tables, the operator key and the HTTP server (not yet serving)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's own access log is noise here
+    limit_blas_threads()
     moto, endpoint = start_moto_server(host="127.0.0.1")
     isolate_from_real_aws(endpoint, moto.credentials)  # made for this start; never printed or logged
     os.environ.setdefault("RAAS_STAGE", "local")
