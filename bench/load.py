@@ -1,6 +1,6 @@
 """Load on the local platform over HTTP: many tenants at once, mixed traffic, bounded time.
 
-    python bench/load.py [--tenants 8] [--workers 8] [--seconds 30] [--documents 10000 [--corpus DIR]]
+    python bench/load.py [--tenants 8] [--workers 8] [--seconds 30] [--documents 10000 [--corpus DIR]] [--only KIND]
 
 Starts `raas local` as its own process (moto, embedded search, offline MiniLM embedder and
 extractive answerer), creates the tenants, then runs two phases of the same length in the
@@ -49,6 +49,11 @@ OPERATOR_KEY = "raasop_bench_operator_key_0123456789"
 # would otherwise answer a rerun's queries (each phase's clients draw the same words from the same seeds).
 RUN, SERIAL = uuid.uuid4().hex[:8], itertools.count()  # next() on a count is atomic under the GIL; a generator is not
 WORDS = ["otter", "river", "kelp", "tide", "estuary", "salmon", "heron", "marsh", "delta", "reed", "current", "pebble"]
+
+
+# With --only KIND, the roll that picks KIND in the mix below: 60 % queries, 15 % searches, 10 % ingests, 10 % config
+# reads, 5 % config writes.
+ONLY_ROLL = {"query": 0.30, "search": 0.70, "ingest": 0.80, "config": 0.90, "config_w": 0.99}
 
 
 @dataclass
@@ -260,6 +265,12 @@ def main() -> None:
         help="raas local's state directory, kept: a later run with the same --documents and --corpus reuses its large tenant",
     )
     parser.add_argument(
+        "--only",
+        choices=sorted(ONLY_ROLL),
+        default=None,
+        help="the mixed phase sends this kind of request alone (how each kind scales from 1 client to 8)",
+    )
+    parser.add_argument(
         "--snapshot-after-writes",
         type=int,
         default=None,
@@ -295,7 +306,7 @@ def main() -> None:
         def mixed(client: httpx.Client, index: int, rng: random.Random, samples: Samples) -> None:
             key = keys[(index + rng.randrange(len(keys))) % len(keys)]
             headers = {"Authorization": f"Bearer {key}"}
-            roll = rng.random()
+            roll = ONLY_ROLL[args.only] if args.only else rng.random()
             query = " ".join(rng.choices(WORDS, k=3)) + f" {RUN}-{next(SERIAL)}"  # distinct: no cache hits
             request: tuple[str, str, dict[str, Any] | None]
             if roll < 0.60:
@@ -321,6 +332,8 @@ def main() -> None:
         baseline, baseline_elapsed = run_phase(args.seconds, args.workers, health)
         mix, mix_elapsed = run_phase(args.seconds, args.workers, mixed)
         print(f"raas local, {args.tenants} tenants (enterprise), {args.workers} client threads, {args.seconds:.0f} s per phase")
+        if args.only:
+            print(f"the mixed phase sends {args.only} requests only")
         report("baseline GET /v1/health", baseline, baseline_elapsed)
         report("mixed traffic", mix, mix_elapsed)
         if args.documents:
