@@ -664,3 +664,50 @@ def test_the_connections_of_finished_threads_close_and_close_closes_the_others(t
         parked.set()
         holder.join()
     assert search.count(tenant) == 1  # usable again after a close: a closed connection is replaced
+
+
+def test_a_thread_keeps_connections_to_the_indexes_it_used_last_only(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread that walks every tenant (reconciliation at start) must not keep a connection to each: beside the one
+    idle connection the engine holds to each file, a thread keeps its 8 most recently used."""
+    import gc
+    import sqlite3
+    import weakref
+    from pathlib import Path
+
+    from raas.adapters.search_embedded import EmbeddedSearch
+
+    class Watched(sqlite3.Connection):  # a subclass can be referred to weakly; sqlite3.Connection itself cannot
+        pass
+
+    opened: list[weakref.ref[sqlite3.Connection]] = []
+    connect = sqlite3.connect
+
+    def watched(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs, factory=Watched)
+        if str(args[0]).endswith(".sqlite"):  # an index file (the tokenizer keeps a scratch database in memory)
+            opened.append(weakref.ref(connection))
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", watched)
+    search = EmbeddedSearch(Path(str(tmp_path)), 2)
+    tenants = [f"tenant{n:010d}" for n in range(20)]
+    for n, tenant in enumerate(tenants):
+        chunk = Chunk(chunk_id=f"doc{n:04d}:0", document_id=f"doc{n:04d}", title="t", text=f"words of tenant {n}", position=0, metadata={})
+        search.replace(tenant, [chunk], [[1.0, 0.0]], [])
+    for tenant in tenants:
+        assert search.count(tenant) == 1
+    gc.collect()
+
+    def is_open(ref: weakref.ref[sqlite3.Connection]) -> bool:
+        connection = ref()
+        if connection is None:
+            return False
+        try:
+            connection.execute("SELECT 1")
+        except sqlite3.ProgrammingError:  # closed
+            return False
+        return True
+
+    assert sum(map(is_open, opened)) == len(tenants) + 8  # the idle one to each file, and this thread's 8
+    assert [hit.chunk_id for hit in search.lexical(tenants[0], "words", 5, [])] == ["doc0000:0"]  # reopened when needed
+    search.close()

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ _BM25 = f"bm25(chunks_fts, {_WEIGHTS['title']}, {_WEIGHTS['text']})"  # weights 
 _LEXICAL_TOP = f"SELECT rowid, {_BM25} AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"  # noqa: S608 - constants
 _TIE_WINDOW = 64  # matches read past the k-th, to hold those tied with it
 _LEXICAL_ROWS = "SELECT chunk_id, document_id, title, text, position, metadata, rowid FROM chunks WHERE rowid IN ({})"
+_KEPT_PER_THREAD = 8  # the connections a thread keeps open, to the indexes it used last (`EmbeddedSearch._bound`)
 
 
 def _top_lexical(db: sqlite3.Connection, match: str, k: int) -> list[tuple[Any, ...]] | None:
@@ -219,7 +221,7 @@ class _Reused:
 
 class _ThreadConnections(threading.local):
     def __init__(self) -> None:
-        self.by_tenant: dict[str, _Reused] = {}
+        self.by_tenant: OrderedDict[str, _Reused] = OrderedDict()  # least recently used first
 
 
 class EmbeddedSearch:
@@ -273,6 +275,8 @@ class EmbeddedSearch:
         reused = cached if cached is not None and not cached.busy else self._open(tenant_id, path)
         if keep:
             mine[tenant_id] = reused
+            mine.move_to_end(tenant_id)
+            self._bound(mine)
         reused.busy = True
         try:
             yield reused.connection
@@ -285,6 +289,14 @@ class EmbeddedSearch:
             reused.connection.rollback()
         if not keep:
             self._forget(tenant_id, reused)
+
+    def _bound(self, mine: OrderedDict[str, _Reused]) -> None:
+        """A thread keeps its connections to the indexes it used last only: a thread that walks every tenant (the
+        reconciliation at start, an operator's listing) would otherwise hold two descriptors for each of them. The
+        engine's idle connection to each file (`_keep_open`) stays, so closing one of these checkpoints nothing."""
+        for tenant_id in list(mine)[: max(0, len(mine) - _KEPT_PER_THREAD)]:
+            if not mine[tenant_id].busy:
+                self._forget(tenant_id, mine[tenant_id])
 
     def _open(self, tenant_id: str, path: Path) -> _Reused:
         connection = sqlite3.connect(path, timeout=30, check_same_thread=False)  # `close` may close it from another thread
