@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from raas.bootstrap import bootstrap
 from raas.local.server import warm_embedder
 from raas.settings import Settings
@@ -36,19 +38,23 @@ def test_a_providers_embedder_is_not_called_at_start() -> None:
 
 def test_raas_local_leaves_numpys_matrix_products_one_blas_thread() -> None:
     """OpenBLAS's threads busy-wait between calls: each semantic search took two cores, and searches of several
-    requests queued for them (bench/search_concurrency.py)."""
-    import numpy  # noqa: F401 - loads the BLAS whose threads are limited
-    from threadpoolctl import ThreadpoolController
+    requests queued for them (bench/search_concurrency.py). Checked in a fresh interpreter, in the order `raas local`
+    starts: the limit is set before anything has imported numpy (threadpoolctl limits only libraries already loaded)."""
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    from raas.local.server import limit_blas_threads
-
-    controller = ThreadpoolController()
-    blas = controller.select(user_api="blas")
-    assert blas.lib_controllers, "numpy's BLAS is loaded"
-    original = [pool.num_threads for pool in blas.lib_controllers]
-    try:
-        limit_blas_threads()
-        assert [pool.num_threads for pool in ThreadpoolController().select(user_api="blas").lib_controllers] == [1] * len(original)
-    finally:
-        for pool, threads in zip(blas.lib_controllers, original, strict=True):
-            pool.set_num_threads(threads)
+    check = (
+        "import sys\n"
+        "from raas.local.server import limit_blas_threads\n"
+        "assert 'numpy' not in sys.modules, 'numpy was loaded before the limit: the check proves nothing'\n"
+        "limit_blas_threads()\n"
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(sorted({pool['num_threads'] for pool in threadpool_info() if pool['user_api'] == 'blas'}))\n"
+    )
+    lambdas = Path(__file__).resolve().parents[2] / "lambdas"
+    environment = {**os.environ, "PYTHONPATH": str(lambdas)}
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[1]"

@@ -333,6 +333,7 @@ def limit_blas_threads() -> None:
     and 11-13 ms of CPU a query; with one BLAS thread 1.3-1.5 ms and 1.6-2.0 ms; alone, the CPU a query halves).
     Requests, not one product, are what run in parallel here.
     torch keeps its own threads (raas.adapters.embedders)."""
+    import numpy  # noqa: F401 - loads OpenBLAS now: threadpoolctl limits the libraries already loaded, and nothing else
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")  # called, not entered: the limit stays
