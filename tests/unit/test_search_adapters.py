@@ -614,30 +614,39 @@ def test_a_use_that_raises_gives_its_connection_up_and_the_next_one_works(tmp_pa
     assert [hit.chunk_id for hit in search.lexical(tenant, "refunds", 5, [])] == ["doc0000:0"]
 
 
+def _watch_index_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Weak references to every connection opened to an index file from now on (the tokenizer's scratch database in
+    memory is left out). sqlite3.Connection cannot be referred to weakly; a subclass of it can."""
+    import sqlite3
+    import weakref
+
+    class Watched(sqlite3.Connection):
+        pass
+
+    opened: list[weakref.ref[sqlite3.Connection]] = []
+    connect = sqlite3.connect
+
+    def watched(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs, factory=Watched)
+        if str(args[0]).endswith(".sqlite"):
+            opened.append(weakref.ref(connection))
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", watched)
+    return opened
+
+
 def test_the_connections_of_finished_threads_close_and_close_closes_the_others(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """Request threads come and go (one per HTTP connection): what a finished thread kept must not stay open. (SQLite
     itself may park a closed connection's descriptor while others of the process hold the file, so the connections
     are watched, not the descriptors; once the engine closes, no descriptor is left.)"""
     import gc
-    import sqlite3
     import threading
-    import weakref
     from pathlib import Path
 
     search, tenant = _index(tmp_path, [("Refunds", "within thirty days")])
     path = Path(str(tmp_path)) / f"{index_name(tenant)}.sqlite"
-    opened: list[weakref.ref[sqlite3.Connection]] = []
-    connect = sqlite3.connect
-
-    class Watched(sqlite3.Connection):  # a subclass can be referred to weakly; sqlite3.Connection itself cannot
-        pass
-
-    def watched(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        connection = connect(*args, **kwargs, factory=Watched)
-        opened.append(weakref.ref(connection))
-        return connection
-
-    monkeypatch.setattr(sqlite3, "connect", watched)
+    opened = _watch_index_connections(monkeypatch)
     for _ in range(20):
         reader = threading.Thread(target=search.count, args=(tenant,))
         reader.start()
@@ -676,19 +685,7 @@ def test_a_thread_keeps_connections_to_the_indexes_it_used_last_only(tmp_path: o
 
     from raas.adapters.search_embedded import EmbeddedSearch
 
-    class Watched(sqlite3.Connection):  # a subclass can be referred to weakly; sqlite3.Connection itself cannot
-        pass
-
-    opened: list[weakref.ref[sqlite3.Connection]] = []
-    connect = sqlite3.connect
-
-    def watched(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        connection = connect(*args, **kwargs, factory=Watched)
-        if str(args[0]).endswith(".sqlite"):  # an index file (the tokenizer keeps a scratch database in memory)
-            opened.append(weakref.ref(connection))
-        return connection
-
-    monkeypatch.setattr(sqlite3, "connect", watched)
+    opened = _watch_index_connections(monkeypatch)
     search = EmbeddedSearch(Path(str(tmp_path)), 2)
     tenants = [f"tenant{n:010d}" for n in range(20)]
     for n, tenant in enumerate(tenants):
