@@ -27,7 +27,8 @@ from tests.helpers import HttpClient, expect
 
 pytestmark = pytest.mark.e2e
 
-TICKET_SECONDS = 6  # short, so that a ticket's expiry can be waited out
+TICKET_SECONDS = 8  # short, so that a ticket's expiry can be waited out
+ATTEMPTS = 3  # a busy 2-core CI machine once took longer than a ticket's lifetime between issue and upload
 POLICY = b"# Refunds\n\nCustomers may request a full refund within 30 days of purchase.\n"
 
 
@@ -84,6 +85,21 @@ def send(method: str, url: str, headers: dict[str, str] | None = None, body: byt
         return response.status, response.read().decode("utf-8", "replace")
     finally:
         connection.close()
+
+
+def put_unless_expired(issued: float, ticket: dict, data: bytes) -> bool:
+    """PUT `data` with `ticket`: True if stored, False if refused only because the ticket outlived its lifetime.
+
+    `issued` is `time.monotonic()` from before the ticket was asked for. X-Amz-Date has whole seconds, so a
+    refusal for expiry is right only once more than TICKET_SECONDS - 1 have passed; any earlier refusal fails.
+    """
+    status, body = send("PUT", ticket["upload_url"], ticket["headers"], data)
+    if status == 200:
+        return True
+    elapsed = time.monotonic() - issued
+    assert "Request has expired" in body, (status, body)
+    assert elapsed > TICKET_SECONDS - 1, f"refused as expired after only {elapsed:.1f} s: {body}"
+    return False
 
 
 def endpoint_of(url: str) -> str:
@@ -162,28 +178,31 @@ def test_forged_credentials_are_refused(api: HttpClient, tenant_a: TenantHandle)
 def test_a_ticket_is_good_only_for_its_key_method_headers_and_signature(
     api: HttpClient, tenant_a: TenantHandle, tenant_b: TenantHandle
 ) -> None:
-    mine, theirs = new_ticket(api, tenant_a), new_ticket(api, tenant_b)
-    url, headers = mine["upload_url"], mine["headers"]
-    bucket = bucket_of(url)
-    other_last_char = "0" if mine["document_id"][-1] != "0" else "1"
-    their_object = f"/{bucket}" + urlsplit(theirs["upload_url"]).path[len(bucket) + 1 :]
+    for _ in range(ATTEMPTS):
+        issued = time.monotonic()
+        mine, theirs = new_ticket(api, tenant_a), new_ticket(api, tenant_b)
+        url, headers = mine["upload_url"], mine["headers"]
+        bucket = bucket_of(url)
+        other_last_char = "0" if mine["document_id"][-1] != "0" else "1"
+        their_object = f"/{bucket}" + urlsplit(theirs["upload_url"]).path[len(bucket) + 1 :]
 
-    attempts = {
-        "another tenant's key": ("PUT", with_path_of(url, theirs["upload_url"]), headers),
-        "another key of mine": ("PUT", url.replace(mine["document_id"], mine["document_id"][:-1] + other_last_char, 1), headers),
-        "GET instead of PUT": ("GET", url, {}),
-        "DELETE instead of PUT": ("DELETE", url, {}),
-        "a tampered signature": ("PUT", url[:-1] + ("0" if url[-1] != "0" else "1"), headers),
-        "another content type": ("PUT", url, {**headers, "Content-Type": "application/pdf"}),
-        "an unsigned copy source": ("PUT", url, {**headers, "x-amz-copy-source": their_object}),
-    }
-    for name, (method, target, sent_headers) in attempts.items():
-        status, body = send(method, target, sent_headers, POLICY if method == "PUT" else None)
-        assert status == 403, (name, status, body)
-        assert any(code in body for code in ("<Code>SignatureDoesNotMatch</Code>", "<Code>AccessDenied</Code>")), (name, body)
+        attempts = {
+            "another tenant's key": ("PUT", with_path_of(url, theirs["upload_url"]), headers),
+            "another key of mine": ("PUT", url.replace(mine["document_id"], mine["document_id"][:-1] + other_last_char, 1), headers),
+            "GET instead of PUT": ("GET", url, {}),
+            "DELETE instead of PUT": ("DELETE", url, {}),
+            "a tampered signature": ("PUT", url[:-1] + ("0" if url[-1] != "0" else "1"), headers),
+            "another content type": ("PUT", url, {**headers, "Content-Type": "application/pdf"}),
+            "an unsigned copy source": ("PUT", url, {**headers, "x-amz-copy-source": their_object}),
+        }
+        for name, (method, target, sent_headers) in attempts.items():
+            status, body = send(method, target, sent_headers, POLICY if method == "PUT" else None)
+            assert status == 403, (name, status, body)
+            assert any(code in body for code in ("<Code>SignatureDoesNotMatch</Code>", "<Code>AccessDenied</Code>")), (name, body)
 
-    status, body = send("PUT", url, headers, POLICY)  # the ticket itself, as given, still works
-    assert status == 200, body
+        if put_unless_expired(issued, mine, POLICY):  # the ticket itself, as given, still works
+            return
+    pytest.fail(f"every ticket expired before its upload, {ATTEMPTS} times")
 
 
 def test_an_expired_ticket_is_refused(api: HttpClient, tenant_a: TenantHandle) -> None:
@@ -197,9 +216,13 @@ def test_an_expired_ticket_is_refused(api: HttpClient, tenant_a: TenantHandle) -
 
 def test_the_platform_path_still_works(api: HttpClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
     shipping = b"# Shipping\n\nOrders ship worldwide within five business days. Express shipping takes two days.\n"
-    ticket = new_ticket(api, tenant_a, shipping)
-    status, body = send("PUT", ticket["upload_url"], ticket["headers"], shipping)
-    assert status == 200, body
+    for _ in range(ATTEMPTS):
+        issued = time.monotonic()
+        ticket = new_ticket(api, tenant_a, shipping)
+        if put_unless_expired(issued, ticket, shipping):
+            break
+    else:
+        pytest.fail(f"every ticket expired before its upload, {ATTEMPTS} times")
     assert wait_indexed(api, tenant_a, ticket["document_id"])["status"] == "indexed"
 
     answer = expect(api.request("POST", "/v1/query", key=tenant_a.admin_key, json_body={"query": "How fast is express shipping?"}), 200)
