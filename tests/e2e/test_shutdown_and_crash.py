@@ -24,7 +24,6 @@ import pytest
 from raas.adapters.search_embedded import EmbeddedSearch
 from raas.domain import ids
 from raas.domain.documents import Chunk, chunk_id
-from raas.local.server import DRAIN_SECONDS
 from tests.conftest import TenantHandle, create_tenant
 from tests.e2e.conftest import LocalServer, start_local
 from tests.e2e.test_isolation_http import wait_indexed
@@ -131,12 +130,12 @@ def test_sigterm_refuses_new_requests_drains_and_keeps_every_acknowledged_docume
         number += 1
     assert first_refusal is not None, "the server never refused a request after SIGTERM"
     assert first_refusal - signalled_at < 3, "the server still acknowledged requests 3 s after SIGTERM"
-    # The drain finishes the ingests the workers already took, which right after a start includes loading the
-    # embedder (the warm-up at start is still running): 6 s from SIGTERM to exit on an idle 2-core machine, 10-12 s
-    # beside the rest of the suite, and 15.2 s once at the suite's start (2026-12-04). This is no speed check (that
-    # is a benchmark's job): it tells a drain that finished from one that gave up, which takes DRAIN_SECONDS (30 s).
+    # The drain finishes the ingests already taken, which right after a start includes loading the embedder (the
+    # warm-up at start is still running): 6 s from SIGTERM to exit on an idle 2-core machine, 10-12 s beside the rest
+    # of the suite, 15.2 s once at the suite's start (2026-12-04), 23 s once with worker processes starting beside it.
+    # No speed check (that is a benchmark's job): the server says so when its drain gives up instead of finishing.
     assert server.process.wait(timeout=60) == 0
-    assert time.monotonic() - signalled_at < DRAIN_SECONDS - 5, "the process did not exit before the drain's own timeout"
+    assert "requests still running after" not in "".join(server.output), "the drain gave up on requests in flight"
     kept_alive.close()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.url}/v1/health", timeout=2)

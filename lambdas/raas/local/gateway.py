@@ -22,9 +22,10 @@ from raas.handlers.api import RouteInfo, route_table
 from raas.handlers.registry import API_HANDLERS, AUTHORIZER, PUBLIC_ROUTES, load
 from raas.handlers.streaming import ResponseStream, response_stream
 from raas.local.authorizer_cache import AuthorizerCache
-from raas.local.containers import FunctionPool, Throttled
-from raas.local.invocation import lambda_context
+from raas.local.containers import FunctionPool, Throttled, module_copy
+from raas.local.invocation import DEFAULT_TIMEOUT_SECONDS, lambda_context
 from raas.local.ratelimit import TokenBuckets, retry_after_header, tenant_rate
+from raas.local.workers import WorkerPool
 
 logger = Logger(service="raas")
 
@@ -109,8 +110,12 @@ class LocalGateway:
         tenant_share: int | None = None,
         throttle_wait_seconds: float | None = None,
         authorizer_cache: AuthorizerCache | None = None,
+        workers: WorkerPool | None = None,
     ):
         self.max_body_bytes = max_body_bytes
+        # With worker processes (raas.local.workers), a function's containers are slots of its concurrency and tenant
+        # share here, and its code runs in a worker; without, each container is a copy of the module in this process.
+        self.workers = workers
         self.authorizer_cache = authorizer_cache  # None: the authorizer answers every request (a TTL of 0)
         self.buckets = TokenBuckets() if rate_limits else None
         self.authorizer = __import__(AUTHORIZER, fromlist=["handler"])
@@ -118,7 +123,8 @@ class LocalGateway:
         self.pools: dict[str, FunctionPool] = {}
         for group in API_HANDLERS:
             module = load(group)
-            self.pools[group] = FunctionPool(f"raas-{group}", module, concurrency, tenant_share, throttle_wait_seconds)
+            start_container = module_copy if workers is None else (lambda _name, first=module: first)
+            self.pools[group] = FunctionPool(f"raas-{group}", module, concurrency, tenant_share, throttle_wait_seconds, start_container)
             self.routes.extend(_Route(group, module, info) for info in route_table(module.app))
 
     def handle(
@@ -177,7 +183,10 @@ class LocalGateway:
         caller = str(authorizer_context.get("tenant_id") or authorizer_context.get("principalId") or f"ip:{source_ip}")
         try:
             with self.pools[route.group].container(caller) as container, response_stream(stream):
-                result = container.handler(event, lambda_context(f"raas-{route.group}", request_id))
+                if self.workers is None:
+                    result = container.handler(event, lambda_context(f"raas-{route.group}", request_id))
+                else:
+                    result = self.workers.invoke(route.group, event, request_id, DEFAULT_TIMEOUT_SECONDS)
         except Throttled as throttled:
             retry_after = {"Retry-After": retry_after_header(throttled.retry_after_seconds)}
             return gateway_error(429, "too_many_requests", throttled.message, retry_after)

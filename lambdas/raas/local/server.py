@@ -25,6 +25,7 @@ from raas.local.events import QueuePump
 from raas.local.gateway import GatewayResponse, LocalGateway, gateway_error, payload_too_large
 from raas.local.reconcile import finished_uploads, reconcile_at_start
 from raas.local.schedules import LocalScheduler
+from raas.local.workers import WORKERS_ENV, EmbeddingProcess, WorkerPool, default_worker_count
 from raas.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class LocalPlatform:
     authorizer_cache: AuthorizerCache
     console: ConsoleSite | None = None
     search_index: Any = None
+    workers: WorkerPool | None = None
 
     def serve_forever(self) -> None:
         # `shutdown` waits for the loop to look at its flag, once per poll: a short poll makes a stop prompt
@@ -134,8 +136,10 @@ class LocalPlatform:
         self.http.server_close()  # new connections are refused by the OS from here on
         if not admission.drain(drain_seconds):
             print(f"raas local: requests still running after {drain_seconds:g} s; persisting without them", file=sys.stderr, flush=True)
-        self.pump.stop()
+        self.pump.stop()  # its ingests in flight finish first: they embed through the workers' embedding process
         self.scheduler.stop()
+        if self.workers:
+            self.workers.close()
         close_index = getattr(self.search_index, "close", None)  # the embedded engine's open files, before the state is persisted
         if close_index:
             close_index()
@@ -343,6 +347,10 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     """Starts moto, the tables, the operator key and the HTTP server (not yet serving)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's own access log is noise here
     limit_blas_threads()
+    worker_count = default_worker_count()
+    # With workers, the local model embeds in a process of its own, for them and for ingestion; started first, so
+    # that torch loads while the rest starts.
+    embedding = EmbeddingProcess(Settings.from_env().embedder_threads) if worker_count and Settings.from_env().embedder == "local" else None
     moto, endpoint = start_moto_server(host="127.0.0.1")
     isolate_from_real_aws(endpoint, moto.credentials)  # made for this start; never printed or logged
     os.environ.setdefault("RAAS_STAGE", "local")
@@ -350,7 +358,19 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     scratch = None if state else tempfile.TemporaryDirectory(prefix="raas-local-")
     os.environ["RAAS_SEARCH_DIR"] = str(state.search_dir if state else scratch.name)  # type: ignore[union-attr]
     os.environ["RAAS_INGEST_QUEUE_URL"] = ensure_resources()
-    services = install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus()))
+    embedder = embedding.embedder() if embedding else None
+    services = install(bootstrap(Settings.from_env(), event_publisher=LocalEventBus(), **({"embedder": embedder} if embedder else {})))
+    workers = None
+    if worker_count:  # started now, with the environment complete: they import and warm up while the state is restored
+        workers = WorkerPool(
+            worker_count,
+            endpoint,
+            moto.transport.answer,
+            services.settings.tenants_table,
+            on_registry_write=services.config_service.cache.clear,
+            embedder=embedder,
+            embedding=embedding,
+        )
     if state:
         state.restore(quiet=lambda: finished_uploads(services))  # finished documents' objects come back without events
         _reprovision_tenants(services)
@@ -360,7 +380,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     # API Gateway's authorizer cache, with the deployed TTL; any write to the tenants table forgets it
     authorizer_cache = AuthorizerCache(services.settings.local_authorizer_cache_seconds, services.settings.tenants_table)
     authorizer_cache.watch()
-    gateway = LocalGateway(rate_limits=services.settings.local_rate_limits, authorizer_cache=authorizer_cache)
+    gateway = LocalGateway(rate_limits=services.settings.local_rate_limits, authorizer_cache=authorizer_cache, workers=workers)
     from raas.handlers import ingest
 
     pump = QueuePump(os.environ["RAAS_INGEST_QUEUE_URL"], ingest.handler)
@@ -376,9 +396,13 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     if state:
         state.save()
         state.start()
+    if workers and not workers.wait_ready():
+        raise SystemExit(f"raas local: the worker processes did not start ({WORKERS_ENV}=0 runs every function in this process)")
     bound_port = http.server_address[1]
     url = f"http://{host}:{bound_port}"
-    return LocalPlatform(url, operator_key, http, moto, state, pump, scheduler, scratch, authorizer_cache, console, services.search_index)
+    return LocalPlatform(
+        url, operator_key, http, moto, state, pump, scheduler, scratch, authorizer_cache, console, services.search_index, workers
+    )
 
 
 def warm_embedder(services: Services) -> threading.Thread | None:

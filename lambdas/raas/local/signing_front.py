@@ -893,18 +893,27 @@ class InProcessTransport:
         from botocore.awsrequest import AWSResponse
 
         url = str(request.url)
-        if urlsplit(url).netloc != self._netloc or not url.startswith(self.endpoint):
+        if not self.serves(url):
             return None
+        header_pairs = [(name, value.decode() if isinstance(value, bytes) else str(value)) for name, value in request.headers.items()]
+        status, headers, payload = self.answer(request.method, url, header_pairs, _body_bytes(request.body))
+        return AWSResponse(url, status, _http_headers(headers), _RawBody(payload))
+
+    def serves(self, url: str) -> bool:
+        """Whether `url` is this front's (anything else, real AWS included, is never answered here)."""
+        return urlsplit(url).netloc == self._netloc and url.startswith(self.endpoint)
+
+    def answer(self, method: str, url: str, header_pairs: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """One signed call to this front, as botocore sent it: verified, then answered by moto; (status, headers, body).
+        Also what `raas.local.workers` answers the worker processes' calls with."""
         self.calls += 1
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        header_pairs = [(name, value.decode() if isinstance(value, bytes) else str(value)) for name, value in request.headers.items()]
         if not any(name.lower() == "host" for name, _ in header_pairs):
-            header_pairs.append(("Host", self._netloc))  # what urllib3 adds on the wire, and what was signed
-        incoming = IncomingRequest.of(request.method, target, header_pairs)
+            header_pairs = [*header_pairs, ("Host", self._netloc)]  # what urllib3 adds on the wire, and what was signed
+        incoming = IncomingRequest.of(method, target, header_pairs)
         protocol = detect_protocol(incoming.target, incoming.headers)
         json_type = _first(incoming.headers, "content-type") or "application/x-amz-json-1.0"
-        body = _body_bytes(request.body)
         try:
             if not carries_signature(incoming):
                 raise Refusal("missing", "Access Denied")
@@ -915,11 +924,10 @@ class InProcessTransport:
                 self.verifier.verify_chunks(verified, io.BytesIO(body))
         except Refusal as refusal:
             error = render_refusal(refusal, protocol, json_type if "json" in json_type else "application/x-amz-json-1.0")
-            headers = _http_headers([("Content-Type", error.content_type), ("x-amzn-RequestId", uuid.uuid4().hex)])
-            return AWSResponse(url, error.status, headers, _RawBody(error.body))
-        target = _first(incoming.headers, "x-amz-target").split(".")[0]
-        status, headers, payload = self._dispatch(request.method, parts, header_pairs, body, (verified.service, target))
-        return AWSResponse(url, status, _http_headers(headers), _RawBody(b"" if request.method == "HEAD" else payload))
+            return error.status, [("Content-Type", error.content_type), ("x-amzn-RequestId", uuid.uuid4().hex)], error.body
+        json_target = _first(incoming.headers, "x-amz-target").split(".")[0]
+        status, headers, payload = self._dispatch(method, parts, header_pairs, body, (verified.service, json_target))
+        return status, headers, b"" if method == "HEAD" else payload
 
     def _dispatch(
         self, method: str, parts: Any, header_pairs: list[tuple[str, str]], body: bytes, service: tuple[str, str]

@@ -96,6 +96,11 @@ class ConfigCache:
         with self._lock:
             self._entries.pop(tenant_id, None)
 
+    def clear(self) -> None:
+        """Forgets every tenant's config (`raas local`'s workers, when another process wrote the tenants table)."""
+        with self._lock:
+            self._entries.clear()
+
 
 class ConfigService:
     def __init__(
