@@ -94,11 +94,31 @@ def start_platform(state_dir: Path | None = None, snapshot_after_writes: int | N
 
 
 def resident_mib(pid: int) -> float:
-    """A process's resident set (Linux /proc), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The resident memory of `raas local` (Linux /proc), in MiB: the process and its children (the worker processes
+    and the embedding process, raas.local.workers), each counted with its proportional share of the pages it shares
+    with others (PSS; plain RSS would count the libraries every Python process maps once per process)."""
+    return sum(_proportional_kib(each) for each in [pid, *_descendants(pid)]) / 1024
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    try:  # listed per thread that started them
+        children = {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
+    except OSError:
+        return found
+    for child in children:
+        found += [child, *_descendants(child)]
+    return found
+
+
+def _proportional_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:  # ended meanwhile
+        pass
+    return 0
 
 
 def synthetic_document(number: int) -> dict[str, str]:

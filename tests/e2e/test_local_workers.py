@@ -25,7 +25,10 @@ CLIENTS = 8
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = start_local(tmp_path_factory.mktemp("workers-state"), extra_env={"RAAS_LOCAL_WORKERS": str(WORKERS)})
+    # One tenant sends CLIENTS requests at once here: it may hold every container, and a request waits for one as
+    # long as a loaded CI machine needs (by default a tenant holds half and a request is throttled after 10 s).
+    overlap = {"RAAS_LOCAL_TENANT_CONCURRENCY": "4", "RAAS_LOCAL_THROTTLE_WAIT_SECONDS": "120"}
+    server = start_local(tmp_path_factory.mktemp("workers-state"), extra_env={"RAAS_LOCAL_WORKERS": str(WORKERS), **overlap})
     yield server
     server.stop()
 
