@@ -101,12 +101,10 @@ def resident_mib(pid: int) -> float:
 
 
 def _descendants(pid: int) -> list[int]:
+    from raas.local.workers import child_processes
+
     found: list[int] = []
-    try:  # listed per thread that started them
-        children = {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
-    except OSError:
-        return found
-    for child in children:
+    for child in child_processes(pid):
         found += [child, *_descendants(child)]
     return found
 

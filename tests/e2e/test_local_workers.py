@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from raas.local.workers import child_processes
 from tests.conftest import TenantHandle, create_tenant
 from tests.e2e.conftest import LocalServer, start_local
 from tests.helpers import HttpClient, expect
@@ -41,11 +42,8 @@ def api_and_tenant(server: LocalServer) -> tuple[HttpClient, TenantHandle]:
 
 def spawned_children(server: LocalServer) -> dict[int, str]:
     """The server's child processes that multiprocessing spawned, each as "embedder" (it has torch loaded) or "worker"."""
-    # Listed per thread that started them: the server spawns a worker on the request thread that needed it.
-    tasks = Path(f"/proc/{server.process.pid}/task").iterdir()
-    children = {int(child) for task in tasks for child in (task / "children").read_text().split()}
     found: dict[int, str] = {}
-    for child in children:
+    for child in child_processes(server.process.pid):
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
             if b"spawn_main" not in command:

@@ -350,7 +350,8 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
     worker_count = default_worker_count()
     # With workers, the local model embeds in a process of its own, for them and for ingestion; started first, so
     # that torch loads while the rest starts.
-    embedding = EmbeddingProcess(Settings.from_env().embedder_threads) if worker_count and Settings.from_env().embedder == "local" else None
+    settings = Settings.from_env()
+    embedding = EmbeddingProcess(settings.embedder_threads) if worker_count and settings.embedder == "local" else None
     moto, endpoint = start_moto_server(host="127.0.0.1")
     isolate_from_real_aws(endpoint, moto.credentials)  # made for this start; never printed or logged
     os.environ.setdefault("RAAS_STAGE", "local")
@@ -368,7 +369,6 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
             moto.transport.answer,
             services.settings.tenants_table,
             on_registry_write=services.config_service.cache.clear,
-            embedder=embedder,
             embedding=embedding,
         )
     if state:

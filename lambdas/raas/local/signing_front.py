@@ -866,28 +866,15 @@ class _SocketWriter:
         return len(data)
 
 
-class InProcessTransport:
-    """The platform's own SDK calls, checked by the same SigV4 verifier and answered by moto in this process.
+class LocalEndpointTransport:
+    """A botocore `before-send` handler that answers the calls to the local endpoint (`answer`, by subclasses) and
+    leaves every other call alone (`None`), so that nothing here can answer for real AWS.
+    https://boto3.amazonaws.com/v1/documentation/api/latest/guide/events.html ("before-send": a handler that
+    returns a response short-circuits the HTTP request)."""
 
-    A botocore `before-send` handler: the call has been serialized and signed by botocore exactly as it
-    would be for AWS, and its response is parsed by botocore as AWS's would be; only the two loopback
-    HTTP hops (client -> front -> moto's Unix socket, a thread each) are skipped. They cost ~3 ms of
-    a ~4.5 ms call and, under load, a thread per call fighting for the interpreter. Callers outside the
-    process (presigned uploads from curl or a browser) still come through the HTTP front. Requests for
-    any other endpoint are left alone (`None`), so nothing here can answer for real AWS.
-    https://boto3.amazonaws.com/v1/documentation/api/latest/guide/events.html ("before-send": a handler
-    that returns a response short-circuits the HTTP request).
-    """
-
-    def __init__(self, verifier: SigV4Verifier, endpoint: str, app: Any):  # moto's DomainDispatcherApplication
-        self.verifier = verifier
+    def __init__(self, endpoint: str):
         self.endpoint = endpoint.rstrip("/")
         self._netloc = urlsplit(self.endpoint).netloc
-        self._dispatcher = app
-        self._apps: dict[tuple[str, str], Any] = {}
-        self._actions: dict[tuple[str, str], Any] = {}  # (service, target) -> moto's dispatch callable, for "POST /" calls
-        self.calls = 0  # for tests: how many calls took this path
-        self.direct_calls = 0  # for tests: how many of them skipped moto's Flask app
 
     def __call__(self, request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
@@ -900,8 +887,33 @@ class InProcessTransport:
         return AWSResponse(url, status, _http_headers(headers), _RawBody(payload))
 
     def serves(self, url: str) -> bool:
-        """Whether `url` is this front's (anything else, real AWS included, is never answered here)."""
+        """Whether `url` is the local endpoint's (anything else, real AWS included, is never answered here)."""
         return urlsplit(url).netloc == self._netloc and url.startswith(self.endpoint)
+
+    def answer(self, method: str, url: str, header_pairs: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """One signed call, as botocore sent it: (status, headers, body)."""
+        raise NotImplementedError
+
+
+class InProcessTransport(LocalEndpointTransport):
+    """The platform's own SDK calls, checked by the same SigV4 verifier and answered by moto in this process.
+
+    A botocore `before-send` handler: the call has been serialized and signed by botocore exactly as it
+    would be for AWS, and its response is parsed by botocore as AWS's would be; only the two loopback
+    HTTP hops (client -> front -> moto's Unix socket, a thread each) are skipped. They cost ~3 ms of
+    a ~4.5 ms call and, under load, a thread per call fighting for the interpreter. Callers outside the
+    process (presigned uploads from curl or a browser) still come through the HTTP front. Requests for
+    any other endpoint are left alone (`LocalEndpointTransport`).
+    """
+
+    def __init__(self, verifier: SigV4Verifier, endpoint: str, app: Any):  # moto's DomainDispatcherApplication
+        super().__init__(endpoint)
+        self.verifier = verifier
+        self._dispatcher = app
+        self._apps: dict[tuple[str, str], Any] = {}
+        self._actions: dict[tuple[str, str], Any] = {}  # (service, target) -> moto's dispatch callable, for "POST /" calls
+        self.calls = 0  # for tests: how many calls took this path
+        self.direct_calls = 0  # for tests: how many of them skipped moto's Flask app
 
     def answer(self, method: str, url: str, header_pairs: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         """One signed call to this front, as botocore sent it: verified, then answered by moto; (status, headers, body).

@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
+from pathlib import Path
 from typing import Any
 
 from raas.domain.streaming import ClientGone
@@ -47,6 +48,7 @@ from raas.handlers.streaming import ResponseStream, current_stream, response_str
 from raas.local import moto_patches
 from raas.local.authorizer_cache import tables_written
 from raas.local.containers import env_int
+from raas.local.signing_front import LocalEndpointTransport
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,22 @@ def default_worker_count() -> int:
         return configured
     cores = os.cpu_count() or 1
     return min(MAX_DEFAULT_WORKERS, 2 * cores) if cores >= 2 else 0
+
+
+def child_processes(pid: int) -> set[int]:
+    """The processes `pid` started (Linux /proc; tests and benchmarks). They are listed per thread that started them
+    (the server starts a worker on the request thread that needed it), and a thread may end while they are read."""
+    children: set[int] = set()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return children
+    for task in tasks:
+        try:
+            children.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return children
 
 
 class WorkerFailure(Exception):
@@ -213,30 +231,17 @@ class _Calls:
         return result
 
 
-class ChannelTransport:
+class ChannelTransport(LocalEndpointTransport):
     """A worker's botocore `before-send` handler: calls to the local endpoint go to the server, already signed, and
     come back as the HTTP answer botocore parses, as `InProcessTransport` answers them in one process."""
 
     def __init__(self, endpoint: str, calls: _Calls):
-        from urllib.parse import urlsplit
-
-        self.endpoint = endpoint.rstrip("/")
-        self._netloc = urlsplit(self.endpoint).netloc
+        super().__init__(endpoint)
         self._calls = calls
 
-    def __call__(self, request: Any, **_: Any) -> Any:
-        from urllib.parse import urlsplit
-
-        from botocore.awsrequest import AWSResponse
-
-        from raas.local.signing_front import _body_bytes, _http_headers, _RawBody
-
-        url = str(request.url)
-        if urlsplit(url).netloc != self._netloc or not url.startswith(self.endpoint):
-            return None  # never anything but the local endpoint
-        header_pairs = [(name, value.decode() if isinstance(value, bytes) else str(value)) for name, value in request.headers.items()]
-        status, headers, payload = self._calls.call(request.method, url, header_pairs, _body_bytes(request.body))
-        return AWSResponse(url, status, _http_headers(headers), _RawBody(payload))
+    def answer(self, method: str, url: str, header_pairs: Headers, body: bytes) -> tuple[int, Headers, bytes]:
+        status, headers, payload = self._calls.call(method, url, header_pairs, body)
+        return status, headers, payload
 
 
 class ChannelEmbedder:
@@ -441,13 +446,12 @@ class WorkerPool:
         answer_aws: AnswerAws,
         registry_table: str,
         on_registry_write: Callable[[], None] | None = None,
-        embedder: ChannelEmbedder | None = None,
         embedding: EmbeddingProcess | None = None,
     ):
         """`answer_aws`: the signing front's `InProcessTransport.answer`. `registry_table`: the tenants table, whose
         writes make the workers forget the configs they hold (and call `on_registry_write` in this process, for the
-        server's own config cache). `embedder`: the embedding process's model, which the workers then use too; the pool
-        stops `embedding` (that process) when it closes."""
+        server's own config cache). `embedding`: the process that embeds with the local model for the server, which the
+        workers then use too; the pool stops it when it closes."""
         self._embedding = embedding
         self.count = max(1, count)
         self.registry_table = registry_table
@@ -458,9 +462,11 @@ class WorkerPool:
         self._endpoint = endpoint
         self._channels = {name: self._sockets.address(name) for name in ("invoke", "aws")}
         self._aws = _Answering(self._channels["aws"], _aws_or_internal_error(answer_aws), "raas-aws-channel")
-        self._embedder = (embedder.name, embedder.dimension) if embedder is not None else None
-        if embedder is not None:
-            self._channels["embed"] = embedder.address
+        self._embedder = None
+        if embedding is not None:
+            model = embedding.embedder()
+            self._embedder = (model.name, model.dimension)
+            self._channels["embed"] = embedding.address
         self._pending: dict[int, _Worker] = {}  # started, not yet connected
         self._idle: list[_Worker] = []
         self._busy = 0
