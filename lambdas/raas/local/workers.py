@@ -515,16 +515,16 @@ class WorkerPool:
         with self._changed:
             return self._changed.wait_for(lambda: not self._pending or self._closed, timeout)
 
-    @property
-    def started(self) -> int:
-        with self._changed:
-            return len(self._idle) + self._busy + len(self._pending)
+    def _scale_out(self) -> None:
+        """Starts another worker when every started one is busy (or gone) and the limit allows, as Lambda starts
+        another environment; called with the lock held."""
+        if not self._idle and self._busy + len(self._pending) < self.count:
+            self._spawn()
 
     @contextmanager
     def worker(self) -> Iterator[_Worker]:
         with self._changed:
-            if not self._idle and len(self._idle) + self._busy + len(self._pending) < self.count:
-                self._spawn()  # every started one is busy: another environment, as Lambda scales out
+            self._scale_out()
             worker = self._take()
             self._busy += 1
         healthy = False
@@ -554,8 +554,7 @@ class WorkerPool:
             logger.warning("worker %s ended while idle; another starts", worker.index)
             worker.connection = None
             self._changed.notify_all()
-            if not self._idle and self._busy + len(self._pending) < self.count:
-                self._spawn()
+            self._scale_out()
 
     def _return(self, worker: _Worker, healthy: bool) -> None:
         with self._changed:
