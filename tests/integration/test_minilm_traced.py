@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,3 +86,75 @@ def test_a_model_the_tracer_cannot_handle_stays_eager(eager_model: Any, monkeypa
     embedders._run_transformer_traced(eager_model)
     assert "forward" not in vars(eager_model[0].model)
     np.testing.assert_allclose(encode(eager_model, len(TEXTS)), expected, atol=1e-6)
+
+
+# --- the compiled model kept between starts ------------------------------------------------------------
+
+
+@pytest.fixture
+def built_here(model: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`load_local_model` makes the compiled model from this module's already loaded one (a load costs seconds)."""
+    monkeypatch.setattr(embedders, "load_minilm", lambda: model)
+    return model
+
+
+def kept_files(cache: Path) -> tuple[Path, Path]:
+    return embedders.CompiledMiniLM._files(cache, embedders._cache_key())
+
+
+def test_the_compiled_model_is_kept_and_embeds_as_sentence_transformers_does(built_here: Any, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    compiled = embedders.load_local_model(cache)
+    assert isinstance(compiled, embedders.CompiledMiniLM)
+    assert all(file.exists() for file in kept_files(cache))
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    for size in (1, 2, len(TEXTS)):
+        np.testing.assert_allclose(compiled.encode(TEXTS, batch_size=size), encode(built_here, size), atol=1e-5)
+    assert compiled.encode(TEXTS).shape == (len(TEXTS), 384)
+
+
+def test_a_later_start_loads_the_kept_model_without_sentence_transformers(built_here: Any, tmp_path: Path) -> None:
+    embedders.load_local_model(tmp_path)
+    probe = (
+        "import sys; from pathlib import Path; from raas.adapters.embedders import load_local_model;"
+        f"model = load_local_model(Path({str(tmp_path)!r}));"
+        "print(type(model).__name__, *sorted(m for m in ('transformers', 'sentence_transformers', 'sklearn') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.split() == ["CompiledMiniLM"], loaded.stdout + loaded.stderr
+
+
+def test_a_kept_model_that_no_longer_embeds_as_when_kept_is_made_again(built_here: Any, tmp_path: Path) -> None:
+    embedders.load_local_model(tmp_path)
+    _, reference_file = kept_files(tmp_path)
+    kept = json.loads(reference_file.read_text())
+    kept["embeddings"] = (np.array(kept["embeddings"]) + 0.05).tolist()
+    reference_file.write_text(json.dumps(kept))
+    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is None
+
+    again = embedders.load_local_model(tmp_path)
+    np.testing.assert_allclose(again.encode(TEXTS), encode(built_here, len(TEXTS)), atol=1e-5)
+    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is not None, "the reference was written again"
+
+
+def test_an_unreadable_kept_graph_is_made_again(built_here: Any, tmp_path: Path) -> None:
+    embedders.load_local_model(tmp_path)
+    graph_file, _ = kept_files(tmp_path)
+    graph_file.write_bytes(b"not a TorchScript archive")
+    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is None
+    assert isinstance(embedders.load_local_model(tmp_path), embedders.CompiledMiniLM)
+    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is not None
+
+
+def test_a_cache_that_cannot_be_written_costs_only_the_next_starts_speed(built_here: Any, tmp_path: Path) -> None:
+    blocked = tmp_path / "a file, not a directory"
+    blocked.write_text("")
+    compiled = embedders.load_local_model(blocked / "cache")
+    np.testing.assert_allclose(compiled.encode(TEXTS), encode(built_here, len(TEXTS)), atol=1e-5)
+    assert not list(tmp_path.glob("**/*minilm-*"))
+
+
+def test_a_model_that_stays_eager_is_used_as_it_is_and_not_kept(eager_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(embedders, "load_minilm", lambda: eager_model)  # its trace was refused: no graph on it
+    assert embedders.load_local_model(tmp_path) is eager_model
+    assert not list(tmp_path.iterdir())

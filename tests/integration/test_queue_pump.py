@@ -67,3 +67,51 @@ def test_the_pump_tells_waiting_messages_from_those_in_flight(aws: object) -> No
     assert (pump.holds_messages(), pump.holds_messages(in_flight=True)) == (False, True)  # received, not yet deleted
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=received["ReceiptHandle"])
     assert (pump.holds_messages(), pump.holds_messages(in_flight=True)) == (False, False)
+
+
+def test_a_stop_does_not_wait_for_the_long_poll_and_what_it_brings_goes_back_to_the_queue(
+    aws: object,
+) -> None:
+    """The reading thread long-polls SQS (up to a second, which every stop of `raas local` used to wait for). A stop
+    now waits for the ingests in flight only; what the poll brings afterwards goes straight back to the queue."""
+    queue_url = os.environ["RAAS_INGEST_QUEUE_URL"]
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=queue_url)
+    pump = QueuePump(queue_url, ingest.handler, wait_seconds=1, workers=1)
+    polling, release = threading.Event(), threading.Event()
+    receive = pump._receive
+
+    def held_poll(wait_seconds: int, most: int = 10) -> list[dict[str, object]]:
+        polling.set()
+        release.wait(30)  # a poll that is still waiting when the pump stops, and then receives a message
+        return receive(0, most)
+
+    pump._receive = held_poll  # type: ignore[method-assign]
+    pump.start()
+    assert polling.wait(10)
+    stopped = threading.Thread(target=pump.stop)
+    stopped.start()
+    stopped.join(timeout=10)
+    assert not stopped.is_alive(), "the stop waited for the reading thread's poll"
+    reader = pump._reader
+    assert reader is not None
+    assert reader.is_alive()
+
+    sqs.send_message(QueueUrl=queue_url, MessageBody='{"Records": []}')
+    release.set()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=counts)["Attributes"]
+    assert attributes == {"ApproximateNumberOfMessages": "1", "ApproximateNumberOfMessagesNotVisible": "0"}  # visible again
+    assert len(pump._backlog) == 0
+
+
+def test_a_closed_backlog_takes_nothing_more() -> None:
+    from raas.local.events import _TenantBacklog
+
+    backlog = _TenantBacklog(tenant_share=1)
+    assert backlog.add({"MessageId": "kept"}, "a")
+    assert [w.message["MessageId"] for w in backlog.drop_all()] == ["kept"]
+    assert not backlog.add({"MessageId": "late"}, "a")
+    assert len(backlog) == 0

@@ -100,25 +100,30 @@ class _TenantBacklog:
         self._in_flight: dict[str, int] = {}
         self._ids: set[str] = set()
         self._changed = threading.Condition()
+        self._closed = False
 
     def __len__(self) -> int:
         with self._changed:
             return sum(len(line) for line in self._lines.values())
 
-    def add(self, message: dict[str, Any], tenant: str) -> None:
+    def add(self, message: dict[str, Any], tenant: str) -> bool:
+        """Whether the message now waits here: not once the backlog is closed (`drop_all`)."""
         with self._changed:
+            if self._closed:
+                return False
             if message["MessageId"] in self._ids:  # read again after its visibility lapsed: keep the newest handle
                 for line in self._lines.values():
                     for waiting in line:
                         if waiting.message["MessageId"] == message["MessageId"]:
                             waiting.message = message
-                return
+                return True
             self._ids.add(message["MessageId"])
             if tenant not in self._lines:
                 self._lines[tenant] = deque()
                 self._turns.append(tenant)
             self._lines[tenant].append(_Waiting(message, tenant, time.monotonic()))
             self._changed.notify_all()
+            return True
 
     def take(self, stop: threading.Event, poll_seconds: float = 0.2, batch_size: int = 1) -> list[_Waiting]:
         """The next tenant's waiting messages (up to `batch_size`, one invocation's batch), by tenant round-robin,
@@ -172,7 +177,9 @@ class _TenantBacklog:
             return [w for line in self._lines.values() for w in line if w.received_at < before]
 
     def drop_all(self) -> list[_Waiting]:
+        """Everything waiting, taken out; the backlog takes nothing more."""
         with self._changed:
+            self._closed = True
             waiting = [w for line in self._lines.values() for w in line]
             self._lines.clear()
             self._turns.clear()
@@ -227,7 +234,8 @@ class QueuePump:
         self.containers = FunctionPool(function_name, module, concurrency=self.workers, tenant_share=self.workers, wait_seconds=3600.0)
         self._backlog = _TenantBacklog(self.tenant_share)
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._reader: threading.Thread | None = None
+        self._ingesters: list[threading.Thread] = []
 
     def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return sqs_event(
@@ -284,9 +292,9 @@ class QueuePump:
         return any(int(attributes.get(name, "0")) for name in names)
 
     def start(self) -> None:
-        self._threads = [threading.Thread(target=self._read_ahead, name="raas-ingest-pump", daemon=True)]
-        self._threads += [threading.Thread(target=self._work, name=f"raas-ingest-worker-{i}", daemon=True) for i in range(self.workers)]
-        for thread in self._threads:
+        self._reader = threading.Thread(target=self._read_ahead, name="raas-ingest-pump", daemon=True)
+        self._ingesters = [threading.Thread(target=self._work, name=f"raas-ingest-worker-{i}", daemon=True) for i in range(self.workers)]
+        for thread in (self._reader, *self._ingesters):
             thread.start()
 
     def _read_ahead(self) -> None:
@@ -298,8 +306,9 @@ class QueuePump:
                     self._stop.wait(0.2)
                     continue
                 received = self._receive(self.wait_seconds)
-                for message in received:
-                    self._backlog.add(message, tenant_of_message(message.get("Body", "")) or "-")
+                refused = [m for m in received if not self._backlog.add(m, tenant_of_message(m.get("Body", "")) or "-")]
+                if refused:  # the pump stopped during this poll: they go back to the queue at once
+                    self._return_to_queue(refused)
                 if not received and not self.wait_seconds:
                     # Short polling found nothing: pause instead of spinning, which would take the
                     # interpreter from the workers (long polling, wait_seconds >= 1, waits in SQS).
@@ -339,15 +348,21 @@ class QueuePump:
                 self._backlog.done(taken)
 
     def stop(self) -> None:
+        """Lets the ingests in flight finish; what was read ahead but never started goes back to the queue at once,
+        for the next pump. The reading thread is not waited for: its long poll (up to `wait_seconds`) returns what
+        it receives to the queue itself, as the backlog is closed by then."""
         self._stop.set()
         self._backlog.wake()
-        for thread in self._threads:
+        for thread in self._ingesters:
             thread.join(timeout=10)
-        # What was read ahead but never started goes back to the queue at once, for the next pump.
-        for waiting in self._backlog.drop_all():
+        self._return_to_queue([waiting.message for waiting in self._backlog.drop_all()])
+        if self._reader is not None:
+            self._reader.join(timeout=0.05)  # already done unless it is polling
+
+    def _return_to_queue(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
             try:
-                client("sqs").change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=waiting.message["ReceiptHandle"], VisibilityTimeout=0
-                )
+                handle = message["ReceiptHandle"]
+                client("sqs").change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
             except Exception:
                 logger.exception("could not return a message to the queue")

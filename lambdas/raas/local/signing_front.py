@@ -1104,14 +1104,20 @@ class SigningFront:
         read_timeout: float = 60,
         upstream_timeout: float = 300,
     ):
-        from moto.server import ThreadedMotoServer  # local-only dependency
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server  # local-only dependencies
 
         self.credentials = credentials
         remove_abandoned_socket_dirs()
         self._socket_dir = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)  # mode 0700: only this user reaches the socket
         socket_path = os.path.join(self._socket_dir, "moto.sock")
-        self._moto = ThreadedMotoServer(ip_address=f"unix://{socket_path}", port=0, verbose=False)
-        self._moto.start()
+        # moto's backends are this process's: the socket server (for the front) and the in-process transport share
+        # one application. Not moto's ThreadedMotoServer: its loop looks at its stop flag every 0.5 s (werkzeug's
+        # default), half a second of every stop of `raas local`.
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self._moto = make_server(f"unix://{socket_path}", 0, moto_app, threaded=True, request_handler=MotoRequestHandler)
+        self._moto_thread = threading.Thread(target=self._moto.serve_forever, args=(0.05,), name="raas-moto", daemon=True)
+        self._moto_thread.start()
         verifier = SigV4Verifier(credentials, region)
         self._http = ThreadingHTTPServer((host, 0), _make_handler(verifier, socket_path, read_timeout, upstream_timeout))
         self._http.daemon_threads = True
@@ -1120,10 +1126,7 @@ class SigningFront:
         self._thread.start()
         bound_host, port = self._http.server_address[:2]
         self.endpoint = f"http://{bound_host!s}:{port}"
-        from moto.server import DomainDispatcherApplication, create_backend_app
-
-        # moto's backends are this process's; the socket server and this transport share them.
-        self.transport = InProcessTransport(verifier, self.endpoint, DomainDispatcherApplication(create_backend_app))
+        self.transport = InProcessTransport(verifier, self.endpoint, moto_app)
 
     def serve_sdk_in_process(self) -> None:
         """Every botocore session made from now on answers calls to this front in-process (`InProcessTransport`).
@@ -1147,5 +1150,6 @@ class SigningFront:
         self._http.shutdown()
         self._http.server_close()
         self._thread.join(timeout=5)
-        self._moto.stop()
+        self._moto.shutdown()  # its loop closes the socket as it ends
+        self._moto_thread.join(timeout=5)
         shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -32,6 +32,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from raas.domain.streaming import ClientGone
 from raas.handlers.streaming import ResponseStream, current_stream, response_stream
@@ -366,7 +367,17 @@ def embedder_main(address: _Address, threads: int | None, parent: Connection) ->
     embedder.embed(["warm up"])
     _Answering(address, MicroBatcher(embedder.embed).embed, "raas-embed-channel")
     serving.set()
-    server_gone.wait()  # answers on its threads meanwhile; returning ends the process as multiprocessing ends one
+    server_gone.wait()  # answers on its threads meanwhile
+    _exit_now()  # nothing to persist; the interpreter's teardown of torch and the model took 1.2 s of every stop
+
+
+def _exit_now() -> NoReturn:
+    """Ends this process without the interpreter's teardown (freeing every object one by one, memory the OS takes
+    back anyway), once what it printed is out."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def _wait_for_end(parent: Connection, serving: threading.Event, server_gone: threading.Event) -> None:
@@ -679,7 +690,11 @@ def worker_main(index: int, endpoint: str, channels: dict[str, _Address], embedd
         except (EOFError, OSError):
             return  # the server has gone
         if message[0] == "stop":
-            return
+            close_index = getattr(services.search_index, "close", None)  # the embedded engine: its WAL checkpointed
+            if close_index:
+                close_index()
+            logging.shutdown()
+            _exit_now()  # a worker's teardown took 0.3 s of every stop
         _, group, event, request_id, timeout_seconds, generation, streamed = message
         if generation != seen_generation:  # the tenants table was written since: another process may have changed a config
             services.config_service.cache.clear()
