@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from raas.local.authorizer_cache import AuthorizerCache, tables_written
+from raas.local.authorizer_cache import AuthorizerCache, tenants_written
 from tests.conftest import OPERATOR_KEY, TenantHandle, create_tenant
 from tests.helpers import FakeClock, GatewayClient, expect
 
@@ -113,8 +113,49 @@ def test_an_answer_read_before_a_write_is_not_kept_after_it(clock: FakeClock) ->
     assert cache.get("Bearer raas_k") == allow
 
 
-def test_the_tables_a_write_touches() -> None:
-    assert tables_written("put_item", ("raas-tenants", {}), {}) == {"raas-tenants"}
-    assert tables_written("update_item", (), {"table_name": "raas-usage"}) == {"raas-usage"}
-    operations = [{"Put": {"TableName": "raas-usage", "Item": {}}}, {"Update": {"TableName": "raas-tenants", "Key": {}}}]
-    assert tables_written("transact_write_items", (operations,), {}) == {"raas-usage", "raas-tenants"}
+def test_the_tenants_a_write_touches() -> None:
+    def key(pk: str) -> dict[str, Any]:
+        return {"PK": {"S": pk}, "SK": {"S": "PROFILE"}}
+
+    assert tenants_written("put_item", ("raas-tenants", key("TENANT#ta#")), {}, "raas-tenants") == {"ta"}
+    assert tenants_written("update_item", (), {"table_name": "raas-tenants", "key": key("OPERATOR")}, "raas-tenants") == {None}
+    assert tenants_written("delete_item", ("raas-usage", key("TENANT#ta#")), {}, "raas-tenants") == set()
+    operations = [
+        {"ConditionCheck": {"TableName": "raas-tenants", "Key": key("TENANT#ta#")}},  # reads the tenant's status only
+        {"Put": {"TableName": "raas-usage", "Item": key("TENANT#ta#")}},
+    ]
+    assert tenants_written("transact_write_items", (operations,), {}, "raas-tenants") == set()
+    operations += [
+        {"Update": {"TableName": "raas-tenants", "Key": key("TENANT#tb#")}},
+        {"Delete": {"TableName": "raas-tenants", "Key": key("OPERATOR")}},
+    ]
+    assert tenants_written("transact_write_items", (), {"transact_items": operations}, "raas-tenants") == {"tb", None}
+
+
+def test_a_tenants_write_forgets_its_own_answers_only(cached: Cached) -> None:
+    api, seen, _ = cached
+    a, b = create_tenant(api, "writes", "enterprise"), create_tenant(api, "reads on", "enterprise")
+    for tenant in (a, b):
+        expect(api.request("GET", "/v1/config", key=tenant.admin_key), 200)
+    seen.clear()
+    expect(api.request("PUT", "/v1/config", key=a.admin_key, json_body={"top_k": 4}), 200)  # a write to a's items
+    expect(api.request("GET", "/v1/config", key=b.admin_key), 200)
+    assert seen == []  # b's answer was kept
+    expect(api.request("POST", "/v1/documents", key=a.admin_key, json_body={"title": "t", "text": "Otters hold hands."}), 202)
+    assert seen == [f"Bearer {a.admin_key}"]  # a's was forgotten
+    expect(api.request("GET", "/v1/config", key=a.admin_key), 200)
+    assert seen == [f"Bearer {a.admin_key}"]  # and kept again: a document's status check in the tenants table writes nothing there
+
+
+def test_an_answer_about_one_tenant_is_forgotten_and_the_others_kept(clock: FakeClock) -> None:
+    cache = AuthorizerCache(60, "raas-tenants", clock=clock)
+
+    def allow(tenant_id: str) -> dict[str, Any]:
+        return {"principalId": "k", "policyDocument": {"Statement": [{"Effect": "Allow"}]}, "context": {"tenant_id": tenant_id}}
+
+    for name, tenant_id in (("a", "ta"), ("b", "tb"), ("op", "")):
+        cache.put(f"Bearer {name}", allow(tenant_id), cache.generation)
+    cache.forget({"ta"})
+    assert [cache.get(f"Bearer {name}") is not None for name in ("a", "b", "op")] == [False, True, False]  # op: no tenant
+    cache.forget({None})  # outside every tenant's partition: all of them
+    assert cache.get("Bearer b") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
 from pathlib import Path
@@ -12,8 +13,20 @@ from types import SimpleNamespace
 
 import pytest
 
+from raas.domain.config import ConfigVersion, TenantConfig
 from raas.local import workers
-from raas.local.workers import ChannelTransport, MicroBatcher, WorkerFailure, _Address, _Answering, _Calls, default_worker_count
+from raas.local.workers import (
+    ChannelTransport,
+    KeptConfigs,
+    MicroBatcher,
+    RegistryWrites,
+    WorkerFailure,
+    _Address,
+    _Answering,
+    _Calls,
+    default_worker_count,
+)
+from raas.services.config import ConfigCache
 
 
 class RecordingModel:
@@ -136,3 +149,49 @@ def test_the_default_worker_count(monkeypatch: pytest.MonkeyPatch, configured: s
     monkeypatch.setenv(workers.WORKERS_ENV, configured)
     monkeypatch.setattr(workers.os, "cpu_count", lambda: cores)
     assert default_worker_count() == expected
+
+
+def version(number: int) -> ConfigVersion:
+    return ConfigVersion(
+        version=number, config=TenantConfig(), created_at=datetime(2026, 12, 5, tzinfo=UTC), created_by="test", mode="default"
+    )
+
+
+def test_a_worker_forgets_the_config_of_a_tenant_written_since_and_keeps_the_others() -> None:
+    writes, cache = RegistryWrites(), ConfigCache()
+    kept = KeptConfigs(cache)
+    writes.count({"ta"})  # both tenants' configs were written before the worker's first invocations
+    writes.count({"tb"})
+    for tenant_id in ("ta", "tb"):
+        kept.before_invocation(writes.stamp(tenant_id))
+        cache.store(tenant_id, version(1))
+
+    writes.count({"ta"})  # another process writes a's config
+    kept.before_invocation(writes.stamp("tb"))
+    assert cache.fresh("tb") is not None
+    assert cache.fresh("ta") is not None  # not a's invocation: a's entry waits for a's own request to be checked
+    kept.before_invocation(writes.stamp("ta"))
+    assert cache.fresh("ta") is None
+    assert cache.fresh("tb") is not None
+    cache.store("ta", version(2))
+    kept.before_invocation(writes.stamp("ta"))  # nothing written since: kept
+    assert cache.fresh("ta") is not None
+
+
+def test_a_write_outside_every_tenant_or_an_operators_request_after_any_write_forgets_every_config() -> None:
+    writes, cache = RegistryWrites(), ConfigCache()
+    kept = KeptConfigs(cache)
+    for tenant_id in ("ta", "tb"):
+        kept.before_invocation(writes.stamp(tenant_id))
+        cache.store(tenant_id, version(1))
+    writes.count({None})  # an operator key's item
+    kept.before_invocation(writes.stamp("ta"))
+    assert (cache.fresh("ta"), cache.fresh("tb")) == (None, None)
+
+    for tenant_id in ("ta", "tb"):
+        cache.store(tenant_id, version(1))
+    kept.before_invocation(writes.stamp(None))  # an operator's request, nothing written since the last forgetting
+    assert cache.fresh("tb") is not None
+    writes.count({"tb"})
+    kept.before_invocation(writes.stamp(None))  # it may read any tenant's config
+    assert (cache.fresh("ta"), cache.fresh("tb")) == (None, None)

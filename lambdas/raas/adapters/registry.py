@@ -43,6 +43,13 @@ def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}#"
 
 
+def tenant_of_pk(pk: str | None) -> str | None:
+    """The tenant whose partition `pk` is (`tenant_pk`); None for any other (the operator's keys)."""
+    if pk and pk.startswith("TENANT#") and pk.endswith("#") and len(pk) > len("TENANT##"):
+        return pk[len("TENANT#") : -1]
+    return None
+
+
 def owner_pk(owner: str | None) -> str:
     return OPERATOR_PK if owner is None else tenant_pk(owner)
 

@@ -368,7 +368,7 @@ def start(host: str = "127.0.0.1", port: int = 8080, state_dir: Path | None = No
             endpoint,
             moto.transport.answer,
             services.settings.tenants_table,
-            on_registry_write=services.config_service.cache.clear,
+            on_registry_write=services.config_service.cache.forget,
             embedding=embedding,
         )
     if state:

@@ -16,9 +16,10 @@ Two channels join a worker to the server, both on Unix sockets in a private dire
 - AWS: each of the worker's SDK calls, signed by botocore as for AWS, is answered by the server's
   `InProcessTransport`, which checks the signature as AWS does; moto's state stays in the server.
 
-Caches a worker keeps that another process's write can make stale: the tenant's config (`ConfigCache`), forgotten
-whenever the tenants table was written since the worker's last invocation (each invocation carries the count of
-those writes); the search engine's memory, which checks the index file's version on every read.
+Caches a worker keeps that another process's write can make stale: the tenants' configs (`ConfigCache`), of which
+a worker forgets the invocation's tenant's when that tenant's items in the tenants table were written since it last
+looked (each invocation carries the counts of those writes: `RegistryWrites`, `KeptConfigs`); the search engine's
+memory, which checks the index file's version on every read.
 """
 
 from __future__ import annotations
@@ -42,14 +43,16 @@ from dataclasses import dataclass
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from raas.domain.streaming import ClientGone
 from raas.handlers.streaming import ResponseStream, current_stream, response_stream
-from raas.local import moto_patches
-from raas.local.authorizer_cache import tables_written
+from raas.local.authorizer_cache import RegistryWatch
 from raas.local.containers import env_int
 from raas.local.signing_front import LocalEndpointTransport
+
+if TYPE_CHECKING:
+    from raas.services.config import ConfigCache
 
 logger = logging.getLogger(__name__)
 
@@ -390,6 +393,62 @@ def _wait_for_end(parent: Connection, serving: threading.Event, server_gone: thr
     server_gone.set()
 
 
+# --- configs kept right across processes ---------------------------------------------------------------
+
+
+class WriteStamp(NamedTuple):
+    """The tenants table's writes as an invocation leaves the server: outside every tenant's partition, in all, and
+    to the invocation's tenant (none for the operator's requests)."""
+
+    shared: int
+    every: int
+    tenant_id: str | None
+    tenant: int
+
+
+class RegistryWrites:
+    """Counts the tenants table's writes (`RegistryWatch`), in all, outside every tenant's partition and per tenant."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shared = self._every = 0
+        self._tenants: dict[str, int] = {}
+
+    def count(self, tenants: set[str | None]) -> None:
+        with self._lock:
+            self._every += 1
+            for tenant_id in tenants:
+                if tenant_id is None:
+                    self._shared += 1
+                else:
+                    self._tenants[tenant_id] = self._tenants.get(tenant_id, 0) + 1
+
+    def stamp(self, tenant_id: str | None) -> WriteStamp:
+        with self._lock:
+            return WriteStamp(self._shared, self._every, tenant_id, self._tenants.get(tenant_id, 0) if tenant_id else 0)
+
+
+class KeptConfigs:
+    """A worker's config cache, kept right: before an invocation it forgets what the writes made since its last look
+    may have changed. That is the invocation's tenant's config when that tenant was written (a tenant's request reads
+    its own config only); every config after a write outside every tenant's partition, or before an operator's
+    request once anything was written. One tenant's config change no longer empties every worker's cache for all."""
+
+    def __init__(self, cache: ConfigCache):
+        self.cache = cache
+        self._shared = self._every = 0
+        self._tenants: dict[str, int] = {}
+
+    def before_invocation(self, stamp: WriteStamp) -> None:
+        if stamp.shared != self._shared or (stamp.tenant_id is None and stamp.every != self._every):
+            self.cache.clear()
+            self._tenants.clear()
+            self._shared, self._every = stamp.shared, stamp.every
+        elif stamp.tenant_id is not None and self._tenants.get(stamp.tenant_id, 0) != stamp.tenant:
+            self.cache.invalidate(stamp.tenant_id)
+            self._tenants[stamp.tenant_id] = stamp.tenant
+
+
 # --- one worker, seen from the server -----------------------------------------------------------------
 
 
@@ -399,7 +458,7 @@ class _Worker:
         self.process = process
         self.connection: Connection | None = None  # set when the worker has connected (it is ready)
 
-    def invoke(self, group: str, event: dict[str, Any], request_id: str, timeout_seconds: float, generation: int) -> Any:
+    def invoke(self, group: str, event: dict[str, Any], request_id: str, timeout_seconds: float, generation: WriteStamp) -> Any:
         """The function's result; a streamed answer is written to this thread's response stream as the worker sends it."""
         connection = self.connection
         assert connection is not None  # noqa: S101 - only ready workers are handed out
@@ -456,18 +515,18 @@ class WorkerPool:
         endpoint: str,
         answer_aws: AnswerAws,
         registry_table: str,
-        on_registry_write: Callable[[], None] | None = None,
+        on_registry_write: Callable[[set[str | None]], None] | None = None,
         embedding: EmbeddingProcess | None = None,
     ):
         """`answer_aws`: the signing front's `InProcessTransport.answer`. `registry_table`: the tenants table, whose
-        writes make the workers forget the configs they hold (and call `on_registry_write` in this process, for the
-        server's own config cache). `embedding`: the process that embeds with the local model for the server, which the
-        workers then use too; the pool stops it when it closes."""
+        writes make the workers forget the configs they hold of the tenants written (and call `on_registry_write`
+        with them in this process, for the server's own config cache). `embedding`: the process that embeds with the
+        local model for the server, which the workers then use too; the pool stops it when it closes."""
         self._embedding = embedding
         self.count = max(1, count)
-        self.registry_table = registry_table
         self._on_registry_write = on_registry_write
-        self.registry_writes = 0
+        self.writes = RegistryWrites()
+        self._registry_watch = RegistryWatch(registry_table, self._on_written)
         self._context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a container: no fork of a threaded server
         self._sockets = _SocketDir()
         self._endpoint = endpoint
@@ -485,16 +544,14 @@ class WorkerPool:
         self._closed = False
         self._serials = iter(range(1, 1 << 62))
         self._acceptor = _Acceptor(self._channels["invoke"], self._connected, "raas-worker-channel")
-        moto_patches.install()
-        moto_patches.add_write_listener(self._on_write)
+        self._registry_watch.start()
         with self._changed:
             self._spawn()
 
-    def _on_write(self, _backend: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if self.registry_table in tables_written(method, args, kwargs):
-            self.registry_writes += 1
-            if self._on_registry_write is not None:
-                self._on_registry_write()
+    def _on_written(self, tenants: set[str | None]) -> None:
+        self.writes.count(tenants)
+        if self._on_registry_write is not None:
+            self._on_registry_write(tenants)
 
     def _spawn(self) -> None:
         """Starts one more worker; called with the lock held."""
@@ -586,9 +643,10 @@ class WorkerPool:
             worker.process.kill()
 
     def invoke(self, group: str, event: dict[str, Any], request_id: str, timeout_seconds: float) -> Any:
-        """Runs `group`'s function in a free worker. The count of registry writes is read first: every write made
+        """Runs `group`'s function in a free worker. The counts of registry writes are read first: every write made
         before this request arrived reaches the worker's config cache."""
-        generation = self.registry_writes
+        tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenant_id") or None
+        generation = self.writes.stamp(tenant_id)
         for _ in range(self.count + 1):
             try:
                 with self.worker() as worker:
@@ -599,7 +657,7 @@ class WorkerPool:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stops the workers (the server has drained its requests first) and the channels."""
-        moto_patches.remove_write_listener(self._on_write)
+        self._registry_watch.stop()
         with self._changed:
             self._closed = True
             workers, self._idle = self._idle, []
@@ -683,7 +741,7 @@ def worker_main(index: int, endpoint: str, channels: dict[str, _Address], embedd
     warm_search_indexes(services)
     connection = Client(channels["invoke"].path, family="AF_UNIX", authkey=channels["invoke"].authkey)
     connection.send(("ready", index))
-    seen_generation = None
+    configs = KeptConfigs(services.config_service.cache)
     while True:
         try:
             message = connection.recv()
@@ -696,9 +754,7 @@ def worker_main(index: int, endpoint: str, channels: dict[str, _Address], embedd
             logging.shutdown()
             _exit_now()  # a worker's teardown took 0.3 s of every stop
         _, group, event, request_id, timeout_seconds, generation, streamed = message
-        if generation != seen_generation:  # the tenants table was written since: another process may have changed a config
-            services.config_service.cache.clear()
-            seen_generation = generation
+        configs.before_invocation(generation)
         context = LocalLambdaContext(f"raas-{group}", request_id, timeout_seconds)
         try:
             with response_stream(_StreamProxy(connection) if streamed else None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -95,6 +95,15 @@ class ConfigCache:
     def invalidate(self, tenant_id: str) -> None:
         with self._lock:
             self._entries.pop(tenant_id, None)
+
+    def forget(self, tenant_ids: Collection[str | None]) -> None:
+        """Forgets these tenants' configs; all of them when None (no tenant in particular) is among them."""
+        if None in tenant_ids:
+            self.clear()
+            return
+        with self._lock:
+            for tenant_id in tenant_ids:
+                self._entries.pop(str(tenant_id), None)
 
     def clear(self) -> None:
         """Forgets every tenant's config (`raas local`'s workers, when another process wrote the tenants table)."""
