@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -98,52 +100,72 @@ def built_here(model: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return model
 
 
+@pytest.fixture(scope="module")
+def kept(model: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """A cache the compiled model was kept in once, for the module (each keeping writes 90 MB): its directory and
+    the model `load_local_model` returned."""
+    cache = tmp_path_factory.mktemp("kept") / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(embedders, "load_minilm", lambda: model)
+        return cache, embedders.load_local_model(cache)
+
+
 def kept_files(cache: Path) -> tuple[Path, Path]:
     return embedders.CompiledMiniLM._files(cache, embedders._cache_key())
 
 
-def test_the_compiled_model_is_kept_and_embeds_as_sentence_transformers_does(built_here: Any, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    compiled = embedders.load_local_model(cache)
+def own_copy(kept: tuple[Path, Any], tmp_path: Path) -> Path:
+    """The kept cache, for one test to spoil: the reference copied, the graph linked (a test replaces it, never
+    writes into it)."""
+    for source, target in zip(kept_files(kept[0]), kept_files(tmp_path), strict=True):
+        if source.suffix == ".pt":
+            os.link(source, target)
+        else:
+            shutil.copyfile(source, target)
+    return tmp_path
+
+
+def test_the_compiled_model_is_kept_and_embeds_as_sentence_transformers_does(kept: tuple[Path, Any], model: Any) -> None:
+    cache, compiled = kept
     assert isinstance(compiled, embedders.CompiledMiniLM)
     assert all(file.exists() for file in kept_files(cache))
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
     for size in (1, 2, len(TEXTS)):
-        np.testing.assert_allclose(compiled.encode(TEXTS, batch_size=size), encode(built_here, size), atol=1e-5)
+        np.testing.assert_allclose(compiled.encode(TEXTS, batch_size=size), encode(model, size), atol=1e-5)
     assert compiled.encode(TEXTS).shape == (len(TEXTS), 384)
 
 
-def test_a_later_start_loads_the_kept_model_without_sentence_transformers(built_here: Any, tmp_path: Path) -> None:
-    embedders.load_local_model(tmp_path)
+def test_a_later_start_loads_the_kept_model_without_sentence_transformers(kept: tuple[Path, Any]) -> None:
     probe = (
         "import sys; from pathlib import Path; from raas.adapters.embedders import load_local_model;"
-        f"model = load_local_model(Path({str(tmp_path)!r}));"
+        f"model = load_local_model(Path({str(kept[0])!r}));"
         "print(type(model).__name__, *sorted(m for m in ('transformers', 'sentence_transformers', 'sklearn') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert loaded.stdout.split() == ["CompiledMiniLM"], loaded.stdout + loaded.stderr
 
 
-def test_a_kept_model_that_no_longer_embeds_as_when_kept_is_made_again(built_here: Any, tmp_path: Path) -> None:
-    embedders.load_local_model(tmp_path)
-    _, reference_file = kept_files(tmp_path)
-    kept = json.loads(reference_file.read_text())
-    kept["embeddings"] = (np.array(kept["embeddings"]) + 0.05).tolist()
-    reference_file.write_text(json.dumps(kept))
-    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is None
+def test_a_kept_model_that_no_longer_embeds_as_when_kept_is_made_again(kept: tuple[Path, Any], built_here: Any, tmp_path: Path) -> None:
+    cache = own_copy(kept, tmp_path)
+    _, reference_file = kept_files(cache)
+    spoiled = json.loads(reference_file.read_text())
+    spoiled["embeddings"] = (np.array(spoiled["embeddings"]) + 0.05).tolist()
+    reference_file.write_text(json.dumps(spoiled))
+    assert embedders.CompiledMiniLM.load(cache, embedders._cache_key()) is None
 
-    again = embedders.load_local_model(tmp_path)
+    again = embedders.load_local_model(cache)
     np.testing.assert_allclose(again.encode(TEXTS), encode(built_here, len(TEXTS)), atol=1e-5)
-    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is not None, "the reference was written again"
+    assert embedders.CompiledMiniLM.load(cache, embedders._cache_key()) is not None, "the reference was written again"
 
 
-def test_an_unreadable_kept_graph_is_made_again(built_here: Any, tmp_path: Path) -> None:
-    embedders.load_local_model(tmp_path)
-    graph_file, _ = kept_files(tmp_path)
+def test_an_unreadable_kept_graph_is_made_again(kept: tuple[Path, Any], built_here: Any, tmp_path: Path) -> None:
+    cache = own_copy(kept, tmp_path)
+    graph_file, _ = kept_files(cache)
+    graph_file.unlink()  # the link, not the module's kept graph
     graph_file.write_bytes(b"not a TorchScript archive")
-    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is None
-    assert isinstance(embedders.load_local_model(tmp_path), embedders.CompiledMiniLM)
-    assert embedders.CompiledMiniLM.load(tmp_path, embedders._cache_key()) is not None
+    assert embedders.CompiledMiniLM.load(cache, embedders._cache_key()) is None
+    assert isinstance(embedders.load_local_model(cache), embedders.CompiledMiniLM)
+    assert embedders.CompiledMiniLM.load(cache, embedders._cache_key()) is not None
 
 
 def test_a_cache_that_cannot_be_written_costs_only_the_next_starts_speed(built_here: Any, tmp_path: Path) -> None:

