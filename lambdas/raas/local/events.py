@@ -356,8 +356,8 @@ class QueuePump:
         for thread in self._ingesters:
             thread.join(timeout=10)
         self._return_to_queue([waiting.message for waiting in self._backlog.drop_all()])
-        if self._reader is not None:
-            self._reader.join(timeout=0.05)  # already done unless it is polling
+        if self._reader is not None:  # short polls end at once: waited for; a long poll (up to a second) is not
+            self._reader.join(timeout=0.05 if self.wait_seconds else 10)
 
     def _return_to_queue(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
