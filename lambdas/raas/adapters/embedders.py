@@ -84,7 +84,7 @@ def load_local_model(cache_dir: Path | None = None) -> Any:
     compiled = CompiledMiniLM.from_model(model, graph)
     if compiled is None:
         return model
-    compiled.save(cache_dir, key, _reference(model))
+    compiled.save(cache_dir, key)
     return compiled
 
 
@@ -166,20 +166,21 @@ class CompiledMiniLM:
     FORMAT = 1
     TOLERANCE = 1e-5  # what the trace's own check allows against the eager model
 
-    def __init__(self, tokenizer: Any, graph: Any):
+    def __init__(self, tokenizer: Any, graph: Any, reference: Any):
         self.tokenizer = tokenizer
         self.graph = graph
+        self.reference = reference  # what sentence-transformers embedded for _REFERENCE_TEXTS: kept beside the graph
 
     @classmethod
     def from_model(cls, model: Any, graph: Any) -> CompiledMiniLM | None:
         """The compiled model, if it tokenizes exactly and embeds within `TOLERANCE` as `model` does."""
         import numpy as np
 
-        compiled = cls(cls._tokenizer(model.max_seq_length), graph)
+        compiled = cls(cls._tokenizer(model.max_seq_length), graph, _reference(model))
         expected = model.preprocess(_REFERENCE_TEXTS)
         tokens = compiled._tokens(_REFERENCE_TEXTS)
         same_tokens = all(np.array_equal(tokens[name].numpy(), expected[name].numpy()) for name in tokens)
-        if not same_tokens or not np.allclose(compiled.encode(_REFERENCE_TEXTS), _reference(model), atol=cls.TOLERANCE):
+        if not same_tokens or not np.allclose(compiled.encode(_REFERENCE_TEXTS), compiled.reference, atol=cls.TOLERANCE):
             logger.warning("the compiled MiniLM does not embed as sentence-transformers does; the model is not kept")
             return None
         return compiled
@@ -200,9 +201,8 @@ class CompiledMiniLM:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's (see _run_transformer_traced)
                 graph = torch.jit.load(str(graph_file), map_location="cpu")
-            compiled = cls(cls._tokenizer(kept["max_seq_length"]), graph)
-            embeddings = np.array(kept["embeddings"], dtype=np.float32)
-            embeds_as_kept = np.allclose(compiled.encode(_REFERENCE_TEXTS), embeddings, atol=cls.TOLERANCE)
+            compiled = cls(cls._tokenizer(kept["max_seq_length"]), graph, np.array(kept["embeddings"], dtype=np.float32))
+            embeds_as_kept = np.allclose(compiled.encode(_REFERENCE_TEXTS), compiled.reference, atol=cls.TOLERANCE)
         except Exception:  # unreadable or from another torch: made again from the model
             logger.warning("the kept MiniLM could not be loaded; it is made again", exc_info=True)
             return None
@@ -211,12 +211,12 @@ class CompiledMiniLM:
             return None
         return compiled
 
-    def save(self, cache_dir: Path, key: str, reference: Any) -> None:
-        """Keeps the graph and what it embedded; a failure to write only costs the next start its speed."""
+    def save(self, cache_dir: Path, key: str) -> None:
+        """Keeps the graph and its reference embeddings; a failure to write only costs the next start its speed."""
         import torch
 
         graph_file, reference_file = self._files(cache_dir, key)
-        kept = {"max_seq_length": self.tokenizer.truncation["max_length"], "embeddings": reference.tolist()}
+        kept = {"max_seq_length": self.tokenizer.truncation["max_length"], "embeddings": self.reference.tolist()}
         try:
             cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             # The reference first, so that a graph is never there without it.

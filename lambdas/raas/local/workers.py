@@ -389,7 +389,7 @@ def _wait_for_end(parent: Connection, serving: threading.Event, server_gone: thr
     with contextlib.suppress(EOFError, OSError):
         parent.recv()
     if not serving.is_set():
-        os._exit(0)
+        _exit_now()
     server_gone.set()
 
 
