@@ -1,6 +1,7 @@
 """Load on the local platform over HTTP: many tenants at once, mixed traffic, bounded time.
 
     python bench/load.py [--tenants 8] [--workers 8] [--seconds 30] [--documents 10000 [--corpus DIR]] [--only KIND]
+    python bench/load.py --pairs 4 [--workers 8] [--seconds 15]   # 1 client against N, on one platform
 
 Starts `raas local` as its own process (moto, embedded search, offline MiniLM embedder and
 extractive answerer), creates the tenants, then runs two phases of the same length in the
@@ -9,6 +10,13 @@ tenants: 60 % queries, 15 % searches, 10 % document ingests, 10 % config reads, 
 writes). Prints throughput, p50/p99 latency and errors per phase and per request kind, and for
 queries the platform's own overhead: client latency minus the embedder's and the LLM's share
 (the `timings` each answer reports).
+
+With `--pairs P`, the mix instead runs 2P times on the same platform, after one phase of `--workers` clients that
+warms it (its worker processes started, each tenant's config and index read) and is not counted: one client, then
+`--workers` clients, then the other way round, and so on (ABBA, so that a drift in the machine's speed favours neither), each phase starting
+once the ingests the one before queued are indexed (one client's phase would otherwise index the documents the
+8 clients sent). It prints each phase and the ratio of the means: the scaling target's baseline measured in the same
+run as what it is compared with, instead of one run each, whose starts and states differ.
 
 With `--documents N`, one more tenant first gets N short documents through the API (each one
 chunk), the server's resident memory is reported as they are indexed (every 1,000) and once
@@ -253,6 +261,42 @@ def run_phase(seconds: float, workers: int, step: Callable[[httpx.Client, int, r
     return samples, time.monotonic() - started
 
 
+def wait_for_ingests(url: str, keys: list[str], timeout: float = 120) -> None:
+    """Until no tenant has a document queued or processing."""
+    deadline = time.monotonic() + timeout
+    for key in keys:
+        with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http:
+            while _pending(http):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"ingestion did not drain within {timeout:.0f} s")
+                time.sleep(0.2)
+
+
+def compare_clients(
+    url: str, keys: list[str], pairs: int, seconds: float, clients: int, step: Callable[[httpx.Client, int, random.Random, Samples], None]
+) -> None:
+    """The mix with 1 client and with `clients`, alternating ABBA on one platform; each phase, then the ratio of the means."""
+    rates: dict[int, list[float]] = {1: [], clients: []}
+    # Not measured: the first overlapping requests start the worker processes beyond the first (a cold start each,
+    # about a second of CPU, as Lambda starts environments), and each worker's first requests of a tenant read its
+    # config and index. The pairs compare warm platforms; cold starts are bench/cold_start.py's and the README's.
+    warm, warm_elapsed = run_phase(seconds, clients, step)
+    errors = sum(warm.errors.values())
+    print(f"  warm-up, {clients} clients: {sum(len(v) for v in warm.latencies.values()) / warm_elapsed:.1f} requests/s", flush=True)
+    for pair in range(pairs):
+        for count in (1, clients) if pair % 2 == 0 else (clients, 1):
+            wait_for_ingests(url, keys)
+            samples, elapsed = run_phase(seconds, count, step)
+            total = sum(len(v) for v in samples.latencies.values())
+            errors += sum(samples.errors.values())
+            rates[count].append(total / elapsed)
+            print(f"  pair {pair + 1}, {count} client{'s' if count > 1 else ''}: {total / elapsed:.1f} requests/s", flush=True)
+    one, many = statistics.fmean(rates[1]), statistics.fmean(rates[clients])
+    print(f"\nmixed traffic, {seconds:.0f} s phases: 1 client {', '.join(f'{r:.1f}' for r in rates[1])} requests/s (mean {one:.1f})")
+    print(f"{clients} clients: {', '.join(f'{r:.1f}' for r in rates[clients])} requests/s (mean {many:.1f})")
+    print(f"{clients} clients against 1: {many / one:.2f}x on the means; errors {errors}")
+
+
 def report(title: str, samples: Samples, elapsed: float) -> None:
     total = sum(len(v) for v in samples.latencies.values())
     errors = sum(samples.errors.values())
@@ -294,6 +338,12 @@ def main() -> None:
         default=None,
         help="raas local takes a table snapshot after this many journalled writes (default: its own, 20,000): a small number "
         "puts several snapshots inside each phase, to measure what the requests served beside them pay",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="run the mix with 1 client and with --workers clients this many times each, alternating, and print the ratio",
     )
     args = parser.parse_args()
 
@@ -348,6 +398,9 @@ def main() -> None:
             samples.add(kind, elapsed, response.status_code < 400, overhead)
 
         baseline, baseline_elapsed = run_phase(args.seconds, args.workers, health)
+        if args.pairs:
+            compare_clients(url, keys, args.pairs, args.seconds, args.workers, mixed)
+            return
         mix, mix_elapsed = run_phase(args.seconds, args.workers, mixed)
         print(f"raas local, {args.tenants} tenants (enterprise), {args.workers} client threads, {args.seconds:.0f} s per phase")
         if args.only:
