@@ -101,3 +101,66 @@ def test_the_shared_loader_search_paths_do_not_grow_with_sessions() -> None:
         assert new_session()._loader.search_paths is first
     assert first == before
     assert len(set(first)) == len(first)
+
+
+@pytest.fixture
+def sessions_made(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every botocore session made from here on."""
+    import botocore.session
+
+    made: list[object] = []
+    init = botocore.session.Session.__init__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "__init__", counted)
+    from raas.adapters import aws
+
+    monkeypatch.setattr(aws, "_platform_session", aws._PlatformSession())  # none made yet
+    return made
+
+
+def test_platform_clients_share_one_session_until_the_aws_environment_or_the_builtin_handlers_change(
+    sessions_made: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore import handlers
+
+    from raas.adapters.aws import new_client
+
+    first = [new_client(service) for service in ("dynamodb", "s3", "sqs", "dynamodb")]
+    assert len(sessions_made) == 1
+    assert first[0] is not first[3]  # a client each call: the composition root keeps them, not this function
+    assert {c._request_signer._credentials.access_key for c in first} == {"testing"}  # tests/conftest's isolation
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAOTHER")
+    moved = new_client("dynamodb")
+    assert len(sessions_made) == 2
+    assert moved._request_signer._credentials.access_key == "AKIAOTHER"  # not the first session's resolved credentials
+    assert new_client("s3")._request_signer._credentials.access_key == "AKIAOTHER"
+    assert len(sessions_made) == 2
+
+    class Intercepted(Exception):
+        pass
+
+    def before_send(request: Any, **_: Any) -> None:
+        raise Intercepted(request.url)  # before anything leaves the process
+
+    monkeypatch.setattr(handlers, "BUILTIN_HANDLERS", [*handlers.BUILTIN_HANDLERS, ("before-send", before_send)])
+    hooked = new_client("sts")
+    assert len(sessions_made) == 3
+    with pytest.raises(Intercepted):  # the handler added after the earlier sessions were made is in the new client
+        hooked.get_caller_identity()
+
+
+def test_platform_clients_made_on_many_threads_at_once_are_each_whole(sessions_made: list[object]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from raas.adapters.aws import new_client
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(new_client, ["dynamodb", "s3", "sqs", "kms"] * 6))
+    assert len(sessions_made) == 1
+    assert [c.meta.service_model.service_name for c in made] == ["dynamodb", "s3", "sqs", "kms"] * 6
+    assert {c.meta.region_name for c in made} == {made[0].meta.region_name}

@@ -6,6 +6,7 @@ import ipaddress
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -236,3 +237,30 @@ def test_the_test_suite_delivers_to_loopback_receivers_only() -> None:
         public.resolve_checked("https://example.com/hook")
     local = WebhookSender(allow_loopback=True, loopback_only=True, resolver=lambda _host, _port: ["127.0.0.1"])
     assert local.resolve_checked("http://127.0.0.1:9/hook") == "127.0.0.1"
+
+
+def test_the_trust_store_is_loaded_at_the_first_https_delivery_not_when_a_sender_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    from raas.adapters.webhook_http import WebhookSender
+
+    made: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(create(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    sender = WebhookSender(allow_loopback=True, resolver=lambda _host, _port: ["127.0.0.1"])
+    assert made == []
+    refused = sender.send("https://127.0.0.1:9/hook", b"{}", {})  # nothing listens on port 9: the connection fails
+    assert not refused.ok
+    assert len(made) == 1
+    context = sender.ssl_context
+    assert context is made[0]
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    sender.send("https://127.0.0.1:9/hook", b"{}", {})
+    assert len(made) == 1  # one a sender
+    given = ssl.create_default_context()
+    assert WebhookSender(ssl_context=given).ssl_context is given

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 from typing import Any
 
@@ -65,12 +66,43 @@ def _shared_loader() -> Any:
     return Loader(extra_search_paths=_DistinctPaths(data_path.split(os.pathsep) if data_path else []))
 
 
+class _PlatformSession:
+    """The one session the process's own clients are made from, made again when what a session reads once has changed.
+
+    A botocore session registers its ~150 built-in event handlers when it is made, inspecting each one's signature:
+    19 ms of CPU, more than half of what a client cost with a session of its own (cProfile over the integration tests:
+    docs/performance.md, "The suite's own costs"). Clients are thread-safe, sessions are not (boto3's guide,
+    "Multithreading or multiprocessing with sessions", cited above), so clients are made from it one at a time. A
+    session keeps the credentials it resolved and the built-in handlers it was given, so a change of either makes a
+    new one: the process's `AWS_*` environment (tests and the local platform set credentials and endpoints), and
+    botocore's `BUILTIN_HANDLERS` (the local platform adds its in-process transport there). Tenant-scoped clients
+    keep a session each (their own credentials).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made_for: tuple[Any, ...] | None = None
+        self._session: Any = None
+
+    def client(self, service: str) -> Any:
+        from botocore import handlers
+
+        made_for = (sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")), list(handlers.BUILTIN_HANDLERS))
+        with self._lock:
+            if self._session is None or self._made_for != made_for:  # compared by equality: handlers need not hash
+                self._session, self._made_for = new_session(), made_for
+            return self._session.client(service, config=client_config(service))
+
+
+_platform_session = _PlatformSession()
+
+
 def new_client(service: str) -> Any:
     """A client with the process's own credentials (the composition root keeps one per container).
 
     The endpoint comes from AWS_ENDPOINT_URL when set (the local platform points it at moto).
     """
-    return new_session().client(service, config=client_config(service))
+    return _platform_session.client(service)
 
 
 @cache

@@ -81,6 +81,12 @@
    listing now sees only the keys under its prefix (`_install_version_listing_under_prefix`), so purging one
    tenant no longer copies every other tenant's documents.
 
+8. moto's KMS `Key` makes an RSA-2048 private key for every key it creates, a symmetric one too (`Key.__init__`
+   calls `generate_private_key(key_spec)`, whose fallback for SYMMETRIC_DEFAULT and HMAC specs is RSA-2048): 58 ms
+   of CPU, a third of what creating a tenant costs (each tenant gets its own key). A symmetric key's private key
+   is read only by Sign, Verify and GetPublicKey, which AWS refuses for a symmetric key anyway; it is now made on
+   first use instead (`_install_lazy_kms_private_keys`), so nothing moto answers changes.
+
 `install()` is idempotent and refuses, loudly, a moto version it was not written for.
 Production code never imports this module (nor moto).
 """
@@ -319,6 +325,7 @@ def install() -> None:
         _install_s3_urls_once()
         _install_untracked_models()
         _install_version_listing_under_prefix()
+        _install_lazy_kms_private_keys()
         moto_serializer.install()
 
 
@@ -373,6 +380,39 @@ def _install_version_listing_under_prefix() -> None:
 
     S3Backend.get_bucket = bucket_seen_by_listing  # type: ignore[method-assign]
     S3Backend.list_object_versions = list_object_versions  # type: ignore[method-assign]
+
+
+class _PrivateKeyOnFirstUse:
+    """moto's private key for a key spec, made when something first reads it (see 8. above)."""
+
+    _making = threading.Lock()  # one for all: a key is made at most once, and making one is rare
+
+    def __init__(self, make: Callable[[str], Any], key_spec: str):
+        self._make, self._key_spec = make, key_spec
+        self._made: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_make", "_key_spec", "_made"):  # copy and pickle probe a bare instance
+            raise AttributeError(name)
+        with self._making:
+            if self._made is None:
+                self._made = self._make(self._key_spec)
+        return getattr(self._made, name)
+
+
+def _install_lazy_kms_private_keys() -> None:
+    """A symmetric or HMAC key's private key on first use; an asymmetric key's (RSA, ECC, SM2), made as moto makes it."""
+    from moto.kms import models
+    from moto.kms.utils import KeySpec
+
+    make = models.generate_private_key
+    _moto_originals["kms.generate_private_key"] = make
+    asymmetric = {KeySpec.RSA_2048, KeySpec.RSA_3072, KeySpec.RSA_4096, KeySpec.SM2, *KeySpec.ecc_key_specs()}
+
+    def generate_private_key(key_spec: str) -> Any:
+        return make(key_spec) if key_spec in asymmetric else _PrivateKeyOnFirstUse(make, key_spec)
+
+    models.generate_private_key = generate_private_key
 
 
 def _install_untracked_models() -> None:
