@@ -84,8 +84,10 @@
 8. moto's KMS `Key` makes an RSA-2048 private key for every key it creates, a symmetric one too (`Key.__init__`
    calls `generate_private_key(key_spec)`, whose fallback for SYMMETRIC_DEFAULT and HMAC specs is RSA-2048): 58 ms
    of CPU, a third of what creating a tenant costs (each tenant gets its own key). A symmetric key's private key
-   is read only by Sign, Verify and GetPublicKey, which AWS refuses for a symmetric key anyway; it is now made on
-   first use instead (`_install_lazy_kms_private_keys`), so nothing moto answers changes.
+   is read only by Sign, Verify and GetPublicKey, which AWS refuses for a symmetric key anyway (Sign and Verify need
+   an asymmetric SIGN_VERIFY key: https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html; GetPublicKey
+   "returns the public key of an asymmetric KMS key": https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html);
+   it is now made on first use instead (`_install_lazy_kms_private_keys`), so nothing moto answers changes.
 
 `install()` is idempotent and refuses, loudly, a moto version it was not written for.
 Production code never imports this module (nor moto).
