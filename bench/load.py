@@ -73,6 +73,10 @@ class Samples:
     lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.monotonic)
 
+    def count(self) -> int:
+        """Requests sent, of every kind."""
+        return sum(len(values) for values in self.latencies.values())
+
     def add(self, kind: str, seconds: float, ok: bool, overhead_ms: float | None = None) -> None:
         with self.lock:
             self.latencies[kind].append(seconds * 1000)
@@ -282,12 +286,12 @@ def compare_clients(
     # config and index. The pairs compare warm platforms; cold starts are bench/cold_start.py's and the README's.
     warm, warm_elapsed = run_phase(seconds, clients, step)
     errors = sum(warm.errors.values())
-    print(f"  warm-up, {clients} clients: {sum(len(v) for v in warm.latencies.values()) / warm_elapsed:.1f} requests/s", flush=True)
+    print(f"  warm-up, {clients} clients: {warm.count() / warm_elapsed:.1f} requests/s", flush=True)
     for pair in range(pairs):
         for count in (1, clients) if pair % 2 == 0 else (clients, 1):
             wait_for_ingests(url, keys)
             samples, elapsed = run_phase(seconds, count, step)
-            total = sum(len(v) for v in samples.latencies.values())
+            total = samples.count()
             errors += sum(samples.errors.values())
             rates[count].append(total / elapsed)
             print(f"  pair {pair + 1}, {count} client{'s' if count > 1 else ''}: {total / elapsed:.1f} requests/s", flush=True)
@@ -298,7 +302,7 @@ def compare_clients(
 
 
 def report(title: str, samples: Samples, elapsed: float) -> None:
-    total = sum(len(v) for v in samples.latencies.values())
+    total = samples.count()
     errors = sum(samples.errors.values())
     print(f"\n{title}: {total} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s, errors {errors}")
     print(f"  {'kind':<10} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
